@@ -1,0 +1,46 @@
+"""The adapter boundary: one small async Protocol and the Trigger it serves.
+
+A :class:`Trigger` is what one ScaledJob trigger's metadata means: KEDA's metric
+name, the target and activation threshold, and a ``query`` — a frozen dataclass
+owned by the adapter that says what to count and where. Two triggers with equal
+queries share one broker read, whatever their targets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+_METRIC_NAME_REPLACED = str.maketrans({c: "-" for c in "/.:%()"})
+
+
+def metric_name(prefix: str, name: str) -> str:
+    """KEDA's metric name: ``<prefix>-<name>`` with ``/ . : % ( )`` replaced by ``-``."""
+    return f"{prefix}-{name}".translate(_METRIC_NAME_REPLACED)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    scaler_type: str
+    metric_name: str
+    target: float
+    activation: float
+    query: Any  # a frozen dataclass of the adapter's; Secrets inside, never clear text
+
+    def is_active(self, value: float) -> bool:
+        """KEDA's activation rule for every built-in queue scaler: strictly greater."""
+        return value > self.activation
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """Reads one number for a query. Connections are opened lazily and reused.
+
+    ``read`` raises :class:`scaler.errors.ScalerError` subclasses only; it may be
+    cancelled (the caller bounds it with the read timeout) and must leave shared
+    connections usable for other queries when it is.
+    """
+
+    async def read(self, query: Any) -> float: ...
+
+    async def aclose(self) -> None: ...

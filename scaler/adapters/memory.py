@@ -1,0 +1,94 @@
+"""``scalerType: memory`` — named in-process counters, for tests and demos.
+
+Metadata keys: ``queueName`` (required), ``queueLength`` (5),
+``activationQueueLength`` (0). The store is held by the adapter instance, so a
+test or the demo that owns the server can push and take items, inject a delay or
+an error, and count reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from scaler.adapters.base import Trigger, metric_name
+from scaler.errors import QueueNotFound, ScalerError
+from scaler.metadata import TriggerMetadata, key, positive
+
+
+@dataclass(frozen=True)
+class MemoryQuery:
+    queue: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryMetadata(TriggerMetadata):
+    scaler_types: ClassVar[tuple[str, ...]] = ("memory",)
+
+    queue_name: str = key("queueName", doc="the in-process queue to count")
+    queue_length: int = key("queueLength", default=5, check=positive, doc="target per Job")
+    activation_queue_length: int = key(
+        "activationQueueLength", default=0, doc="active when depth is greater"
+    )
+
+    def trigger(self, scaler_type: str) -> Trigger:
+        return Trigger(
+            scaler_type=scaler_type,
+            metric_name=metric_name("memory", self.queue_name),
+            target=float(self.queue_length),
+            activation=float(self.activation_queue_length),
+            query=MemoryQuery(self.queue_name),
+        )
+
+
+class MemoryAdapter:
+    """In-process queues. ``strict`` makes unknown queues NOT_FOUND instead of 0."""
+
+    def __init__(self, *, strict: bool = False) -> None:
+        self._depth: Counter[str] = Counter()
+        self._known: set[str] = set()
+        self._delay: dict[str, float] = {}
+        self._failure: dict[str, ScalerError] = {}
+        self.reads: Counter[str] = Counter()
+        self._strict = strict
+
+    # -- the store ------------------------------------------------------
+    def put(self, queue: str, count: int = 1) -> None:
+        self._known.add(queue)
+        self._depth[queue] += count
+
+    def take(self, queue: str) -> bool:
+        """Remove one item; False when the queue is empty."""
+        if self._depth[queue] <= 0:
+            return False
+        self._depth[queue] -= 1
+        return True
+
+    def depth(self, queue: str) -> int:
+        return self._depth[queue]
+
+    def set_delay(self, queue: str, seconds: float) -> None:
+        self._delay[queue] = seconds
+
+    def set_failure(self, queue: str, error: ScalerError | None) -> None:
+        if error is None:
+            self._failure.pop(queue, None)
+        else:
+            self._failure[queue] = error
+
+    # -- Adapter ----------------------------------------------------------
+    async def read(self, query: Any) -> float:
+        assert isinstance(query, MemoryQuery)
+        self.reads[query.queue] += 1
+        if delay := self._delay.get(query.queue):
+            await asyncio.sleep(delay)
+        if (failure := self._failure.get(query.queue)) is not None:
+            raise failure
+        if self._strict and query.queue not in self._known:
+            raise QueueNotFound(f'memory queue "{query.queue}" does not exist')
+        return float(self._depth[query.queue])
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,445 @@
+"""Redis lists and streams: ``redis``, ``redis-cluster``, ``redis-sentinel`` and the
+``-streams`` variants, with the metadata keys, defaults and counting rules of KEDA's
+built-in triggers (DESIGN §4).
+
+Lists: the key's type picks the count — list or missing key LLEN, sorted set ZCARD,
+set SCARD, hash HLEN; any other type is FAILED_PRECONDITION.
+
+Streams, by metadata:
+- no ``consumerGroup``: XLEN, target ``streamLength``;
+- ``consumerGroup`` and ``lagCount`` != 0: the group's ``lag`` from XINFO GROUPS
+  (Redis >= 7; a missing stream counts 0, a missing group counts XLEN), target
+  ``lagCount``;
+- ``consumerGroup`` and no ``lagCount``: the group's pending entries (XPENDING),
+  target ``pendingEntriesCount``.
+``activationLagCount`` is the activation threshold in all three modes.
+
+One client (and its connection pool) per server identity — mode, addresses,
+database, user, password digest, TLS — opened on first use and closed by
+:meth:`RedisAdapter.aclose`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import ssl
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from redis import exceptions as rexc
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import SSLConnection
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+
+from scaler.adapters.base import Trigger, metric_name
+from scaler.errors import (
+    BrokerAuthError,
+    BrokerError,
+    BrokerPermissionError,
+    BrokerTimeout,
+    BrokerUnavailable,
+    MetadataError,
+    QueueNotFound,
+    ScalerError,
+    UnsupportedState,
+)
+from scaler.metadata import (
+    Secret,
+    TriggerMetadata,
+    fingerprint,
+    key,
+    non_negative,
+    positive,
+    secret_key,
+)
+
+Mode = Literal["standalone", "cluster", "sentinel"]
+_MODES: dict[str, Mode] = {
+    "redis": "standalone",
+    "redis-cluster": "cluster",
+    "redis-sentinel": "sentinel",
+    "redis-streams": "standalone",
+    "redis-cluster-streams": "cluster",
+    "redis-sentinel-streams": "sentinel",
+}
+_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>[0-9]{1,5})$")
+
+
+@dataclass(frozen=True)
+class RedisConnection:
+    """Everything that identifies one Redis server (or cluster / sentinel set)."""
+
+    mode: Mode
+    addresses: tuple[tuple[str, int], ...]
+    database: int
+    username: str
+    password: Secret | None
+    sentinel_username: str
+    sentinel_password: Secret | None
+    sentinel_master: str
+    tls: bool
+    unsafe_ssl: bool
+
+    def describe(self) -> str:
+        """Where we read, for error messages (no credentials)."""
+        where = ", ".join(f"{h}:{p}" for h, p in self.addresses)
+        if self.mode == "sentinel":
+            return f'Redis sentinel master "{self.sentinel_master}" via {where}'
+        if self.mode == "cluster":
+            return f"Redis cluster {where}"
+        return f"Redis {where} db {self.database}"
+
+
+@dataclass(frozen=True)
+class RedisListQuery:
+    conn: RedisConnection
+    key: str
+
+
+@dataclass(frozen=True)
+class RedisStreamQuery:
+    conn: RedisConnection
+    stream: str
+    mode: Literal["length", "pending", "lag"]
+    group: str
+
+
+def _parse_address(param: str, text: str) -> tuple[str, int]:
+    m = _HOST_PORT.match(text)
+    port = int(m["port"]) if m else 0
+    if not m or not 1 <= port <= 65535:
+        raise MetadataError(
+            f'parameter "{param}" value "{text}" must be host:port with a port from 1 to '
+            f"65535 (e.g. redis.default.svc.cluster.local:6379)"
+        )
+    return (m["v6"] or m["host"], port)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RedisConnectionMetadata(TriggerMetadata):
+    """Connection keys shared by every Redis scalerType."""
+
+    addresses: tuple[str, ...] = key(
+        "address",
+        aliases=("addresses",),
+        default=(),
+        from_env=True,
+        doc="host:port, comma-separated for cluster and sentinel",
+    )
+    hosts: tuple[str, ...] = key(
+        "host", aliases=("hosts",), default=(), from_env=True, doc="host name(s), with port(s)"
+    )
+    ports: tuple[str, ...] = key(
+        "port", aliases=("ports",), default=(), from_env=True, doc="port(s), one per host"
+    )
+    username: str = key("username", default="", from_env=True, doc="ACL user name")
+    password: Secret | None = secret_key("password", doc="password (prefer passwordFromEnv)")
+    sentinel_username: str = key("sentinelUsername", default="", from_env=True)
+    sentinel_password: Secret | None = secret_key("sentinelPassword")
+    sentinel_master: str = key("sentinelMaster", default="", from_env=True)
+    database_index: int = key("databaseIndex", default=0, check=non_negative)
+    enable_tls: bool = key("enableTLS", default=False, doc="TLS to Redis")
+    unsafe_ssl: bool = key("unsafeSsl", default=False, doc="skip TLS certificate checks")
+
+    def validate(self, scaler_type: str) -> None:
+        self.connection(scaler_type)
+
+    def connection(self, scaler_type: str) -> RedisConnection:
+        """Apply KEDA's connection rules and build the server identity."""
+        mode = _MODES[scaler_type]
+        if not self.addresses and not self.hosts:
+            raise MetadataError(
+                'no Redis address given: set "address" (host:port) or "host" and "port" '
+                "(or their ...FromEnv forms)"
+            )
+        if len(self.hosts) != len(self.ports):
+            raise MetadataError(
+                f'"host" lists {len(self.hosts)} host(s) but "port" lists {len(self.ports)}: '
+                "give one port per host"
+            )
+        addresses = [_parse_address("address", a) for a in self.addresses]
+        addresses += [
+            _parse_address("host/port", f"{h}:{p}" if ":" not in h else f"[{h}]:{p}")
+            for h, p in zip(self.hosts, self.ports, strict=True)
+        ]
+        if mode == "standalone":
+            addresses = addresses[:1]  # KEDA uses the first address for a single server
+        if mode == "sentinel" and not self.sentinel_master:
+            raise MetadataError(
+                f'parameter "sentinelMaster" is required for scalerType "{scaler_type}": '
+                "the name of the master set the sentinels monitor"
+            )
+        if mode == "cluster" and self.database_index != 0:
+            raise MetadataError(
+                f'parameter "databaseIndex" value "{self.database_index}" must be 0 for '
+                f'scalerType "{scaler_type}": Redis Cluster has a single database'
+            )
+        return RedisConnection(
+            mode=mode,
+            addresses=tuple(addresses),
+            database=self.database_index,
+            username=self.username,
+            password=self.password,
+            sentinel_username=self.sentinel_username,
+            sentinel_password=self.sentinel_password,
+            sentinel_master=self.sentinel_master,
+            tls=self.enable_tls,
+            unsafe_ssl=self.unsafe_ssl,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RedisListMetadata(RedisConnectionMetadata):
+    scaler_types: ClassVar[tuple[str, ...]] = ("redis", "redis-cluster", "redis-sentinel")
+
+    list_name: str = key("listName", doc="the Redis key to count (list, set, sorted set, hash)")
+    list_length: int = key("listLength", default=5, check=positive, doc="target items per Job")
+    activation_list_length: int = key(
+        "activationListLength", default=0, doc="active when the count is greater"
+    )
+
+    def trigger(self, scaler_type: str) -> Trigger:
+        return Trigger(
+            scaler_type=scaler_type,
+            metric_name=metric_name("redis", self.list_name),
+            target=float(self.list_length),
+            activation=float(self.activation_list_length),
+            query=RedisListQuery(self.connection(scaler_type), self.list_name),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RedisStreamMetadata(RedisConnectionMetadata):
+    scaler_types: ClassVar[tuple[str, ...]] = (
+        "redis-streams",
+        "redis-cluster-streams",
+        "redis-sentinel-streams",
+    )
+
+    stream: str = key("stream", doc="the stream key")
+    consumer_group: str = key("consumerGroup", default="", doc="count this group's work")
+    pending_entries_count: int = key(
+        "pendingEntriesCount", default=5, check=positive, doc="target pending entries per Job"
+    )
+    stream_length: int = key(
+        "streamLength", default=5, check=positive, doc="target stream entries per Job"
+    )
+    lag_count: int = key(
+        "lagCount", default=0, check=non_negative, doc="target group lag per Job; 0 = pending mode"
+    )
+    activation_lag_count: int = key(
+        "activationLagCount", default=0, doc="active when the count is greater (every mode)"
+    )
+
+    def trigger(self, scaler_type: str) -> Trigger:
+        mode: Literal["length", "pending", "lag"]
+        if not self.consumer_group:
+            mode, target = "length", self.stream_length
+        elif self.lag_count != 0:
+            mode, target = "lag", self.lag_count
+        else:
+            mode, target = "pending", self.pending_entries_count
+        return Trigger(
+            scaler_type=scaler_type,
+            metric_name=metric_name("redis-streams", self.stream),
+            target=float(target),
+            activation=float(self.activation_lag_count),
+            query=RedisStreamQuery(
+                self.connection(scaler_type), self.stream, mode, self.consumer_group
+            ),
+        )
+
+
+_COUNT_BY_TYPE = {
+    b"list": "llen",
+    b"none": "llen",
+    b"zset": "zcard",
+    b"set": "scard",
+    b"hash": "hlen",
+}
+
+
+def _scrub(text: str, conn: RedisConnection) -> str:
+    for secret in (conn.password, conn.sentinel_password):
+        if secret is not None and secret.reveal():
+            text = text.replace(secret.reveal(), "***")
+    return text
+
+
+def _translate(exc: BaseException, conn: RedisConnection, what: str) -> ScalerError:
+    """Map a redis-py exception to our error tree. Order matters: auth errors are
+    ConnectionErrors in redis-py."""
+    where = conn.describe()
+    detail = _scrub(str(exc) or type(exc).__name__, conn)
+    if isinstance(exc, rexc.AuthenticationError | rexc.AuthenticationWrongNumberOfArgsError):
+        return BrokerAuthError(f"{where} refused our credentials while {what}: {detail}")
+    if isinstance(exc, rexc.NoPermissionError):
+        return BrokerPermissionError(f"{where}: the user may not run the command {what}: {detail}")
+    if isinstance(exc, rexc.TimeoutError | asyncio.TimeoutError):
+        return BrokerTimeout(f"{where} did not answer in time while {what}: {detail}")
+    if isinstance(
+        exc, rexc.ConnectionError | rexc.ClusterDownError | rexc.RedisClusterException | OSError
+    ):
+        return BrokerUnavailable(f"cannot reach {where} while {what}: {detail}")
+    if isinstance(exc, rexc.ResponseError) and str(exc).startswith("NOAUTH"):
+        return BrokerAuthError(f"{where} requires a password while {what}: {detail}")
+    return BrokerError(f"{where} failed while {what}: {detail}")
+
+
+class RedisAdapter:
+    """Counts Redis lists and streams; one client per server identity."""
+
+    def __init__(self, *, timeout: float, max_connections: int = 32) -> None:
+        self._timeout = timeout
+        self._max_connections = max_connections
+        self._clients: dict[Hashable, Any] = {}
+        self._sentinels: list[Sentinel] = []
+        self._lock = asyncio.Lock()
+
+    async def read(self, query: Any) -> float:
+        conn: RedisConnection = query.conn
+        if isinstance(query, RedisListQuery):
+            what = f'counting key "{query.key}"'
+        elif isinstance(query, RedisStreamQuery):
+            what = f'reading stream "{query.stream}" ({query.mode})'
+        else:
+            raise TypeError(f"not a Redis query: {query!r}")
+        try:
+            client = await self._client(conn)
+            if isinstance(query, RedisListQuery):
+                return float(await self._count_key(client, query))
+            return float(await self._count_stream(client, query))
+        except ScalerError:
+            raise
+        except (TimeoutError, rexc.RedisError, OSError) as exc:
+            raise _translate(exc, conn, what) from exc
+
+    async def _count_key(self, client: Any, query: RedisListQuery) -> int:
+        key_type = await client.type(query.key)
+        command = _COUNT_BY_TYPE.get(key_type)
+        if command is None:
+            raise UnsupportedState(
+                f'Redis key "{query.key}" on {query.conn.describe()} is a '
+                f"{key_type.decode(errors='replace')}; the redis scaler counts a list, set, "
+                "sorted set or hash (use a redis-streams scalerType for streams)"
+            )
+        return int(await getattr(client, command)(query.key))
+
+    async def _count_stream(self, client: Any, query: RedisStreamQuery) -> int:
+        if query.mode == "length":
+            return int(await client.xlen(query.stream))
+        if query.mode == "pending":
+            try:
+                summary = await client.xpending(query.stream, query.group)
+            except rexc.ResponseError as exc:
+                if str(exc).startswith("NOGROUP"):
+                    raise QueueNotFound(
+                        f'consumer group "{query.group}" does not exist on stream '
+                        f'"{query.stream}" ({query.conn.describe()}); create it with XGROUP '
+                        "CREATE ... MKSTREAM"
+                    ) from exc
+                raise
+            return int(summary["pending"])
+        try:
+            groups = await client.xinfo_groups(query.stream)
+        except rexc.ResponseError as exc:
+            if "no such key" in str(exc).lower():
+                return 0  # KEDA: a stream that does not exist yet has no lag
+            raise
+        for group in groups:
+            name = group.get("name")
+            if (name.decode() if isinstance(name, bytes) else name) != query.group:
+                continue
+            if "lag" not in group:
+                raise UnsupportedState(
+                    f"{query.conn.describe()} does not report consumer group lag (needs "
+                    'Redis >= 7.0); remove "lagCount" to scale on pending entries instead'
+                )
+            if group["lag"] is None:
+                raise UnsupportedState(
+                    f'Redis cannot tell the lag of group "{query.group}" on stream '
+                    f'"{query.stream}" (entries were deleted, or the group started at an '
+                    "arbitrary ID); scale on pending entries, or reset with XGROUP SETID "
+                    "... ENTRIESREAD"
+                )
+            return int(group["lag"])
+        return int(await client.xlen(query.stream))  # KEDA: a missing group counts XLEN
+
+    async def _client(self, conn: RedisConnection) -> Any:
+        ident = fingerprint(conn)
+        client = self._clients.get(ident)
+        if client is not None:
+            return client
+        async with self._lock:
+            client = self._clients.get(ident)
+            if client is None:
+                client = self._clients[ident] = self._new_client(conn)
+            return client
+
+    def _common(self, conn: RedisConnection) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "username": conn.username or None,
+            "password": conn.password.reveal() if conn.password else None,
+            "socket_timeout": self._timeout,
+            "socket_connect_timeout": self._timeout,
+            "retry": Retry(NoBackoff(), 1),  # one reconnect: heals a pooled, dead socket
+            "client_name": "keda-queue-scaler",
+        }
+        if conn.tls:
+            kwargs["ssl"] = True
+            if conn.unsafe_ssl:
+                kwargs["ssl_cert_reqs"] = ssl.CERT_NONE
+                kwargs["ssl_check_hostname"] = False
+        return kwargs
+
+    def _new_client(self, conn: RedisConnection) -> Any:
+        common = self._common(conn)
+        if conn.mode == "cluster":
+            common.pop("client_name")
+            return RedisCluster(
+                startup_nodes=[ClusterNode(h, p) for h, p in conn.addresses],
+                max_connections=self._max_connections,
+                **common,
+            )
+        if conn.mode == "sentinel":
+            sentinel_kwargs = {
+                "username": conn.sentinel_username or None,
+                "password": conn.sentinel_password.reveal() if conn.sentinel_password else None,
+                "socket_timeout": self._timeout,
+                "socket_connect_timeout": self._timeout,
+            }
+            if conn.tls:
+                sentinel_kwargs.update({k: v for k, v in common.items() if k.startswith("ssl")})
+            sentinel = Sentinel(  # type: ignore[no-untyped-call]
+                list(conn.addresses), sentinel_kwargs=sentinel_kwargs, **common
+            )
+            self._sentinels.append(sentinel)
+            return sentinel.master_for(conn.sentinel_master, db=conn.database)
+        host, port = conn.addresses[0]
+        if common.pop("ssl", False):
+            common["connection_class"] = SSLConnection
+        pool = BlockingConnectionPool(
+            host=host,
+            port=port,
+            db=conn.database,
+            max_connections=self._max_connections,
+            timeout=self._timeout,
+            **common,
+        )
+        return Redis(connection_pool=pool, retry=common["retry"])
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+            sentinels, self._sentinels = self._sentinels, []
+        # Closing a broken connection may fail: there is nothing left to release then.
+        closing = [*clients, *(s for sentinel in sentinels for s in sentinel.sentinels)]
+        for client in closing:
+            with contextlib.suppress(rexc.RedisError, OSError):
+                await client.aclose()

@@ -1,0 +1,130 @@
+"""``keda-queue-scaler``: serve the scaler, probe its health, print its version."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from scaler import __version__
+from scaler import settings as settings_mod
+
+DESCRIPTION = """\
+KEDA external scaler for Redis lists and streams (more brokers to come).
+Point a ScaledJob trigger at it with `type: external`, `scalerAddress: <host>:<port>`
+and `scalerType: redis` (or redis-streams, ...) plus the built-in trigger's metadata.
+"""
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def _configure_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from scaler.server import run
+
+    try:
+        settings = settings_mod.from_sources(args)
+    except ValueError as exc:
+        print(f"keda-queue-scaler serve: {exc}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(run(settings))
+    return 0
+
+
+def _probe(args: argparse.Namespace) -> int:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    if args.tls_ca_file or args.tls_cert_file:
+
+        def read(path: str | None) -> bytes | None:
+            return Path(path).read_bytes() if path else None
+
+        creds = grpc.ssl_channel_credentials(
+            read(args.tls_ca_file), read(args.tls_key_file), read(args.tls_cert_file)
+        )
+        options = (
+            [("grpc.ssl_target_name_override", args.tls_server_name)]
+            if args.tls_server_name
+            else []
+        )
+        channel = grpc.secure_channel(args.address, creds, options=options)
+    else:
+        channel = grpc.insecure_channel(args.address)
+    with channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
+            )
+        except grpc.RpcError as exc:
+            print(f"probe {args.address}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(f"probe {args.address}: {status}")
+    return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keda-queue-scaler",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the gRPC external scaler",
+        description="Run the gRPC external scaler. Every flag can also be set with the "
+        f"environment variable shown; flags win over {settings_mod.ENV_PREFIX}* variables.",
+    )
+    settings_mod.add_arguments(serve)
+    serve.set_defaults(func=_serve)
+
+    probe = sub.add_parser(
+        "probe",
+        help="check a running scaler's grpc.health.v1 status (exit 0 when SERVING)",
+        description="Call grpc.health.v1 Check, for container health checks: exit 0 when "
+        "SERVING, 1 otherwise.",
+    )
+    probe.add_argument("--address", default="127.0.0.1:6000", help="host:port [127.0.0.1:6000]")
+    probe.add_argument("--service", default="", help='service name to check ["" = server]')
+    probe.add_argument("--timeout", type=float, default=3.0, help="seconds [3]")
+    probe.add_argument("--tls-ca-file", help="CA (PEM) to verify the server; turns TLS on")
+    probe.add_argument("--tls-cert-file", help="client certificate (PEM) for mTLS")
+    probe.add_argument("--tls-key-file", help="client key (PEM) for mTLS")
+    probe.add_argument("--tls-server-name", help="name to expect on the server certificate")
+    probe.set_defaults(func=_probe)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.func(args))

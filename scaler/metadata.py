@@ -1,0 +1,277 @@
+"""Typed trigger metadata: declare each key once, parse KEDA's string map into it.
+
+A metadata class is a frozen, keyword-only dataclass whose fields are declared
+with :func:`key`; the field's annotation picks the parser (``str``, ``int``,
+``float``, ``bool``, ``tuple[str, ...]`` for comma lists, ``Secret | None`` for
+credentials). :meth:`TriggerMetadata.parse` reads every key, applies defaults and
+per-key checks, then calls :meth:`TriggerMetadata.validate` for the rules that
+involve several keys. Every problem is a :class:`~scaler.errors.MetadataError`
+that quotes the key, the value and what is allowed, like KEDA's typed config.
+
+Parsing follows Go's rules where KEDA relies on them: booleans are
+``strconv.ParseBool`` spellings, integers are plain decimal. An empty value is
+the same as an absent key (KEDA drops ``...FromEnv`` keys whose variable is
+empty). A key declared ``from_env`` is also read as ``<key>FromEnv``, which KEDA
+forwards already resolved from the workload's environment; the plain key wins,
+as in KEDA's lookup order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import math
+import os
+import re
+import types
+import typing
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+from scaler.errors import MetadataError
+
+_SALT = os.urandom(16)  # per process: digests are comparable only within one server
+
+
+class Secret:
+    """A credential: compared and hashed by a salted digest, never printed."""
+
+    __slots__ = ("_value", "digest")
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+        self.digest = hmac.new(_SALT, value.encode(), hashlib.sha256).hexdigest()[:24]
+
+    def reveal(self) -> str:
+        """The clear value, for handing to a broker client and nothing else."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self.digest, other.digest)
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self.digest))
+
+
+def fingerprint(obj: Any) -> Hashable:
+    """A hashable identity of a (nested) dataclass with every Secret reduced to its digest.
+
+    Used for cache and pool keys, so they never hold a credential in clear.
+    """
+    if isinstance(obj, Secret):
+        return ("secret", obj.digest)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return (
+            type(obj).__qualname__,
+            tuple(fingerprint(getattr(obj, f.name)) for f in dataclasses.fields(obj)),
+        )
+    if isinstance(obj, tuple):
+        return tuple(fingerprint(item) for item in obj)
+    if isinstance(obj, Hashable):
+        return obj
+    raise TypeError(f"cannot fingerprint {type(obj).__name__}")
+
+
+_REQUIRED: Any = object()
+_SPEC = "scaler.metadata.key"
+
+# A check returns None when the value is fine, else the text for "must be ...".
+Check = Callable[[Any], str | None]
+
+
+def positive(value: float) -> str | None:
+    return None if value > 0 else "greater than 0"
+
+
+def non_negative(value: float) -> str | None:
+    return None if value >= 0 else "0 or greater"
+
+
+def one_of(*allowed: str) -> Check:
+    def check(value: str) -> str | None:
+        return None if value in allowed else "one of " + ", ".join(f'"{a}"' for a in allowed)
+
+    return check
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    name: str
+    aliases: tuple[str, ...]
+    from_env: bool
+    secret: bool
+    check: Check | None
+    doc: str
+
+    def names(self) -> tuple[str, ...]:
+        """Metadata keys to look up, in KEDA's order: the key(s), then their FromEnv forms."""
+        plain = (self.name, *self.aliases)
+        if not self.from_env:
+            return plain
+        return plain + tuple(f"{n}FromEnv" for n in plain)
+
+
+def key(
+    name: str,
+    *,
+    default: Any = _REQUIRED,
+    aliases: tuple[str, ...] = (),
+    from_env: bool = False,
+    check: Check | None = None,
+    doc: str = "",
+) -> Any:
+    """Declare a metadata field: its KEDA key name, default, checks and a one-line doc."""
+    spec = KeySpec(
+        name=name,
+        aliases=aliases,
+        from_env=from_env,
+        secret=False,
+        check=check,
+        doc=doc,
+    )
+    meta = {_SPEC: spec}
+    if default is _REQUIRED:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def secret_key(name: str, *, aliases: tuple[str, ...] = (), doc: str = "") -> Any:
+    """Declare an optional credential key (also read as ``<name>FromEnv``)."""
+    spec = KeySpec(name=name, aliases=aliases, from_env=True, secret=True, check=None, doc=doc)
+    return field(default=None, metadata={_SPEC: spec})
+
+
+_INT = re.compile(r"[+-]?[0-9]+")
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+
+
+def _parse_int(raw: str) -> int:
+    if not _INT.fullmatch(raw):
+        raise ValueError("a whole number")
+    return int(raw)
+
+
+def _parse_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("a number") from None
+    if not math.isfinite(value):
+        raise ValueError("a finite number")
+    return value
+
+
+def _parse_bool(raw: str) -> bool:
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError('"true" or "false"')
+
+
+def _parse_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _parser_for(annotation: Any) -> Callable[[str], Any]:
+    if annotation is str:
+        return str
+    if annotation is int:
+        return _parse_int
+    if annotation is float:
+        return _parse_float
+    if annotation is bool:
+        return _parse_bool
+    if typing.get_origin(annotation) is tuple:
+        return _parse_list
+    if isinstance(annotation, types.UnionType):
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if inner == [Secret]:
+            return Secret
+        if len(inner) == 1:
+            return _parser_for(inner[0])
+    raise TypeError(f"no metadata parser for {annotation!r}")
+
+
+@dataclass(frozen=True)
+class _Field:
+    attr: str
+    spec: KeySpec
+    parse: Callable[[str], Any]
+    required: bool
+
+
+_FIELDS: dict[type, tuple[_Field, ...]] = {}
+
+
+def _fields_of(cls: type) -> tuple[_Field, ...]:
+    """The declared keys of a metadata class, computed once per class."""
+    if (known := _FIELDS.get(cls)) is not None:
+        return known
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        spec = f.metadata.get(_SPEC)
+        if spec is None:
+            continue
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        out.append(_Field(f.name, spec, _parser_for(hints[f.name]), required))
+    _FIELDS[cls] = tuple(out)
+    return _FIELDS[cls]
+
+
+def _shown(spec: KeySpec, raw: str) -> str:
+    return "<redacted>" if spec.secret else raw
+
+
+@dataclass(frozen=True, kw_only=True)
+class TriggerMetadata:
+    """Base of the per-scalerType metadata classes."""
+
+    #: scalerType values this class parses, for docs and error messages.
+    scaler_types: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, str], *, scaler_type: str) -> Self:
+        values: dict[str, Any] = {}
+        for f in _fields_of(cls):
+            found = next(((n, raw[n]) for n in f.spec.names() if raw.get(n, "") != ""), None)
+            if found is None:
+                if f.required:
+                    hint = f": {f.spec.doc}" if f.spec.doc else ""
+                    raise MetadataError(
+                        f'parameter "{f.spec.name}" is required for scalerType '
+                        f'"{scaler_type}"{hint}'
+                    )
+                continue
+            name, text = found
+            try:
+                value = f.parse(text)
+            except ValueError as exc:
+                raise MetadataError(
+                    f'parameter "{name}" value "{_shown(f.spec, text)}" must be {exc}'
+                ) from None
+            if f.spec.check is not None and (need := f.spec.check(value)) is not None:
+                raise MetadataError(
+                    f'parameter "{name}" value "{_shown(f.spec, text)}" must be {need}'
+                )
+            values[f.attr] = value
+        parsed = cls(**values)
+        parsed.validate(scaler_type)
+        return parsed
+
+    def validate(self, scaler_type: str) -> None:
+        """Rules across several keys; raise MetadataError. Default: none."""
+
+    @classmethod
+    def keys(cls) -> tuple[KeySpec, ...]:
+        """The declared keys, for documentation."""
+        return tuple(f.spec for f in _fields_of(cls))

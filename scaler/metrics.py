@@ -1,0 +1,117 @@
+"""Prometheus metrics, registered on an injected registry.
+
+Names and labels (the Grafana dashboard and docs rely on them):
+
+- ``keda_queue_scaler_rpc_requests_total{method,code}`` and
+  ``keda_queue_scaler_rpc_duration_seconds{method}``: every gRPC call we answer.
+- ``keda_queue_scaler_broker_reads_total{scaler_type,outcome}`` and
+  ``keda_queue_scaler_broker_read_duration_seconds{scaler_type}``: calls to a broker;
+  ``outcome`` is ``ok`` or a lower-case gRPC code name.
+- ``keda_queue_scaler_cache_hits_total{scaler_type}``: answers served from the TTL cache.
+- ``keda_queue_scaler_coalesced_waits_total{scaler_type}``: callers that joined a read
+  already in flight.
+- ``keda_queue_scaler_trigger_value{scaler_type,metric}`` and
+  ``keda_queue_scaler_trigger_active{scaler_type,metric}``: the last value read and whether
+  it passed the activation threshold, per KEDA metric name. At most ``max_series``
+  metric names are kept (least recently updated dropped first), counted in
+  ``keda_queue_scaler_trigger_series_evicted_total``.
+- ``keda_queue_scaler_stream_is_active_streams``: StreamIsActive streams open.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from scaler import __version__
+
+_PREFIX = "keda_queue_scaler"
+_RPC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry, *, max_series: int = 500) -> None:
+        self.registry = registry
+        self._max_series = max_series
+        self._series: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self.rpc_requests = Counter(
+            f"{_PREFIX}_rpc_requests", "gRPC calls answered", ["method", "code"], registry=registry
+        )
+        self.rpc_duration = Histogram(
+            f"{_PREFIX}_rpc_duration_seconds",
+            "Time to answer a gRPC call (unary) or to the end of a stream",
+            ["method"],
+            buckets=_RPC_BUCKETS,
+            registry=registry,
+        )
+        self.broker_reads = Counter(
+            f"{_PREFIX}_broker_reads",
+            "Reads sent to a broker, by outcome",
+            ["scaler_type", "outcome"],
+            registry=registry,
+        )
+        self.broker_read_duration = Histogram(
+            f"{_PREFIX}_broker_read_duration_seconds",
+            "Broker read latency",
+            ["scaler_type"],
+            buckets=_RPC_BUCKETS,
+            registry=registry,
+        )
+        self.cache_hits = Counter(
+            f"{_PREFIX}_cache_hits",
+            "Answers served from the TTL cache",
+            ["scaler_type"],
+            registry=registry,
+        )
+        self.coalesced_waits = Counter(
+            f"{_PREFIX}_coalesced_waits",
+            "Callers that joined a broker read already in flight",
+            ["scaler_type"],
+            registry=registry,
+        )
+        self.trigger_value = Gauge(
+            f"{_PREFIX}_trigger_value",
+            "Last value read for a KEDA metric",
+            ["scaler_type", "metric"],
+            registry=registry,
+        )
+        self.trigger_active = Gauge(
+            f"{_PREFIX}_trigger_active",
+            "1 when the last value was above the activation threshold",
+            ["scaler_type", "metric"],
+            registry=registry,
+        )
+        self.series_evicted = Counter(
+            f"{_PREFIX}_trigger_series_evicted",
+            "Per-metric series dropped to keep label cardinality bounded",
+            registry=registry,
+        )
+        self.streams_open = Gauge(
+            f"{_PREFIX}_stream_is_active_streams", "StreamIsActive streams open", registry=registry
+        )
+        Info(f"{_PREFIX}_build", "Build information", registry=registry).info(
+            {"version": __version__}
+        )
+
+    def observe_rpc(self, method: str, code: str, seconds: float) -> None:
+        self.rpc_requests.labels(method, code).inc()
+        self.rpc_duration.labels(method).observe(seconds)
+
+    def observe_read(self, scaler_type: str, outcome: str, seconds: float) -> None:
+        self.broker_reads.labels(scaler_type, outcome).inc()
+        self.broker_read_duration.labels(scaler_type).observe(seconds)
+
+    def set_trigger(self, scaler_type: str, metric: str, value: float, active: bool) -> None:
+        series = (scaler_type, metric)
+        if series in self._series:
+            self._series.move_to_end(series)
+        else:
+            self._series[series] = None
+            if len(self._series) > self._max_series:
+                old, _ = self._series.popitem(last=False)
+                self.trigger_value.remove(*old)
+                self.trigger_active.remove(*old)
+                self.series_evicted.inc()
+        self.trigger_value.labels(*series).set(value)
+        self.trigger_active.labels(*series).set(1 if active else 0)

@@ -1,0 +1,155 @@
+"""The grpc.aio server: ExternalScaler, grpc.health.v1, reflection, TLS/mTLS,
+Prometheus /metrics, and a graceful stop.
+
+Stop sequence (SIGTERM/SIGINT or :meth:`ScalerServer.stop`): health turns
+NOT_SERVING, open streams are asked to end, the server stops accepting calls and
+gives those in flight ``grace_period`` seconds, then broker connections close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
+
+from scaler.adapters.base import Adapter
+from scaler.adapters.memory import MemoryAdapter
+from scaler.adapters.redis import RedisAdapter
+from scaler.httpmetrics import MetricsHTTPServer
+from scaler.metrics import Metrics
+from scaler.proto import externalscaler_pb2 as pb
+from scaler.proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.readings import Readings
+from scaler.service import ExternalScalerService
+from scaler.settings import Settings
+from scaler.triggers import Triggers
+
+log = logging.getLogger("scaler.server")
+
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["ExternalScaler"].full_name
+
+
+def default_adapters(settings: Settings) -> dict[str, Adapter]:
+    """The adapters a server built from settings offers."""
+    adapters: dict[str, Adapter] = {
+        "redis": RedisAdapter(
+            timeout=settings.read_timeout, max_connections=settings.redis_max_connections
+        ),
+    }
+    if settings.enable_memory:
+        adapters["memory"] = MemoryAdapter()
+    return adapters
+
+
+def _credentials(settings: Settings) -> grpc.ServerCredentials:
+    key = Path(settings.tls_key_file).read_bytes()
+    cert = Path(settings.tls_cert_file).read_bytes()
+    ca = Path(settings.tls_client_ca_file).read_bytes() if settings.tls_client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
+    )
+
+
+class ScalerServer:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        adapters: Mapping[str, Adapter] | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.metrics = Metrics(self.registry, max_series=settings.max_metric_series)
+        self.triggers = Triggers(adapters if adapters is not None else default_adapters(settings))
+        self.readings = Readings(
+            metrics=self.metrics, ttl=settings.cache_ttl, timeout=settings.read_timeout
+        )
+        self.service = ExternalScalerService(
+            triggers=self.triggers,
+            readings=self.readings,
+            metrics=self.metrics,
+            stream_interval=settings.stream_interval,
+        )
+        self.health = health.aio.HealthServicer()
+        self.port = 0
+        self.metrics_port = 0
+        self._server: grpc.aio.Server | None = None
+        self._httpd: MetricsHTTPServer | None = None
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        s = self.settings
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        pb_grpc.add_ExternalScalerServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (
+                SERVICE_NAME,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+        address = f"[{s.host}]:{s.port}" if ":" in s.host else f"{s.host}:{s.port}"
+        if s.tls:
+            self.port = server.add_secure_port(address, _credentials(s))
+        else:
+            self.port = server.add_insecure_port(address)
+        await server.start()
+        self._server = server
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if s.metrics_port >= 0:
+            self._httpd = MetricsHTTPServer(self.registry, host=s.metrics_host, port=s.metrics_port)
+            await self._httpd.start()
+            self.metrics_port = self._httpd.port
+        mode = "mTLS" if s.tls_client_ca_file else "TLS" if s.tls else "plaintext"
+        log.info(
+            "serving gRPC (%s) on %s:%d; scalerTypes: %s; metrics on %s",
+            mode,
+            s.host,
+            self.port,
+            ", ".join(self.triggers.scaler_types),
+            f"{s.metrics_host}:{self.metrics_port}" if self._httpd else "off",
+        )
+
+    async def stop(self, grace: float | None = None) -> None:
+        if self._server is None or self._stopped.is_set():
+            await self._stopped.wait()
+            return
+        grace = self.settings.grace_period if grace is None else grace
+        log.info("stopping: health NOT_SERVING, %gs grace for calls in flight", grace)
+        await self.health.enter_graceful_shutdown()
+        self.service.begin_shutdown()
+        await self._server.stop(grace)
+        await self.readings.aclose()
+        await self.triggers.aclose()
+        if self._httpd is not None:
+            await self._httpd.stop()
+        log.info("stopped")
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+
+async def run(settings: Settings) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully."""
+    server = ScalerServer(settings)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(sig)
+    await server.stop()

@@ -1,0 +1,232 @@
+"""The ExternalScaler servicer: RPC -> Trigger -> reading -> response.
+
+It knows KEDA's protocol and nothing about brokers: triggers and readings are
+injected. Every failure is answered with the status code of its
+:class:`~scaler.errors.ScalerError` and a message naming the cause; a value is
+never invented.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from scaler.adapters.base import Trigger
+from scaler.errors import MetadataError, ScalerError, ShuttingDown
+from scaler.metrics import Metrics
+from scaler.proto import externalscaler_pb2 as pb
+from scaler.proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.readings import Readings
+from scaler.triggers import Triggers
+
+log = logging.getLogger("scaler.service")
+
+T = TypeVar("T")
+_INT64_MAX = 2**63 - 1
+_KEDA_PREFIX = re.compile(r"^s[0-9]+-")
+
+
+def _as_int64(value: float) -> int:
+    """The deprecated int field, still the only one KEDA < 2.17 reads."""
+    return max(0, min(_INT64_MAX, round(value)))
+
+
+def _who(ref: pb.ScaledObjectRef) -> str:
+    return f"{ref.namespace}/{ref.name}" if ref.namespace or ref.name else "(unnamed)"
+
+
+class ExternalScalerService(pb_grpc.ExternalScalerServicer):
+    def __init__(
+        self,
+        *,
+        triggers: Triggers,
+        readings: Readings,
+        metrics: Metrics,
+        stream_interval: float,
+    ) -> None:
+        self._triggers = triggers
+        self._readings = readings
+        self._metrics = metrics
+        self._stream_interval = stream_interval
+        self._stopping = asyncio.Event()
+
+    def begin_shutdown(self) -> None:
+        """Ask open streams to end; unary calls in flight still complete."""
+        self._stopping.set()
+
+    # -- the work ---------------------------------------------------------
+    def _trigger(self, ref: pb.ScaledObjectRef) -> Trigger:
+        return self._triggers.parse(ref.scalerMetadata)
+
+    async def _value(self, trigger: Trigger) -> float:
+        adapter = self._triggers.adapter_for(trigger)
+        value = await self._readings.read(trigger.scaler_type, trigger.query, adapter.read)
+        self._metrics.set_trigger(
+            trigger.scaler_type, trigger.metric_name, value, trigger.is_active(value)
+        )
+        return value
+
+    @staticmethod
+    def _spec(trigger: Trigger) -> pb.GetMetricSpecResponse:
+        spec = pb.MetricSpec(
+            metricName=trigger.metric_name,
+            targetSize=max(1, _as_int64(trigger.target)),
+            targetSizeFloat=trigger.target,
+        )
+        return pb.GetMetricSpecResponse(metricSpecs=[spec])
+
+    # -- bookkeeping: one place turns errors into statuses -----------------
+    async def _unary(
+        self,
+        method: str,
+        ref: pb.ScaledObjectRef,
+        context: grpc.aio.ServicerContext,
+        work: Callable[[], Awaitable[T]],
+    ) -> T:
+        started = time.perf_counter()
+        code = "OK"
+        try:
+            return await work()
+        except ScalerError as exc:
+            code = exc.code
+            self._log_failure(method, ref, exc)
+            await context.abort(grpc.StatusCode[exc.code], exc.message)
+            raise  # unreachable: abort raises
+        except asyncio.CancelledError:
+            code = "CANCELLED"
+            raise
+        except Exception:
+            code = "INTERNAL"
+            log.exception("%s %s failed unexpectedly", method, _who(ref))
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the scaler's log")
+            raise
+        finally:
+            self._metrics.observe_rpc(method, code, time.perf_counter() - started)
+
+    @staticmethod
+    def _log_failure(method: str, ref: pb.ScaledObjectRef, exc: ScalerError) -> None:
+        log.warning("%s %s: %s %s", method, _who(ref), exc.code, exc.message)
+
+    # -- RPCs --------------------------------------------------------------
+    async def GetMetricSpec(
+        self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
+    ) -> pb.GetMetricSpecResponse:
+        async def work() -> pb.GetMetricSpecResponse:
+            return self._spec(self._trigger(request))
+
+        return await self._unary("GetMetricSpec", request, context, work)
+
+    async def GetMetrics(
+        self, request: pb.GetMetricsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetMetricsResponse:
+        ref = request.scaledObjectRef
+
+        async def work() -> pb.GetMetricsResponse:
+            trigger = self._trigger(ref)
+            asked = request.metricName
+            if (
+                asked
+                and _KEDA_PREFIX.sub("", asked) != trigger.metric_name
+                and asked != trigger.metric_name
+            ):
+                raise MetadataError(
+                    f'metric name "{asked}" is not this trigger\'s metric '
+                    f'"{trigger.metric_name}" (from GetMetricSpec)'
+                )
+            value = await self._value(trigger)
+            metric = pb.MetricValue(
+                metricName=asked or trigger.metric_name,
+                metricValue=_as_int64(value),
+                metricValueFloat=value,
+            )
+            return pb.GetMetricsResponse(metricValues=[metric])
+
+        return await self._unary("GetMetrics", ref, context, work)
+
+    async def IsActive(
+        self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
+    ) -> pb.IsActiveResponse:
+        async def work() -> pb.IsActiveResponse:
+            trigger = self._trigger(request)
+            return pb.IsActiveResponse(result=trigger.is_active(await self._value(trigger)))
+
+        return await self._unary("IsActive", request, context, work)
+
+    async def StreamIsActive(
+        self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.IsActiveResponse]:
+        """Sends the state at open and on every change; re-checks every stream_interval."""
+
+        async def states() -> AsyncIterator[pb.IsActiveResponse]:
+            trigger = self._trigger(request)
+            last: bool | None = None
+            while not self._stopping.is_set():
+                active = trigger.is_active(await self._value(trigger))
+                if active != last:
+                    last = active
+                    yield pb.IsActiveResponse(result=active)
+                await self._pause()
+            raise ShuttingDown("the scaler is shutting down; reconnect to another replica")
+
+        async for item in self._stream("StreamIsActive", request, context, states()):
+            yield item
+
+    async def StreamMetricSpec(
+        self, request: pb.ScaledObjectRef, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.GetMetricSpecResponse]:
+        """Sends the spec at open; it only changes with the metadata, which KEDA
+        changes by reopening the stream. Stays open until the client or the server
+        ends it."""
+
+        async def specs() -> AsyncIterator[pb.GetMetricSpecResponse]:
+            yield self._spec(self._trigger(request))
+            await self._stopping.wait()
+            raise ShuttingDown("the scaler is shutting down; reconnect to another replica")
+
+        async for item in self._stream("StreamMetricSpec", request, context, specs()):
+            yield item
+
+    async def _pause(self) -> None:
+        try:
+            async with asyncio.timeout(self._stream_interval):
+                await self._stopping.wait()
+        except TimeoutError:
+            pass
+
+    async def _stream(
+        self,
+        method: str,
+        ref: pb.ScaledObjectRef,
+        context: grpc.aio.ServicerContext,
+        items: AsyncIterator[Any],
+    ) -> AsyncIterator[Any]:
+        started = time.perf_counter()
+        code = "OK"
+        counted = method == "StreamIsActive"
+        if counted:
+            self._metrics.streams_open.inc()
+        try:
+            async for item in items:
+                yield item
+        except ScalerError as exc:
+            code = exc.code
+            if not isinstance(exc, ShuttingDown):
+                self._log_failure(method, ref, exc)
+            await context.abort(grpc.StatusCode[exc.code], exc.message)
+        except asyncio.CancelledError:
+            code = "CANCELLED"  # the client went away: the normal end of a stream
+            raise
+        except Exception:
+            code = "INTERNAL"
+            log.exception("%s %s failed unexpectedly", method, _who(ref))
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the scaler's log")
+        finally:
+            if counted:
+                self._metrics.streams_open.dec()
+            self._metrics.observe_rpc(method, code, time.perf_counter() - started)

@@ -1,0 +1,184 @@
+"""Server settings: one dataclass, read from flags and ``KQS_*`` environment variables.
+
+Precedence: command-line flag, then environment variable, then the default. Each
+field's ``help`` (with its unit) is shown by ``keda-queue-scaler serve --help`` and
+in the README's settings table, which a test keeps identical to
+:func:`markdown_table`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "KQS_"
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = _setting("0.0.0.0", "Address the gRPC server listens on.")  # noqa: S104
+    port: int = _setting(6000, "gRPC port (0 picks a free port and logs it).")
+    metrics_host: str = _setting("0.0.0.0", "Address of the Prometheus /metrics HTTP server.")  # noqa: S104
+    metrics_port: int = _setting(9464, "Port of /metrics (0 picks a free port, -1 disables it).")
+    tls_cert_file: str = _setting(
+        "", "Server certificate (PEM) file; with --tls-key-file turns TLS on."
+    )
+    tls_key_file: str = _setting("", "Server private key (PEM) file.")
+    tls_client_ca_file: str = _setting(
+        "", "CA bundle (PEM) for client certificates; when set, clients must present one (mTLS)."
+    )
+    cache_ttl: float = _setting(
+        1.0, "Seconds a broker reading is reused for identical queries (0 disables the cache)."
+    )
+    read_timeout: float = _setting(
+        5.0, "Seconds one broker read may take before the RPC fails with DEADLINE_EXCEEDED."
+    )
+    stream_interval: float = _setting(
+        5.0, "Seconds between re-checks on an open StreamIsActive stream."
+    )
+    grace_period: float = _setting(
+        10.0, "Seconds in-flight RPCs get to finish after SIGTERM/SIGINT."
+    )
+    max_metric_series: int = _setting(
+        500, "Most KEDA metric names kept as Prometheus label values (oldest dropped)."
+    )
+    redis_max_connections: int = _setting(32, "Connection pool size per Redis server identity.")
+    enable_memory: bool = _setting(
+        False, 'Serve scalerType "memory" (in-process queues, for tests and demos).'
+    )
+    log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
+    log_format: str = _setting("text", "Log format: text or json.")
+
+    def validate(self) -> None:
+        """Raise ValueError naming the setting when a value cannot work."""
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} must be from 0 to 65535")
+        if not -1 <= self.metrics_port <= 65535:
+            raise ValueError(f"metrics-port {self.metrics_port} must be from -1 to 65535")
+        for name in ("cache_ttl",):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{_flag(name)} must be 0 or more")
+        for name in ("read_timeout", "stream_interval"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{_flag(name)} must be greater than 0")
+        if self.grace_period < 0:
+            raise ValueError("grace-period must be 0 or more")
+        if self.max_metric_series < 1 or self.redis_max_connections < 1:
+            raise ValueError("max-metric-series and redis-max-connections must be at least 1")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("tls-cert-file and tls-key-file must be given together")
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise ValueError("tls-client-ca-file (mTLS) needs tls-cert-file and tls-key-file")
+        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+            path = getattr(self, name)
+            if path and not Path(path).is_file():
+                raise ValueError(f"{_flag(name)} {path!r} is not a readable file")
+        if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError(f"log-level {self.log_level!r} must be DEBUG, INFO, WARNING or ERROR")
+        if self.log_format not in {"text", "json"}:
+            raise ValueError(f"log-format {self.log_format!r} must be text or json")
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert_file)
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def _convert(kind: type, text: str, source: str) -> Any:
+    if kind is bool:
+        lowered = text.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise ValueError(f"{source}={text!r} must be true or false")
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(
+            f"{source}={text!r} must be a{'n integer' if kind is int else ' number'}"
+        ) from None
+
+
+_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting; help shows the env var and the default."""
+    for f in dataclasses.fields(Settings):
+        kind = _TYPES[str(f.type)]
+        shown = f.default if f.default != "" else "unset"
+        text = f"{f.metadata['help']} [env {env_name(f.name)}; default {shown}]"
+        if kind is bool:
+            parser.add_argument(
+                f"--{_flag(f.name)}",
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=text,
+            )
+        else:
+            parser.add_argument(
+                f"--{_flag(f.name)}",
+                dest=f.name,
+                type=kind,
+                default=None,
+                help=text,
+                metavar=f.name.upper().split("_")[-1] if kind is str else kind.__name__.upper(),
+            )
+
+
+def from_sources(
+    args: argparse.Namespace | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Build Settings: flags over ``KQS_*`` env vars over defaults; then validate."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        given = getattr(args, f.name, None) if args is not None else None
+        if given is not None:
+            values[f.name] = given
+        elif (text := env.get(env_name(f.name))) is not None:
+            values[f.name] = _convert(_TYPES[str(f.type)], text, env_name(f.name))
+    settings = Settings(**values)
+    settings.validate()
+    return settings
+
+
+def markdown_table() -> str:
+    """The README's settings table."""
+    rows = ["| Flag | Environment variable | Default | Meaning |", "|---|---|---|---|"]
+    for f in dataclasses.fields(Settings):
+        default = (
+            "unset"
+            if f.default == ""
+            else str(f.default).lower()
+            if isinstance(f.default, bool)
+            else f.default
+        )
+        rows.append(
+            f"| `--{_flag(f.name)}` | `{env_name(f.name)}` | `{default}` | {f.metadata['help']} |"
+        )
+    return "\n".join(rows)
+
+
+def parse_args(argv: Sequence[str]) -> Settings:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return from_sources(parser.parse_args(argv), env={})

@@ -1,0 +1,167 @@
+"""Real broker processes for the tests, on 127.0.0.1 and free ports.
+
+Each helper starts a Debian ``redis-server`` without persistence, waits until it
+answers, and can be stopped and restarted on the same port (for failure tests).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def require(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        raise RuntimeError(
+            f"{binary} is not installed: run `make test` (it installs the test brokers) "
+            "or apt-get install redis-server"
+        )
+    return path
+
+
+class RedisProcess:
+    """One redis-server. ``args`` are extra command-line options."""
+
+    def __init__(
+        self, workdir: Path, *args: str, password: str | None = None, config: Path | None = None
+    ) -> None:
+        self.port = free_port()
+        self.config = config
+        self.password = password
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.args = list(args)
+        if password:
+            self.args += ["--requirepass", password]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        cmd = [
+            require("redis-server"),
+            *([str(self.config)] if self.config else []),  # a config file must come first
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(self.workdir),
+            "--logfile", str(self.workdir / "redis.log"),
+            *self.args,
+        ]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.client().ping():
+                    return
+            except (redis.ConnectionError, redis.BusyLoadingError):
+                pass
+            if self.proc is not None and self.proc.poll() is not None:
+                log = (self.workdir / "redis.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"redis-server on {self.port} exited: {log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server on {self.port} did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, password=self.password, socket_timeout=5)
+
+    def command_calls(self, command: str) -> int:
+        """How many times the server ran ``command`` since the last CONFIG RESETSTAT."""
+        stats = self.client().info("commandstats")
+        entry = stats.get(f"cmdstat_{command.lower()}")
+        return int(entry["calls"]) if entry else 0
+
+
+class RedisCluster:
+    """Three masters, no replicas: enough for key routing across slots."""
+
+    def __init__(self, workdir: Path) -> None:
+        options = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        options += ["--cluster-node-timeout", "2000"]
+        self.nodes = [RedisProcess(workdir / f"node{i}", *options) for i in range(3)]
+
+    @property
+    def addresses(self) -> str:
+        return ",".join(n.address for n in self.nodes)
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        create = [require("redis-cli"), "--cluster", "create", *(n.address for n in self.nodes)]
+        create += ["--cluster-replicas", "0", "--cluster-yes"]
+        subprocess.run(create, check=True, capture_output=True, timeout=30)
+        deadline = time.monotonic() + 15
+        while self.nodes[0].client().cluster("info").get("cluster_state") != "ok":
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis cluster did not reach state ok")
+            time.sleep(0.1)
+
+    def client(self) -> redis.RedisCluster:
+        return redis.RedisCluster(host="127.0.0.1", port=self.nodes[0].port)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+class RedisSentinel:
+    """A master and one sentinel that monitors it as ``mymaster``."""
+
+    MASTER = "mymaster"
+
+    def __init__(self, workdir: Path, *, sentinel_password: str | None = None) -> None:
+        self.master = RedisProcess(workdir / "master")
+        self.sentinel_password = sentinel_password
+        self.workdir = workdir
+        self.sentinel: RedisProcess | None = None
+
+    def start(self) -> None:
+        self.master.start()
+        conf = self.workdir / "sentinel.conf"
+        lines = [
+            f"sentinel monitor {self.MASTER} 127.0.0.1 {self.master.port} 1",
+            f"sentinel down-after-milliseconds {self.MASTER} 5000",
+        ]
+        if self.sentinel_password:
+            lines.append(f'requirepass "{self.sentinel_password}"')
+        conf.write_text("\n".join(lines) + "\n")
+        self.sentinel = RedisProcess(
+            self.workdir / "sentinel", "--sentinel", config=conf, password=None
+        )
+        self.sentinel.password = self.sentinel_password
+        self.sentinel.start()
+
+    @property
+    def address(self) -> str:
+        assert self.sentinel is not None
+        return self.sentinel.address
+
+    def stop(self) -> None:
+        if self.sentinel is not None:
+            self.sentinel.stop()
+        self.master.stop()

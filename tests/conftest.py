@@ -1,0 +1,144 @@
+"""Fixtures: real brokers (session-scoped, flushed per test) and the server under test."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import grpc
+import pytest
+from prometheus_client import CollectorRegistry
+
+from scaler.adapters.base import Adapter
+from scaler.proto import externalscaler_pb2 as pb
+from scaler.proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.server import ScalerServer, default_adapters
+from scaler.settings import Settings
+from tests.brokers import RedisCluster, RedisProcess, RedisSentinel
+
+REDIS_PASSWORD = "s3cret-Pa55"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --run-slow (make test-slow)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    server = RedisProcess(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_db(redis_server: RedisProcess) -> RedisProcess:
+    """The shared server, emptied and with command counters reset, restarted if a test
+    stopped it."""
+    if redis_server.proc is None:
+        redis_server.start()
+    client = redis_server.client()
+    client.flushall()
+    client.config_resetstat()
+    return redis_server
+
+
+@pytest.fixture(scope="session")
+def redis_password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    server = RedisProcess(tmp_path_factory.mktemp("redis-auth"), password=REDIS_PASSWORD)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSentinel]:
+    sentinel = RedisSentinel(tmp_path_factory.mktemp("redis-sentinel"))
+    try:
+        sentinel.start()
+        yield sentinel
+    finally:
+        sentinel.stop()
+
+
+def test_settings(**overrides: Any) -> Settings:
+    """Settings for an in-process server on loopback, free ports."""
+    base = Settings(host="127.0.0.1", port=0, metrics_host="127.0.0.1", metrics_port=0)
+    return dataclasses.replace(base, **overrides)
+
+
+# pytest would otherwise collect the helper above as a test.
+test_settings.__test__ = False  # type: ignore[attr-defined]
+
+
+@dataclasses.dataclass
+class Running:
+    server: ScalerServer
+    channel: grpc.aio.Channel
+    stub: pb_grpc.ExternalScalerStub
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.port}"
+
+    def sample(self, name: str, **labels: str) -> float:
+        value = self.server.registry.get_sample_value(name, labels)
+        return 0.0 if value is None else value
+
+
+ServerFactory = Callable[..., AbstractAsyncContextManager[Running]]
+
+
+@pytest.fixture
+def start_server() -> ServerFactory:
+    """``async with start_server(adapters=..., **settings) as running:`` — a real
+    grpc.aio server on a free port and a client channel to it."""
+
+    @asynccontextmanager
+    async def start(
+        *, adapters: dict[str, Adapter] | None = None, **overrides: Any
+    ) -> AsyncIterator[Running]:
+        settings = test_settings(**overrides)
+        server = ScalerServer(
+            settings,
+            adapters=adapters if adapters is not None else default_adapters(settings),
+            registry=CollectorRegistry(),
+        )
+        await server.start()
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+        try:
+            yield Running(server, channel, pb_grpc.ExternalScalerStub(channel))
+        finally:
+            await channel.close()
+            await server.stop(grace=1)
+
+    return start
+
+
+def ref(metadata: dict[str, str], name: str = "job", namespace: str = "default") -> Any:
+    return pb.ScaledObjectRef(name=name, namespace=namespace, scalerMetadata=metadata)
+
+
+def metrics_request(metadata: dict[str, str], metric_name: str = "") -> Any:
+    return pb.GetMetricsRequest(scaledObjectRef=ref(metadata), metricName=metric_name)
