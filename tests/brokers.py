@@ -46,6 +46,7 @@ class RedisProcess:
         if password:
             self.args += ["--requirepass", password]
         self.proc: subprocess.Popen[bytes] | None = None
+        self._clients: dict[int, redis.Redis] = {}
 
     @property
     def address(self) -> str:
@@ -82,13 +83,21 @@ class RedisProcess:
             time.sleep(0.05)
 
     def stop(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
         self.proc = None
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, password=self.password, socket_timeout=5)
+    def client(self, db: int = 0) -> redis.Redis:
+        """A synchronous client for test set-up, kept until stop()."""
+        if db not in self._clients:
+            self._clients[db] = redis.Redis(
+                port=self.port, db=db, password=self.password, socket_timeout=5
+            )
+        return self._clients[db]
 
     def command_calls(self, command: str) -> int:
         """How many times the server ran ``command`` since the last CONFIG RESETSTAT."""
@@ -104,6 +113,7 @@ class RedisCluster:
         options = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
         options += ["--cluster-node-timeout", "2000"]
         self.nodes = [RedisProcess(workdir / f"node{i}", *options) for i in range(3)]
+        self._client: redis.RedisCluster | None = None
 
     @property
     def addresses(self) -> str:
@@ -122,9 +132,13 @@ class RedisCluster:
             time.sleep(0.1)
 
     def client(self) -> redis.RedisCluster:
-        return redis.RedisCluster(host="127.0.0.1", port=self.nodes[0].port)
+        if self._client is None:
+            self._client = redis.RedisCluster(host="127.0.0.1", port=self.nodes[0].port)
+        return self._client
 
     def stop(self) -> None:
+        if self._client is not None:
+            self._client.close()
         for node in self.nodes:
             node.stop()
 

@@ -49,7 +49,7 @@ def redis_db(redis_server: RedisProcess) -> RedisProcess:
     if redis_server.proc is None:
         redis_server.start()
     client = redis_server.client()
-    client.flushall()
+    client.flushall()  # every database
     client.config_resetstat()
     return redis_server
 

@@ -432,7 +432,7 @@ class RedisAdapter:
             timeout=self._timeout,
             **common,
         )
-        return Redis(connection_pool=pool, retry=common["retry"])
+        return Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
 
     async def aclose(self) -> None:
         async with self._lock:

@@ -1,0 +1,219 @@
+"""The Redis adapter against real redis-server processes (standalone, password,
+cluster, sentinel)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from scaler.adapters.redis import RedisAdapter
+from scaler.errors import (
+    BrokerAuthError,
+    BrokerUnavailable,
+    QueueNotFound,
+    ScalerError,
+    UnsupportedState,
+)
+from scaler.triggers import Triggers
+from tests.brokers import RedisCluster, RedisProcess, RedisSentinel
+from tests.conftest import REDIS_PASSWORD
+
+
+@pytest.fixture
+async def triggers() -> AsyncIterator[Triggers]:
+    t = Triggers({"redis": RedisAdapter(timeout=2)})
+    yield t
+    await t.aclose()
+
+
+async def value(triggers: Triggers, metadata: dict[str, str]) -> float:
+    trigger = triggers.parse(metadata)
+    return await triggers.adapter_for(trigger).read(trigger.query)
+
+
+def list_meta(server: RedisProcess, **extra: str) -> dict[str, str]:
+    return {"scalerType": "redis", "address": server.address, "listName": "jobs", **extra}
+
+
+def stream_meta(server: RedisProcess, **extra: str) -> dict[str, str]:
+    return {"scalerType": "redis-streams", "address": server.address, "stream": "events", **extra}
+
+
+@pytest.mark.parametrize(
+    ("fill", "expected"),
+    [
+        (lambda c: c.rpush("jobs", *range(4)), 4),  # list: LLEN
+        (lambda c: c.zadd("jobs", {"a": 1, "b": 2, "c": 3}), 3),  # sorted set: ZCARD
+        (lambda c: c.sadd("jobs", "a", "b"), 2),  # set: SCARD
+        (lambda c: c.hset("jobs", mapping={"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}), 5),  # HLEN
+        (lambda c: None, 0),  # missing key: LLEN of nothing
+    ],
+    ids=["list", "zset", "set", "hash", "missing"],
+)
+async def test_key_types_are_counted_like_keda(
+    triggers: Triggers, redis_db: RedisProcess, fill: object, expected: int
+) -> None:
+    fill(redis_db.client())  # type: ignore[operator]
+    assert await value(triggers, list_meta(redis_db)) == expected
+
+
+async def test_other_key_types_are_failed_precondition(
+    triggers: Triggers, redis_db: RedisProcess
+) -> None:
+    redis_db.client().set("jobs", "a string")
+    with pytest.raises(UnsupportedState, match='key "jobs" .* is a string'):
+        await value(triggers, list_meta(redis_db))
+
+
+async def test_database_index_selects_the_database(
+    triggers: Triggers, redis_db: RedisProcess
+) -> None:
+    redis_db.client(db=3).rpush("jobs", 1, 2, 3)
+    assert await value(triggers, list_meta(redis_db, databaseIndex="3")) == 3
+    assert await value(triggers, list_meta(redis_db)) == 0
+
+
+async def test_host_and_port_keys_work_like_address(
+    triggers: Triggers, redis_db: RedisProcess
+) -> None:
+    redis_db.client().rpush("jobs", 1, 2)
+    meta = {"scalerType": "redis", "host": "127.0.0.1", "port": str(redis_db.port)}
+    assert await value(triggers, {**meta, "listName": "jobs"}) == 2
+    from_env = {"scalerType": "redis", "addressFromEnv": redis_db.address, "listName": "jobs"}
+    assert await value(triggers, from_env) == 2
+
+
+async def test_stream_length_mode(triggers: Triggers, redis_db: RedisProcess) -> None:
+    for i in range(3):
+        redis_db.client().xadd("events", {"n": i})
+    assert await value(triggers, stream_meta(redis_db)) == 3
+
+
+async def test_stream_missing_key_counts_zero_in_length_and_lag_modes(
+    triggers: Triggers, redis_db: RedisProcess
+) -> None:
+    assert await value(triggers, stream_meta(redis_db)) == 0
+    lag = stream_meta(redis_db, consumerGroup="workers", lagCount="2")
+    assert await value(triggers, lag) == 0
+
+
+def _stream_with_group(server: RedisProcess, entries: int, delivered: int) -> None:
+    client = server.client()
+    for i in range(entries):
+        client.xadd("events", {"n": i})
+    client.xgroup_create("events", "workers", id="0")
+    if delivered:
+        client.xreadgroup("workers", "w1", {"events": ">"}, count=delivered)
+
+
+async def test_stream_pending_entries_mode(triggers: Triggers, redis_db: RedisProcess) -> None:
+    _stream_with_group(redis_db, entries=5, delivered=2)
+    meta = stream_meta(redis_db, consumerGroup="workers")  # no lagCount: pending mode
+    assert await value(triggers, meta) == 2
+    redis_db.client().xack("events", "workers", redis_db.client().xrange("events")[0][0])
+    assert await value(triggers, meta) == 1
+
+
+async def test_stream_lag_mode(triggers: Triggers, redis_db: RedisProcess) -> None:
+    _stream_with_group(redis_db, entries=5, delivered=2)
+    meta = stream_meta(redis_db, consumerGroup="workers", lagCount="1")
+    assert await value(triggers, meta) == 3  # 5 entries, 2 delivered to the group
+
+
+async def test_stream_lag_mode_missing_group_counts_stream_length(
+    triggers: Triggers, redis_db: RedisProcess
+) -> None:
+    _stream_with_group(redis_db, entries=4, delivered=0)
+    meta = stream_meta(redis_db, consumerGroup="nobody", lagCount="1")
+    assert await value(triggers, meta) == 4
+
+
+async def test_stream_pending_mode_missing_group_is_not_found(
+    triggers: Triggers, redis_db: RedisProcess
+) -> None:
+    redis_db.client().xadd("events", {"n": 1})
+    meta = stream_meta(redis_db, consumerGroup="nobody")
+    with pytest.raises(QueueNotFound, match='consumer group "nobody" does not exist'):
+        await value(triggers, meta)
+
+
+async def test_password_server(triggers: Triggers, redis_password_server: RedisProcess) -> None:
+    redis_password_server.client().delete("jobs")
+    redis_password_server.client().rpush("jobs", 1, 2, 3)
+    good = list_meta(redis_password_server, passwordFromEnv=REDIS_PASSWORD)
+    assert await value(triggers, good) == 3
+    plain = list_meta(redis_password_server, password=REDIS_PASSWORD)
+    assert await value(triggers, plain) == 3
+
+
+@pytest.mark.parametrize("password", [None, "wrong-password"])
+async def test_refused_credentials_are_auth_errors_without_the_secret(
+    triggers: Triggers, redis_password_server: RedisProcess, password: str | None
+) -> None:
+    meta = list_meta(redis_password_server)
+    if password:
+        meta["password"] = password
+    with pytest.raises(BrokerAuthError) as err:
+        await value(triggers, meta)
+    assert redis_password_server.address in str(err.value)
+    assert REDIS_PASSWORD not in str(err.value)
+    if password:
+        assert password not in str(err.value)
+
+
+async def test_nothing_listening_is_unavailable(triggers: Triggers) -> None:
+    from tests.brokers import free_port
+
+    meta = {"scalerType": "redis", "address": f"127.0.0.1:{free_port()}", "listName": "jobs"}
+    with pytest.raises(BrokerUnavailable, match="cannot reach Redis 127.0.0.1"):
+        await value(triggers, meta)
+
+
+async def test_cluster_lists_and_streams(triggers: Triggers, redis_cluster: RedisCluster) -> None:
+    client = redis_cluster.client()
+    names = [f"jobs-{i}" for i in range(6)]  # spread over slots on different nodes
+    for i, name in enumerate(names):
+        client.delete(name)
+        client.rpush(name, *range(i + 1))
+    base = {"scalerType": "redis-cluster", "addresses": redis_cluster.addresses}
+    for i, name in enumerate(names):
+        assert await value(triggers, {**base, "listName": name}) == i + 1
+    client.delete("cluster-events")
+    client.xadd("cluster-events", {"a": 1})
+    streams = {"scalerType": "redis-cluster-streams", "addresses": redis_cluster.addresses}
+    assert await value(triggers, {**streams, "stream": "cluster-events"}) == 1
+    # hosts + ports form, as KEDA accepts
+    hosts = ",".join("127.0.0.1" for _ in redis_cluster.nodes)
+    ports = ",".join(str(n.port) for n in redis_cluster.nodes)
+    by_host = {"scalerType": "redis-cluster", "hosts": hosts, "ports": ports, "listName": names[2]}
+    assert await value(triggers, by_host) == 3
+
+
+async def test_sentinel_finds_the_master(
+    triggers: Triggers, redis_sentinel: RedisSentinel
+) -> None:
+    master = redis_sentinel.master.client()
+    master.delete("jobs")
+    master.rpush("jobs", "a", "b")
+    meta = {
+        "scalerType": "redis-sentinel",
+        "addresses": redis_sentinel.address,
+        "sentinelMaster": RedisSentinel.MASTER,
+        "listName": "jobs",
+    }
+    assert await value(triggers, meta) == 2
+    wrong = {**meta, "sentinelMaster": "no-such-master"}
+    with pytest.raises(BrokerUnavailable, match='sentinel master "no-such-master"'):
+        await value(triggers, wrong)
+
+
+async def test_errors_are_scaler_errors_with_grpc_codes() -> None:
+    """Every adapter error maps onto a real grpc.StatusCode name."""
+    import grpc
+
+    def leaves(cls: type[ScalerError]) -> list[type[ScalerError]]:
+        return [cls, *(c for sub in cls.__subclasses__() for c in leaves(sub))]
+
+    for cls in leaves(ScalerError):
+        assert grpc.StatusCode[cls.code] is not None, cls
