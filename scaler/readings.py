@@ -1,6 +1,6 @@
 """One broker read per query per window: single-flight plus a short TTL cache.
 
-``Readings.read(kind, query, fetch)``:
+``Readings.read(kind, key, fetch)``:
 1. a value read less than ``ttl`` seconds ago for an equal query is returned at
    once (a cache hit);
 2. else, if a read for that query is in flight, the caller waits for it
@@ -9,8 +9,8 @@
 
 Errors are shared by the callers of that one read but never cached: the next
 call after a failure asks the broker again, so recovery is immediate. Keys are
-:func:`scaler.metadata.fingerprint` of the query, so credentials appear only as
-salted digests.
+:attr:`Trigger.read_key <scaler.adapters.base.Trigger.read_key>`, in which
+credentials appear only as salted digests.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
 
 from scaler.errors import BrokerTimeout, ScalerError
-from scaler.metadata import fingerprint
 from scaler.metrics import Metrics
 
 
@@ -44,8 +42,8 @@ class Readings:
         self._inflight: dict[Hashable, asyncio.Future[float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def read(self, kind: str, query: Any, fetch: Callable[[Any], Awaitable[float]]) -> float:
-        key = (kind, fingerprint(query))
+    async def read(self, kind: str, key: Hashable, fetch: Callable[[], Awaitable[float]]) -> float:
+        """The value for ``key``; ``kind`` (the scalerType) labels the metrics."""
         cached = self._values.get(key)
         if cached is not None and self._clock() - cached[0] < self._ttl:
             self._metrics.cache_hits.labels(kind).inc()
@@ -56,7 +54,7 @@ class Readings:
         else:
             future = asyncio.get_running_loop().create_future()
             self._inflight[key] = future
-            task = asyncio.create_task(self._run(kind, key, query, fetch, future))
+            task = asyncio.create_task(self._run(kind, key, fetch, future))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return await asyncio.shield(future)
@@ -65,15 +63,14 @@ class Readings:
         self,
         kind: str,
         key: Hashable,
-        query: Any,
-        fetch: Callable[[Any], Awaitable[float]],
+        fetch: Callable[[], Awaitable[float]],
         future: asyncio.Future[float],
     ) -> None:
         started = time.perf_counter()
         outcome = "ok"
         try:
             async with asyncio.timeout(self._timeout):
-                value = await fetch(query)
+                value = await fetch()
         except TimeoutError:
             outcome = "deadline_exceeded"
             future.set_exception(

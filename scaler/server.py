@@ -143,12 +143,12 @@ class ScalerServer:
 
 async def run(settings: Settings) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully."""
-    server = ScalerServer(settings)
-    await server.start()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT):  # before start: a signal is never missed
         loop.add_signal_handler(sig, stop.set)
+    server = ScalerServer(settings)
+    await server.start()
     await stop.wait()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.remove_signal_handler(sig)

@@ -66,7 +66,9 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
 
     async def _value(self, trigger: Trigger) -> float:
         adapter = self._triggers.adapter_for(trigger)
-        value = await self._readings.read(trigger.scaler_type, trigger.query, adapter.read)
+        value = await self._readings.read(
+            trigger.scaler_type, trigger.read_key, lambda: adapter.read(trigger.query)
+        )
         self._metrics.set_trigger(
             trigger.scaler_type, trigger.metric_name, value, trigger.is_active(value)
         )

@@ -6,6 +6,10 @@ class(es) and Adapter, and one entry per scalerType in ``KINDS`` below.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -42,16 +46,40 @@ KINDS: dict[str, Kind] = {
 
 
 class Triggers:
-    """Parses scalerMetadata into Triggers and routes reads to the right adapter."""
+    """Parses scalerMetadata into Triggers and routes reads to the right adapter.
 
-    def __init__(self, adapters: Mapping[str, Adapter]) -> None:
+    KEDA sends the same metadata on every poll, so parsed triggers are kept (up to
+    ``cache_size``) under a salted digest of the metadata: never the clear text.
+    Metadata errors are not kept; a bad trigger is parsed (and refused) each time.
+    """
+
+    def __init__(self, adapters: Mapping[str, Adapter], *, cache_size: int = 4096) -> None:
         self._adapters = dict(adapters)
+        self._parsed: OrderedDict[bytes, Trigger] = OrderedDict()
+        self._cache_size = cache_size
+        self._salt = os.urandom(16)
 
     @property
     def scaler_types(self) -> tuple[str, ...]:
         return tuple(t for t, kind in KINDS.items() if kind.adapter in self._adapters)
 
     def parse(self, metadata: Mapping[str, str]) -> Trigger:
+        """The Trigger for this metadata, or MetadataError naming the bad key."""
+        digest = hmac.new(self._salt, digestmod=hashlib.sha256)
+        for k, v in sorted(metadata.items()):
+            digest.update(b"%d:%s%d:%s" % (len(k), k.encode(), len(v), v.encode()))
+        key = digest.digest()
+        trigger = self._parsed.get(key)
+        if trigger is not None:
+            self._parsed.move_to_end(key)
+            return trigger
+        trigger = self._parse(metadata)
+        self._parsed[key] = trigger
+        if len(self._parsed) > self._cache_size:
+            self._parsed.popitem(last=False)
+        return trigger
+
+    def _parse(self, metadata: Mapping[str, str]) -> Trigger:
         scaler_type = metadata.get(SCALER_TYPE_KEY, "")
         kind = KINDS.get(scaler_type)
         if kind is None or kind.adapter not in self._adapters:

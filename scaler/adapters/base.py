@@ -8,8 +8,11 @@ queries share one broker read, whatever their targets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
+
+from scaler.metadata import fingerprint
 
 _METRIC_NAME_REPLACED = str.maketrans({c: "-" for c in "/.:%()"})
 
@@ -26,6 +29,12 @@ class Trigger:
     target: float
     activation: float
     query: Any  # a frozen dataclass of the adapter's; Secrets inside, never clear text
+    #: Identity of the broker read: equal for triggers that must share one read,
+    #: with every credential reduced to a salted digest.
+    read_key: Hashable = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "read_key", (self.scaler_type, fingerprint(self.query)))
 
     def is_active(self, value: float) -> bool:
         """KEDA's activation rule for every built-in queue scaler: strictly greater."""

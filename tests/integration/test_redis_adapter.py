@@ -62,7 +62,7 @@ async def test_other_key_types_are_failed_precondition(
     triggers: Triggers, redis_db: RedisProcess
 ) -> None:
     redis_db.client().set("jobs", "a string")
-    with pytest.raises(UnsupportedState, match='key "jobs" .* is a string'):
+    with pytest.raises(UnsupportedState, match=r'key "jobs" .* is a string'):
         await value(triggers, list_meta(redis_db))
 
 
@@ -166,7 +166,7 @@ async def test_nothing_listening_is_unavailable(triggers: Triggers) -> None:
     from tests.brokers import free_port
 
     meta = {"scalerType": "redis", "address": f"127.0.0.1:{free_port()}", "listName": "jobs"}
-    with pytest.raises(BrokerUnavailable, match="cannot reach Redis 127.0.0.1"):
+    with pytest.raises(BrokerUnavailable, match=r"cannot reach Redis 127\.0\.0\.1"):
         await value(triggers, meta)
 
 
@@ -190,9 +190,7 @@ async def test_cluster_lists_and_streams(triggers: Triggers, redis_cluster: Redi
     assert await value(triggers, by_host) == 3
 
 
-async def test_sentinel_finds_the_master(
-    triggers: Triggers, redis_sentinel: RedisSentinel
-) -> None:
+async def test_sentinel_finds_the_master(triggers: Triggers, redis_sentinel: RedisSentinel) -> None:
     master = redis_sentinel.master.client()
     master.delete("jobs")
     master.rpush("jobs", "a", "b")
@@ -204,7 +202,7 @@ async def test_sentinel_finds_the_master(
     }
     assert await value(triggers, meta) == 2
     wrong = {**meta, "sentinelMaster": "no-such-master"}
-    with pytest.raises(BrokerUnavailable, match='sentinel master "no-such-master"'):
+    with pytest.raises(BrokerUnavailable, match=r'sentinel master "no-such-master"'):
         await value(triggers, wrong)
 
 

@@ -172,3 +172,16 @@ def test_unknown_keys_are_ignored_like_keda() -> None:
 def test_every_scaler_type_is_registered_with_its_metadata_class() -> None:
     for scaler_type, kind in KINDS.items():
         assert scaler_type in kind.metadata.scaler_types
+
+
+def test_parsed_triggers_are_reused_and_errors_are_not() -> None:
+    triggers = Triggers({"redis": RedisAdapter(timeout=1)}, cache_size=2)
+    first = triggers.parse(lst())
+    assert triggers.parse(dict(lst())) is first  # same metadata, same Trigger object
+    with pytest.raises(MetadataError):
+        triggers.parse(lst(listLength="x"))
+    with pytest.raises(MetadataError):
+        triggers.parse(lst(listLength="x"))  # refused every time, never cached
+    triggers.parse(lst(listName="a"))
+    triggers.parse(lst(listName="b"))
+    assert triggers.parse(lst()) is not first  # evicted: at most cache_size kept

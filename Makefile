@@ -1,0 +1,53 @@
+# Everyday commands; the README, CI (.ci/run) and developers all use these.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-slow lint fmt typecheck check proto bench brokers clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the package with dev tools (pinned)
+
+brokers:  ## install redis-server if missing (Debian packages; tests start their own)
+	scripts/install-brokers
+
+run: install  ## start the scaler with defaults (gRPC :6000, metrics :9464); ARGS="--help"
+	$(BIN)/keda-queue-scaler serve $(ARGS)
+
+test: install brokers  ## run the test suite against real brokers it starts on loopback
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-slow: install brokers  ## also run the slow soak/load tests
+	$(BIN)/pytest --run-slow $(PYTEST_ARGS)
+
+lint: install  ## ruff (lint + format check) and mypy --strict on scaler/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: install  ## format and auto-fix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+check: lint test  ## what CI runs
+
+proto: install  ## regenerate scaler/proto/ from proto/externalscaler.proto
+	$(BIN)/python tools/genproto.py
+
+bench: install brokers  ## print RPC throughput next to a no-op grpc.aio server
+	$(BIN)/python bench/rpc_throughput.py $(ARGS)
+
+clean:  ## remove the venv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,45 @@
+"""A grpc.aio ExternalScaler that does no work: the ceiling for our own server.
+
+Prints ``PORT <n>`` on stdout once serving; stops on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+import grpc
+
+from scaler.proto import externalscaler_pb2 as pb
+from scaler.proto import externalscaler_pb2_grpc as pb_grpc
+
+_REPLY = pb.GetMetricsResponse(
+    metricValues=[pb.MetricValue(metricName="redis-jobs", metricValue=10, metricValueFloat=10.0)]
+)
+
+
+class Noop(pb_grpc.ExternalScalerServicer):  # type: ignore[misc]
+    async def GetMetrics(self, request: Any, context: Any) -> Any:
+        return _REPLY
+
+    async def IsActive(self, request: Any, context: Any) -> Any:
+        return pb.IsActiveResponse(result=True)
+
+
+async def main() -> None:
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    pb_grpc.add_ExternalScalerServicer_to_server(Noop(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    print(f"PORT {port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop(0)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,172 @@
+"""GetMetrics (and GetMetrics+IsActive pairs) per second with a warm cache, next to a
+no-op grpc.aio server, in one run on this machine. Prints numbers; asserts nothing.
+
+    python bench/rpc_throughput.py [--seconds 5] [--concurrency 1,50]
+
+Both servers run as separate processes (as in production); the load generator is
+this process, one grpc.aio channel, N concurrent callers. Our server reads a real
+redis-server (started here on a free loopback port) through its 1 s cache, so with a
+warm cache nearly every call is a cache hit: the numbers show the cost of our
+servicer, metadata parsing and metrics over a bare grpc.aio handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import grpc
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scaler.proto import externalscaler_pb2 as pb  # noqa: E402
+from scaler.proto import externalscaler_pb2_grpc as pb_grpc  # noqa: E402
+
+READY = re.compile(r"serving gRPC \(\w+\) on \S+:(\d+);")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _drain(stream: object) -> None:
+    threading.Thread(target=lambda: [None for _ in stream], daemon=True).start()  # type: ignore[attr-defined]
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed: run `make brokers`")
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", tmp],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            import redis
+
+            client = redis.Redis(port=port)
+            for _ in range(100):
+                try:
+                    client.rpush("jobs", *range(10))
+                    break
+                except redis.ConnectionError:
+                    time.sleep(0.05)
+            client.close()
+            yield f"127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait()
+
+
+@contextmanager
+def process(cmd: list[str], ready: re.Pattern[str], from_stderr: bool) -> Iterator[int]:
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    stream = proc.stderr if from_stderr else proc.stdout
+    assert stream is not None
+    try:
+        for line in stream:
+            if m := ready.search(line):
+                _drain(stream)
+                _drain(proc.stdout if from_stderr else proc.stderr)
+                yield int(m.group(1))
+                break
+        else:
+            raise SystemExit(f"{cmd} did not start")
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+async def load(port: int, request: pb.GetMetricsRequest, concurrency: int, seconds: float,
+               pairs: bool) -> tuple[float, list[float]]:  # fmt: skip
+    latencies: list[float] = []
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pb_grpc.ExternalScalerStub(channel)
+        for _ in range(20):  # warm up the channel and the cache
+            await stub.GetMetrics(request)
+        deadline = time.perf_counter() + seconds
+
+        async def caller() -> None:
+            while time.perf_counter() < deadline:
+                t = time.perf_counter()
+                await stub.GetMetrics(request)
+                if pairs:
+                    await stub.IsActive(request.scaledObjectRef)
+                latencies.append(time.perf_counter() - t)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return len(latencies) / elapsed, latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) > 1 else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=5.0, help="per measurement [5]")
+    parser.add_argument("--concurrency", default="1,50", help="comma list [1,50]")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+
+    with redis_server() as address:
+        metadata = {"scalerType": "redis", "address": address, "listName": "jobs"}
+        request = pb.GetMetricsRequest(
+            scaledObjectRef=pb.ScaledObjectRef(
+                name="bench", namespace="default", scalerMetadata=metadata
+            ),
+            metricName="redis-jobs",
+        )
+        ours_cmd = [sys.executable, "-m", "scaler", "serve", "--host", "127.0.0.1", "--port", "0",
+                    "--metrics-port", "-1"]  # fmt: skip
+        noop_cmd = [sys.executable, str(ROOT / "bench" / "noop_server.py")]
+        print(f"# {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, grpcio {grpc.__version__}, "
+              f"{args.seconds:g}s per row, warm cache (ttl 1s), Redis list of 10")  # fmt: skip
+        print(
+            f"{'call':<22}{'server':<10}{'conc':>5}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs no-op':>10}"
+        )
+        with (
+            process(ours_cmd, READY, True) as ours,
+            process(noop_cmd, re.compile(r"PORT (\d+)"), False) as noop,
+        ):
+            for pairs in (False, True):
+                label = "GetMetrics+IsActive" if pairs else "GetMetrics"
+                for c in levels:
+                    base_rate, base_lat = asyncio.run(load(noop, request, c, args.seconds, pairs))
+                    rate, lat = asyncio.run(load(ours, request, c, args.seconds, pairs))
+                    for name, r, lt, ratio in (("no-op", base_rate, base_lat, ""),
+                                               ("ours", rate, lat, f"{rate / base_rate:.2f}x")):  # fmt: skip
+                        print(
+                            f"{label:<22}{name:<10}{c:>5}{r:>10.0f}{pct(lt, 50):>9.2f}{pct(lt, 99):>9.2f}{ratio:>10}"
+                        )
+
+
+if __name__ == "__main__":
+    main()

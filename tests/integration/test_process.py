@@ -1,0 +1,130 @@
+"""The real command: `keda-queue-scaler serve` as a process, signals, --help, probe."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from scaler.proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.settings import Settings, env_name
+from tests.brokers import RedisProcess
+from tests.conftest import metrics_request
+
+READY = re.compile(r"serving gRPC \((?P<mode>[a-zA-Z]+)\) on (?P<host>\S+):(?P<port>\d+);")
+CLI = [sys.executable, "-m", "scaler"]
+LOOPBACK_METRICS = ["--metrics-host", "127.0.0.1", "--metrics-port", "0"]
+
+
+@dataclasses.dataclass
+class Served:
+    proc: subprocess.Popen[str]
+    port: int
+    log: list[str]
+
+
+@pytest.fixture
+def serve() -> Iterator[object]:
+    started: list[Served] = []
+
+    def start(*args: str) -> Served:
+        proc = subprocess.Popen(
+            [*CLI, "serve", "--host", "127.0.0.1", "--port", "0", *LOOPBACK_METRICS, *args],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+        )
+        assert proc.stderr is not None
+        log: list[str] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            log.append(line)
+            if m := READY.search(line):
+                served = Served(proc, int(m["port"]), log)
+                started.append(served)
+                return served
+        proc.kill()
+        raise AssertionError("server did not report ready:\n" + "".join(log))
+
+    yield start
+    for served in started:
+        if served.proc.poll() is None:
+            served.proc.kill()
+            served.proc.wait()
+        if served.proc.stderr:
+            served.proc.stderr.close()
+
+
+async def test_sigterm_lets_in_flight_rpcs_finish_and_exits_zero(
+    serve: object, redis_db: RedisProcess
+) -> None:
+    redis_db.client().rpush("jobs", *range(5))
+    served = serve("--grace-period", "10", "--read-timeout", "5")  # type: ignore[operator]
+    meta = {"scalerType": "redis", "address": redis_db.address, "listName": "jobs"}
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{served.port}") as channel:
+        stub = pb_grpc.ExternalScalerStub(channel)
+        await stub.GetMetricSpec(metrics_request(meta).scaledObjectRef)  # connected
+        # Redis holds every command for 1.5 s: our reads are now in flight.
+        redis_db.client().execute_command("CLIENT", "PAUSE", "1500", "ALL")
+        calls = [asyncio.ensure_future(stub.GetMetrics(metrics_request(meta))) for _ in range(10)]
+        await asyncio.sleep(0.3)
+        served.proc.send_signal(signal.SIGTERM)
+        replies = await asyncio.gather(*calls)
+    assert [r.metricValues[0].metricValue for r in replies] == [5] * 10
+    assert await asyncio.to_thread(served.proc.wait, 15) == 0
+    rest = served.proc.stderr.read() if served.proc.stderr else ""
+    assert "stopping" in rest
+    assert "stopped" in rest
+
+
+def test_sigint_stops_an_idle_server(serve: object) -> None:
+    served = serve()  # type: ignore[operator]
+    served.proc.send_signal(signal.SIGINT)
+    assert served.proc.wait(15) == 0
+
+
+def test_probe_reports_serving_and_fails_when_down(serve: object) -> None:
+    served = serve()  # type: ignore[operator]
+    address = f"127.0.0.1:{served.port}"
+    ok = subprocess.run([*CLI, "probe", "--address", address], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "SERVING" in ok.stdout
+    served.proc.terminate()
+    served.proc.wait(15)
+    down = subprocess.run(
+        [*CLI, "probe", "--address", address, "--timeout", "1"], capture_output=True, text=True
+    )
+    assert down.returncode == 1
+    assert "UNAVAILABLE" in down.stderr or "DEADLINE_EXCEEDED" in down.stderr
+
+
+def test_serve_help_shows_every_setting_with_env_and_default() -> None:
+    out = subprocess.run([*CLI, "serve", "--help"], capture_output=True, text=True, check=True)
+    text = " ".join(out.stdout.split())  # argparse wraps lines
+    for f in dataclasses.fields(Settings):
+        assert f"--{f.name.replace('_', '-')}" in text, f.name
+        assert env_name(f.name) in text, f.name
+
+
+def test_bad_settings_exit_2_with_the_reason() -> None:
+    env = {**os.environ, "KQS_PORT": "not-a-port"}
+    out = subprocess.run([*CLI, "serve"], capture_output=True, text=True, env=env, timeout=30)
+    assert out.returncode == 2
+    assert "KQS_PORT='not-a-port' must be an integer" in out.stderr
+    out = subprocess.run(
+        [*CLI, "serve", "--read-timeout", "0"], capture_output=True, text=True, timeout=30
+    )
+    assert out.returncode == 2
+    assert "read-timeout must be greater than 0" in out.stderr

@@ -1,0 +1,100 @@
+"""Every example manifest is a valid KEDA object, checked strictly against the CRDs
+in ../shared/keda-crds/, and its triggers parse with our own metadata rules."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from scaler.adapters.memory import MemoryAdapter
+from scaler.adapters.redis import RedisAdapter
+from scaler.triggers import Triggers
+
+ROOT = Path(__file__).parents[2]
+CRDS = ROOT.parent / "shared" / "keda-crds"
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+
+
+def _strict(schema: Any) -> Any:
+    """Reject unknown fields, as `kubectl apply --validate=strict` does."""
+    if isinstance(schema, dict):
+        schema = {k: _strict(v) for k, v in schema.items()}
+        if (
+            schema.get("type") == "object"
+            and "properties" in schema
+            and "additionalProperties" not in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            schema["additionalProperties"] = False
+        return schema
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+def _schemas() -> dict[tuple[str, str], Any]:
+    out = {}
+    for path in CRDS.glob("*.yaml"):
+        crd = yaml.safe_load(path.read_text())
+        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+        for version in crd["spec"]["versions"]:
+            schema = copy.deepcopy(version["schema"]["openAPIV3Schema"])
+            out[(f"{group}/{version['name']}", kind)] = _strict(schema)
+    return out
+
+
+def _documents() -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{path.name}#{i}", doc)
+        for path in EXAMPLES
+        for i, doc in enumerate(yaml.safe_load_all(path.read_text()))
+        if doc
+    ]
+
+
+@pytest.fixture(scope="module")
+def schemas() -> dict[tuple[str, str], Any]:
+    if not CRDS.is_dir():
+        pytest.fail(f"KEDA CRDs not found at {CRDS}")
+    return _schemas()
+
+
+def test_there_are_examples() -> None:
+    assert len(EXAMPLES) >= 2
+
+
+@pytest.mark.parametrize(("name", "doc"), _documents(), ids=[n for n, _ in _documents()])
+def test_example_matches_keda_crd(name: str, doc: dict[str, Any], schemas: dict[Any, Any]) -> None:
+    schema = schemas.get((doc["apiVersion"], doc["kind"]))
+    if schema is None:
+        return  # not a KEDA object (e.g. a Secret next to it)
+    jsonschema.validate(doc, schema)
+
+
+@pytest.mark.parametrize(("name", "doc"), _documents(), ids=[n for n, _ in _documents()])
+def test_example_triggers_parse(name: str, doc: dict[str, Any]) -> None:
+    triggers = Triggers({"redis": RedisAdapter(timeout=1), "memory": MemoryAdapter()})
+    for trigger in doc.get("spec", {}).get("triggers", []):
+        assert trigger["type"] == "external"
+        metadata = dict(trigger["metadata"])
+        # KEDA replaces ...FromEnv names by the container's values before calling us.
+        env = {
+            e["name"]: e.get("value", "from-secret")
+            for c in doc["spec"]["jobTargetRef"]["template"]["spec"]["containers"]
+            for e in c.get("env", [])
+        }
+        resolved = {k: env[v] if k.endswith("FromEnv") else v for k, v in metadata.items()}
+        assert triggers.parse(resolved).target > 0
+
+
+def test_strict_schema_rejects_a_typo(schemas: dict[Any, Any]) -> None:
+    _, doc = _documents()[0]
+    bad = copy.deepcopy(doc)
+    bad["spec"]["pollingIntervall"] = 5
+    with pytest.raises(jsonschema.ValidationError, match="pollingIntervall"):
+        jsonschema.validate(bad, schemas[(bad["apiVersion"], bad["kind"])])
