@@ -147,25 +147,25 @@ def main() -> None:
         ours_cmd = [sys.executable, "-m", "scaler", "serve", "--host", "127.0.0.1", "--port", "0",
                     "--metrics-port", "-1"]  # fmt: skip
         noop_cmd = [sys.executable, str(ROOT / "bench" / "noop_server.py")]
-        print(f"# {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, grpcio {grpc.__version__}, "
-              f"{args.seconds:g}s per row, warm cache (ttl 1s), Redis list of 10")  # fmt: skip
-        print(
-            f"{'call':<22}{'server':<10}{'conc':>5}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'vs no-op':>10}"
-        )
-        with (
-            process(ours_cmd, READY, True) as ours,
-            process(noop_cmd, re.compile(r"PORT (\d+)"), False) as noop,
-        ):
+        cpus, py = os.cpu_count(), sys.version.split()[0]
+        print(f"# {cpus} CPUs, Python {py}, grpcio {grpc.__version__}, {args.seconds:g}s a row,")
+        print("# warm cache (ttl 1s), a Redis list of 10; ratio = ours / no-op calls/s")
+        row = "{:<22}{:<10}{:>5}{:>10}{:>9}{:>9}{:>10}"
+        print(row.format("call", "server", "conc", "calls/s", "p50 ms", "p99 ms", "vs no-op"))
+        noop_ready = re.compile(r"PORT (\d+)")
+        with process(ours_cmd, READY, True) as ours, process(noop_cmd, noop_ready, False) as noop:
             for pairs in (False, True):
                 label = "GetMetrics+IsActive" if pairs else "GetMetrics"
                 for c in levels:
                     base_rate, base_lat = asyncio.run(load(noop, request, c, args.seconds, pairs))
                     rate, lat = asyncio.run(load(ours, request, c, args.seconds, pairs))
-                    for name, r, lt, ratio in (("no-op", base_rate, base_lat, ""),
-                                               ("ours", rate, lat, f"{rate / base_rate:.2f}x")):  # fmt: skip
-                        print(
-                            f"{label:<22}{name:<10}{c:>5}{r:>10.0f}{pct(lt, 50):>9.2f}{pct(lt, 99):>9.2f}{ratio:>10}"
-                        )
+                    ratio = f"{rate / base_rate:.2f}x"
+                    for name, r, lt, shown in (
+                        ("no-op", base_rate, base_lat, ""),
+                        ("ours", rate, lat, ratio),
+                    ):
+                        cells = (f"{r:.0f}", f"{pct(lt, 50):.2f}", f"{pct(lt, 99):.2f}", shown)
+                        print(row.format(label, name, c, *cells))
 
 
 if __name__ == "__main__":

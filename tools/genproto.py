@@ -21,9 +21,8 @@ GENERATED = ("externalscaler_pb2.py", "externalscaler_pb2.pyi", "externalscaler_
 
 def generate(outdir: Path) -> list[Path]:
     """Run protoc with package-relative imports; return the generated files."""
-    from grpc_tools import protoc  # dev dependency only
-
     import grpc_tools
+    from grpc_tools import protoc  # dev dependency only
 
     include = Path(grpc_tools.__file__).parent / "_proto"
     outdir.mkdir(parents=True, exist_ok=True)
