@@ -35,14 +35,25 @@ class RedisProcess:
     """One redis-server. ``args`` are extra command-line options."""
 
     def __init__(
-        self, workdir: Path, *args: str, password: str | None = None, config: Path | None = None
+        self,
+        workdir: Path,
+        *args: str,
+        password: str | None = None,
+        config: Path | None = None,
+        tls: tuple[Path, Path, Path] | None = None,
     ) -> None:
+        """``tls`` = (cert, key, CA): serve TLS only, on ``port``."""
         self.port = free_port()
         self.config = config
+        self.tls = tls
         self.password = password
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.args = list(args)
+        if tls:
+            cert, key, ca = tls
+            self.args += ["--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+            self.args += ["--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no"]
         if password:
             self.args += ["--requirepass", password]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -56,7 +67,7 @@ class RedisProcess:
         cmd = [
             require("redis-server"),
             *([str(self.config)] if self.config else []),  # a config file must come first
-            "--port", str(self.port),
+            *(["--port", "0", "--tls-port"] if self.tls else ["--port"]), str(self.port),
             "--bind", "127.0.0.1",
             "--save", "",
             "--appendonly", "no",
@@ -94,8 +105,9 @@ class RedisProcess:
     def client(self, db: int = 0) -> redis.Redis:
         """A synchronous client for test set-up, kept until stop()."""
         if db not in self._clients:
+            tls = {"ssl": True, "ssl_ca_certs": str(self.tls[2])} if self.tls else {}
             self._clients[db] = redis.Redis(
-                port=self.port, db=db, password=self.password, socket_timeout=5
+                port=self.port, db=db, password=self.password, socket_timeout=5, **tls
             )
         return self._clients[db]
 

@@ -162,6 +162,28 @@ async def test_refused_credentials_are_auth_errors_without_the_secret(
         assert password not in str(err.value)
 
 
+async def test_tls_redis_with_enable_tls(
+    triggers: Triggers, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from tests.certs import make_pki
+
+    pki = make_pki(tmp_path_factory.mktemp("redis-pki"))
+    server = RedisProcess(
+        tmp_path_factory.mktemp("redis-tls"), tls=(pki.server_cert, pki.server_key, pki.ca)
+    )
+    server.start()
+    try:
+        server.client().rpush("jobs", 1, 2, 3, 4)
+        # Our test CA is not in the system store: only unsafeSsl (no verification) connects.
+        assert await value(triggers, list_meta(server, enableTLS="true", unsafeSsl="true")) == 4
+        with pytest.raises(BrokerUnavailable, match="certificate verify failed"):
+            await value(triggers, list_meta(server, enableTLS="true"))
+        with pytest.raises(BrokerUnavailable):  # plaintext to a TLS port
+            await value(triggers, list_meta(server))
+    finally:
+        server.stop()
+
+
 async def test_nothing_listening_is_unavailable(triggers: Triggers) -> None:
     from tests.brokers import free_port
 
