@@ -109,13 +109,13 @@ class KeySpec:
     secret: bool
     check: Check | None
     doc: str
+    plain: bool  # False: only the FromEnv form is read
 
     def names(self) -> tuple[str, ...]:
         """Metadata keys to look up, in KEDA's order: the key(s), then their FromEnv forms."""
         plain = (self.name, *self.aliases)
-        if not self.from_env:
-            return plain
-        return plain + tuple(f"{n}FromEnv" for n in plain)
+        env = tuple(f"{n}FromEnv" for n in plain) if self.from_env else ()
+        return (plain if self.plain else ()) + env
 
 
 def key(
@@ -125,16 +125,20 @@ def key(
     aliases: tuple[str, ...] = (),
     from_env: bool = False,
     check: Check | None = None,
+    secret: bool = False,
     doc: str = "",
 ) -> Any:
-    """Declare a metadata field: its KEDA key name, default, checks and a one-line doc."""
+    """Declare a metadata field: its KEDA key name, default, checks and a one-line doc.
+
+    ``secret`` keeps the value out of error messages."""
     spec = KeySpec(
         name=name,
         aliases=aliases,
         from_env=from_env,
-        secret=False,
+        secret=secret,
         check=check,
         doc=doc,
+        plain=True,
     )
     meta = {_SPEC: spec}
     if default is _REQUIRED:
@@ -142,9 +146,14 @@ def key(
     return field(default=default, metadata=meta)
 
 
-def secret_key(name: str, *, aliases: tuple[str, ...] = (), doc: str = "") -> Any:
-    """Declare an optional credential key (also read as ``<name>FromEnv``)."""
-    spec = KeySpec(name=name, aliases=aliases, from_env=True, secret=True, check=None, doc=doc)
+def secret_key(
+    name: str, *, aliases: tuple[str, ...] = (), plain: bool = True, doc: str = ""
+) -> Any:
+    """Declare an optional credential: read as ``<name>FromEnv`` and, unless
+    ``plain=False``, also as ``<name>``."""
+    spec = KeySpec(
+        name=name, aliases=aliases, from_env=True, secret=True, check=None, doc=doc, plain=plain
+    )
     return field(default=None, metadata={_SPEC: spec})
 
 

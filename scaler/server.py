@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from scaler.adapters.base import Adapter
 from scaler.adapters.memory import MemoryAdapter
 from scaler.adapters.redis import RedisAdapter
+from scaler.adapters.sqs import SqsAdapter
 from scaler.httpmetrics import MetricsHTTPServer
 from scaler.metrics import Metrics
 from scaler.proto import externalscaler_pb2 as pb
@@ -42,6 +43,7 @@ def default_adapters(settings: Settings) -> dict[str, Adapter]:
         "redis": RedisAdapter(
             timeout=settings.read_timeout, max_connections=settings.redis_max_connections
         ),
+        "sqs": SqsAdapter(timeout=settings.read_timeout),
     }
     if settings.enable_memory:
         adapters["memory"] = MemoryAdapter()

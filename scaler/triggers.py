@@ -17,6 +17,7 @@ from typing import Protocol
 from scaler.adapters.base import Adapter, Trigger
 from scaler.adapters.memory import MemoryMetadata
 from scaler.adapters.redis import RedisListMetadata, RedisStreamMetadata
+from scaler.adapters.sqs import SqsMetadata
 from scaler.errors import MetadataError
 
 SCALER_TYPE_KEY = "scalerType"
@@ -30,7 +31,7 @@ class _Parses(Protocol):
 
 @dataclass(frozen=True)
 class Kind:
-    metadata: type[MemoryMetadata | RedisListMetadata | RedisStreamMetadata]
+    metadata: type[MemoryMetadata | RedisListMetadata | RedisStreamMetadata | SqsMetadata]
     adapter: str  # key into the adapters mapping: one adapter serves several kinds
 
 
@@ -41,6 +42,7 @@ KINDS: dict[str, Kind] = {
     "redis-streams": Kind(RedisStreamMetadata, "redis"),
     "redis-cluster-streams": Kind(RedisStreamMetadata, "redis"),
     "redis-sentinel-streams": Kind(RedisStreamMetadata, "redis"),
+    "aws-sqs-queue": Kind(SqsMetadata, "sqs"),
     "memory": Kind(MemoryMetadata, "memory"),
 }
 

@@ -191,3 +191,126 @@ class RedisSentinel:
         if self.sentinel is not None:
             self.sentinel.stop()
         self.master.stop()
+
+
+class MotoServer:
+    """moto in server mode (a real HTTP SQS/STS API) on a free loopback port.
+
+    Every request is recorded on the emulator side as (action, access key id), so
+    tests can count GetQueueAttributes calls and see which credentials signed them.
+    """
+
+    def __init__(self) -> None:
+        import logging
+        import threading
+
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self.requests: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        app = DomainDispatcherApplication(create_backend_app)
+
+        def counting(environ: dict[str, object], start_response: object) -> object:
+            target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+            action = target.rpartition(".")[2]
+            if not action:  # query protocol (STS): Action=... in the form body
+                import io
+                import urllib.parse
+
+                size = int(str(environ.get("CONTENT_LENGTH") or 0))
+                body = environ["wsgi.input"].read(size) if size else b""  # type: ignore[attr-defined]
+                environ["wsgi.input"] = io.BytesIO(body)
+                form = urllib.parse.parse_qs(body.decode(errors="replace"))
+                action = form.get("Action", [""])[0]
+            auth = str(environ.get("HTTP_AUTHORIZATION", ""))
+            key_id = auth.partition("Credential=")[2].partition("/")[0]
+            with self._lock:
+                self.requests.append((action, key_id))
+            return app(environ, start_response)  # type: ignore[arg-type]
+
+        self._server = make_server(
+            "127.0.0.1", 0, counting, threaded=True, request_handler=MotoRequestHandler
+        )
+        self.port = self._server.server_port
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(10)
+
+    def reset(self) -> None:
+        import urllib.request
+
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=10
+        ).close()
+        with self._lock:
+            self.requests.clear()
+
+    def count(self, action: str) -> int:
+        with self._lock:
+            return sum(1 for a, _ in self.requests if a == action)
+
+    def keys_used(self, action: str) -> list[str]:
+        with self._lock:
+            return [k for a, k in self.requests if a == action]
+
+    def sqs(self) -> object:
+        import boto3
+
+        return boto3.client(
+            "sqs",
+            region_name="us-east-1",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="test-setup",
+            aws_secret_access_key="test-setup",
+        )
+
+
+class HangingServer:
+    """Accepts TCP connections and never answers: a broker that hangs."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self.port = int(self._sock.getsockname()[1])
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        self._sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+                self._held.append(conn)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        for conn in self._held:
+            conn.close()
+        self._sock.close()

@@ -16,7 +16,7 @@ from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.server import ScalerServer, default_adapters
 from scaler.settings import Settings
-from tests.brokers import RedisCluster, RedisProcess, RedisSentinel
+from tests.brokers import HangingServer, MotoServer, RedisCluster, RedisProcess, RedisSentinel
 
 REDIS_PASSWORD = "s3cret-Pa55"
 
@@ -80,6 +80,29 @@ def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSe
         yield sentinel
     finally:
         sentinel.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    server = MotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def moto(moto_server: MotoServer) -> MotoServer:
+    """The shared emulator, emptied, with its request log cleared."""
+    moto_server.reset()
+    return moto_server
+
+
+@pytest.fixture
+def hanging_server() -> Iterator[HangingServer]:
+    server = HangingServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 def test_settings(**overrides: Any) -> Settings:

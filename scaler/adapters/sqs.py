@@ -1,0 +1,439 @@
+"""``scalerType: aws-sqs-queue``: KEDA's built-in SQS trigger, over aiobotocore.
+
+Value = ApproximateNumberOfMessages, + ApproximateNumberOfMessagesNotVisible when
+``scaleOnInFlight`` (default true), + ApproximateNumberOfMessagesDelayed when
+``scaleOnDelayed`` (default false), from one GetQueueAttributes call that asks for
+exactly those attributes. ``queueURL`` is a full queue URL or a bare queue name;
+a name is resolved once with GetQueueUrl and remembered.
+
+Credentials, first match wins:
+1. ``awsAccessKeyID`` (or ``awsAccessKeyIDFromEnv``) with ``awsSecretAccessKeyFromEnv``
+   (and optional ``awsSessionTokenFromEnv``): static keys that KEDA resolved from the
+   Job's environment;
+2. otherwise botocore's default chain on the scaler's pod: environment variables,
+   web identity token file (IRSA / EKS Pod Identity), container and instance
+   metadata, shared config and profiles.
+With ``awsRoleArn`` (and optional ``awsExternalId``), the credentials above are used
+only to call STS AssumeRole; the temporary credentials are cached and refreshed
+by botocore before they expire (15 minutes ahead, by default).
+
+One client per (region, endpoint, credentials identity), opened on first use.
+Every call has one deadline, the read timeout: botocore makes single attempts
+(connect and read timeouts of half the budget each) and the adapter retries once,
+after 50 ms, only for transient failures (connection errors, throttling, 5xx) and
+only when time is left, so retries never stretch a read past the timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import re
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from aiobotocore.config import AioConfig
+from aiobotocore.credentials import AioCredentialResolver, AioRefreshableCredentials
+from aiobotocore.session import AioSession
+from botocore import exceptions as bexc
+from botocore.credentials import CredentialProvider
+
+from scaler.adapters.base import Trigger, metric_name
+from scaler.errors import (
+    BrokerAuthError,
+    BrokerError,
+    BrokerPermissionError,
+    BrokerThrottled,
+    BrokerTimeout,
+    BrokerUnavailable,
+    MetadataError,
+    QueueNotFound,
+    ScalerError,
+)
+from scaler.metadata import Secret, TriggerMetadata, fingerprint, key, one_of, positive, secret_key
+
+VISIBLE = "ApproximateNumberOfMessages"
+IN_FLIGHT = "ApproximateNumberOfMessagesNotVisible"
+DELAYED = "ApproximateNumberOfMessagesDelayed"
+
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}(\.fifo)?$")
+# sqs.<region>.amazonaws.com[.cn], <region>.queue.amazonaws.com, VPC endpoints.
+_URL_REGION = (
+    re.compile(r"(?:^|\.)sqs[.-](?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)\.(?:vpce\.)?amazonaws\.com"),
+    re.compile(r"^(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)\.queue\.amazonaws\.com"),
+)
+_ROLE_SESSION_NAME = "keda-queue-scaler"
+_ROLE_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class SqsIdentity:
+    """Who calls SQS where: one client per distinct identity."""
+
+    region: str
+    endpoint: str
+    access_key_id: Secret | None
+    secret_access_key: Secret | None
+    session_token: Secret | None
+    role_arn: str
+    external_id: Secret | None
+
+    def describe(self) -> str:
+        where = self.endpoint or f"SQS in {self.region}"
+        return f"{where} (role {self.role_arn})" if self.role_arn else where
+
+
+@dataclass(frozen=True)
+class SqsQuery:
+    identity: SqsIdentity
+    queue_url: str  # "" when only the name is known
+    queue_name: str
+    attributes: tuple[str, ...]
+
+
+def _queue_name_from_url(text: str) -> str | None:
+    """The queue name from a full URL (path exactly /<account>/<queue>, as KEDA
+    requires), or None when ``text`` is not a URL. Raises MetadataError for a URL
+    with another path."""
+    parts = urlsplit(text)
+    if not parts.scheme and not text.startswith("/"):
+        return None
+    path = parts.path.split("/")
+    if len(path) != 3 or not path[1] or not path[2]:
+        raise MetadataError(
+            f'parameter "queueURL" value "{text}" must be a queue URL with the path '
+            "/<account-id>/<queue-name> (e.g. https://sqs.eu-west-1.amazonaws.com/"
+            "123456789012/jobs) or a bare queue name"
+        )
+    return path[2]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SqsMetadata(TriggerMetadata):
+    scaler_types: ClassVar[tuple[str, ...]] = ("aws-sqs-queue",)
+
+    queue_url: str = key("queueURL", from_env=True, doc="queue URL or queue name")
+    queue_length: int = key("queueLength", default=5, check=positive, doc="target messages per Job")
+    activation_queue_length: int = key("activationQueueLength", default=0)
+    aws_region: str = key("awsRegion", doc="the queue's AWS region, e.g. eu-west-1")
+    aws_endpoint: str = key("awsEndpoint", default="", doc="custom SQS/STS endpoint URL")
+    scale_on_in_flight: bool = key("scaleOnInFlight", default=True)
+    scale_on_delayed: bool = key("scaleOnDelayed", default=False)
+    identity_owner: str = key("identityOwner", default="pod", check=one_of("pod", "operator"))
+    aws_access_key_id: Secret | None = secret_key("awsAccessKeyID", aliases=("awsAccessKeyId",))
+    aws_secret_access_key: Secret | None = secret_key("awsSecretAccessKey", plain=False)
+    aws_session_token: Secret | None = secret_key("awsSessionToken", plain=False)
+    aws_role_arn: str = key("awsRoleArn", default="", doc="IAM role to assume")
+    aws_external_id: Secret | None = secret_key("awsExternalId", doc="external ID for the role")
+    # KEDA reads these two as *names* of env vars, which it does not resolve for
+    # external scalers: refuse them with the key to use instead.
+    plain_secret: str = key("awsSecretAccessKey", default="", secret=True)
+    plain_token: str = key("awsSessionToken", default="", secret=True)
+
+    def queue_name(self) -> str:
+        name = _queue_name_from_url(self.queue_url)
+        if name is None:
+            name = self.queue_url
+            if not _QUEUE_NAME.match(name):
+                raise MetadataError(
+                    f'parameter "queueURL" value "{name}" is neither a queue URL nor a queue '
+                    "name (1 to 80 letters, digits, - or _, optionally ending in .fifo)"
+                )
+        return name
+
+    def validate(self, scaler_type: str) -> None:
+        self.queue_name()
+        if (name := _queue_name_from_url(self.queue_url)) is not None:
+            host = urlsplit(self.queue_url).hostname or ""
+            for pattern in _URL_REGION:
+                if (m := pattern.search(host)) and m["region"] != self.aws_region:
+                    raise MetadataError(
+                        f'parameter "awsRegion" value "{self.aws_region}" does not match the '
+                        f'region "{m["region"]}" of queueURL "{self.queue_url}" ({name})'
+                    )
+        if self.aws_endpoint:
+            parts = urlsplit(self.aws_endpoint)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise MetadataError(
+                    f'parameter "awsEndpoint" value "{self.aws_endpoint}" must be an http(s) '
+                    "URL, e.g. https://sqs.eu-west-1.amazonaws.com"
+                )
+        for plain, use in (
+            (self.plain_secret, "awsSecretAccessKey"),
+            (self.plain_token, "awsSessionToken"),
+        ):
+            if plain:
+                raise MetadataError(
+                    f'parameter "{use}" is read by KEDA as the name of an environment variable, '
+                    f'which KEDA does not resolve for external scalers: use "{use}FromEnv" '
+                    "(KEDA sends the variable's value) or leave credentials to the scaler's pod"
+                )
+        if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
+            raise MetadataError(
+                '"awsAccessKeyID" (or awsAccessKeyIDFromEnv) and "awsSecretAccessKeyFromEnv" '
+                "must be given together"
+            )
+        if self.aws_session_token is not None and self.aws_access_key_id is None:
+            raise MetadataError('"awsSessionTokenFromEnv" needs "awsAccessKeyID" and its secret')
+        if self.aws_external_id is not None and not self.aws_role_arn:
+            raise MetadataError('"awsExternalId" needs "awsRoleArn"')
+        if self.aws_role_arn and not self.aws_role_arn.startswith("arn:"):
+            raise MetadataError(
+                f'parameter "awsRoleArn" value "{self.aws_role_arn}" must be a role ARN, '
+                "e.g. arn:aws:iam::123456789012:role/queue-reader"
+            )
+
+    def trigger(self, scaler_type: str) -> Trigger:
+        attributes = [VISIBLE]
+        if self.scale_on_in_flight:
+            attributes.append(IN_FLIGHT)
+        if self.scale_on_delayed:
+            attributes.append(DELAYED)
+        name = self.queue_name()
+        identity = SqsIdentity(
+            region=self.aws_region,
+            endpoint=self.aws_endpoint,
+            access_key_id=self.aws_access_key_id,
+            secret_access_key=self.aws_secret_access_key,
+            session_token=self.aws_session_token,
+            role_arn=self.aws_role_arn,
+            external_id=self.aws_external_id,
+        )
+        url = self.queue_url if _queue_name_from_url(self.queue_url) is not None else ""
+        return Trigger(
+            scaler_type=scaler_type,
+            metric_name=metric_name("aws-sqs", name),
+            target=float(self.queue_length),
+            activation=float(self.activation_queue_length),
+            query=SqsQuery(identity, url, name, tuple(attributes)),
+        )
+
+
+_NOT_FOUND = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+_AUTH = {
+    "InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch",
+    "ExpiredToken", "ExpiredTokenException", "InvalidSecurity", "IncompleteSignature",
+    "MissingAuthenticationToken", "InvalidAccessKeyId",
+}  # fmt: skip
+_DENIED = {"AccessDenied", "AccessDeniedException", "KMS.AccessDeniedException"}
+_THROTTLED = {
+    "Throttling", "ThrottlingException", "RequestThrottled", "OverLimit",
+    "TooManyRequestsException", "RequestLimitExceeded",
+}  # fmt: skip
+
+
+def translate(exc: BaseException, identity: SqsIdentity, what: str) -> ScalerError:
+    """botocore/aiohttp exception -> our error tree; messages carry no credentials."""
+    where = identity.describe()
+    if isinstance(exc, bexc.ClientError):
+        error = exc.response.get("Error", {})
+        codes = {error.get("Code", ""), error.get("QueryErrorCode", "")}
+        message = error.get("Message", "") or str(exc)
+        if codes & _NOT_FOUND:
+            return QueueNotFound(f"{what}: the queue does not exist at {where}: {message}")
+        if codes & _AUTH:
+            return BrokerAuthError(f"{where} refused the credentials while {what}: {message}")
+        if codes & _DENIED:
+            return BrokerPermissionError(
+                f"{where}: access denied while {what} (the identity needs "
+                f"sqs:GetQueueAttributes and sqs:GetQueueUrl): {message}"
+            )
+        if codes & _THROTTLED:
+            return BrokerThrottled(f"{where} throttled us while {what}: {message}")
+        code = error.get("Code", "error")
+        return BrokerError(f"{where} failed while {what}: {code}: {message}")
+    if isinstance(exc, bexc.NoCredentialsError | bexc.PartialCredentialsError):
+        return BrokerAuthError(
+            f"no usable AWS credentials for {where} while {what}: give the scaler's pod an "
+            "IAM role (IRSA / Pod Identity) or AWS_* variables, or set awsAccessKeyIDFromEnv "
+            "and awsSecretAccessKeyFromEnv in the trigger"
+        )
+    if isinstance(exc, bexc.ReadTimeoutError | bexc.ConnectTimeoutError | TimeoutError):
+        return BrokerTimeout(f"{where} did not answer in time while {what}")
+    if isinstance(exc, bexc.EndpointConnectionError | bexc.ConnectionError | OSError):
+        return BrokerUnavailable(f"cannot reach {where} while {what}: {exc}")
+    return BrokerError(f"{where} failed while {what}: {type(exc).__name__}: {exc}")
+
+
+class _FixedProvider(CredentialProvider):  # type: ignore[misc]
+    """Hands aiobotocore's resolver one (refreshable) credentials object."""
+
+    METHOD = "keda-queue-scaler-assume-role"
+
+    def __init__(self, credentials: AioRefreshableCredentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    async def load(self) -> AioRefreshableCredentials:
+        return self._credentials
+
+
+_RETRY_CODES = _THROTTLED | {"InternalError", "ServiceUnavailable", "InternalFailure"}
+_RETRY_PAUSE = 0.05
+
+
+def _transient(exc: Exception) -> bool:
+    if isinstance(exc, bexc.ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return error.get("Code") in _RETRY_CODES or status >= 500
+    return isinstance(exc, bexc.EndpointConnectionError | bexc.ConnectionClosedError)
+
+
+async def _call(method: Callable[..., Any], deadline: float, **kwargs: Any) -> Any:
+    """One botocore call, retried once for a transient failure if time is left."""
+    loop = asyncio.get_running_loop()
+    try:
+        return await method(**kwargs)
+    except (bexc.ClientError, bexc.BotoCoreError) as exc:
+        if not _transient(exc) or loop.time() + 2 * _RETRY_PAUSE >= deadline:
+            raise
+    await asyncio.sleep(_RETRY_PAUSE)
+    return await method(**kwargs)
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class SqsAdapter:
+    """Counts SQS messages; one aiobotocore client per identity."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        now: Callable[[], datetime.datetime] = _utcnow,
+        role_seconds: int = _ROLE_SECONDS,
+    ) -> None:
+        self._timeout = timeout
+        self._now = now
+        self._role_seconds = role_seconds
+        per_try = max(timeout / 2, 0.1)
+        self._config = AioConfig(
+            connect_timeout=per_try,
+            read_timeout=per_try,
+            retries={"total_max_attempts": 1},  # retries are ours: see _call
+            user_agent_extra="keda-queue-scaler",
+        )
+        self._clients: dict[Hashable, Any] = {}
+        self._urls: dict[Hashable, str] = {}
+        self._locks: dict[Hashable, asyncio.Lock] = {}
+        self._stack = contextlib.AsyncExitStack()
+        #: STS AssumeRole calls made, for tests and the cost docs.
+        self.assume_role_calls = 0
+
+    async def read(self, query: Any) -> float:
+        assert isinstance(query, SqsQuery)
+        what = f'reading queue "{query.queue_name}"'
+        deadline = asyncio.get_running_loop().time() + self._timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                client = await self._client(query.identity, deadline)
+                url = query.queue_url or await self._queue_url(client, query, deadline)
+                reply = await _call(
+                    client.get_queue_attributes,
+                    deadline,
+                    QueueUrl=url,
+                    AttributeNames=list(query.attributes),
+                )
+        except ScalerError:
+            raise
+        except (bexc.BotoCoreError, bexc.ClientError, OSError, TimeoutError) as exc:
+            raise translate(exc, query.identity, what) from exc
+        attributes = reply.get("Attributes", {})
+        missing = [a for a in query.attributes if a not in attributes]
+        if missing:
+            raise BrokerError(
+                f"{query.identity.describe()} did not return {', '.join(missing)} for queue "
+                f'"{query.queue_name}"'
+            )
+        return float(sum(int(attributes[a]) for a in query.attributes))
+
+    async def _queue_url(self, client: Any, query: SqsQuery, deadline: float) -> str:
+        ident = (fingerprint(query.identity), query.queue_name)
+        url = self._urls.get(ident)
+        if url is None:
+            reply = await _call(client.get_queue_url, deadline, QueueName=query.queue_name)
+            url = self._urls[ident] = str(reply["QueueUrl"])
+        return url
+
+    async def _client(self, identity: SqsIdentity, deadline: float) -> Any:
+        ident = fingerprint(identity)
+        client = self._clients.get(ident)
+        if client is not None:
+            return client
+        lock = self._locks.setdefault(ident, asyncio.Lock())
+        async with lock:
+            client = self._clients.get(ident)
+            if client is None:
+                session = await self._session(identity, deadline)
+                client = await self._stack.enter_async_context(
+                    session.create_client("sqs", **self._client_args(identity))
+                )
+                self._clients[ident] = client
+            return client
+
+    def _client_args(self, identity: SqsIdentity) -> dict[str, Any]:
+        args: dict[str, Any] = {"region_name": identity.region, "config": self._config}
+        if identity.endpoint:
+            args["endpoint_url"] = identity.endpoint
+        return args
+
+    async def _session(self, identity: SqsIdentity, deadline: float) -> AioSession:
+        base = AioSession()
+        if identity.access_key_id is not None and identity.secret_access_key is not None:
+            base.set_credentials(
+                identity.access_key_id.reveal(),
+                identity.secret_access_key.reveal(),
+                identity.session_token.reveal() if identity.session_token else None,
+            )
+        if not identity.role_arn:
+            return base
+        sts = await self._stack.enter_async_context(
+            base.create_client("sts", **self._client_args(identity))
+        )
+
+        async def assume(deadline: float | None = None) -> dict[str, str]:
+            args: dict[str, Any] = {
+                "RoleArn": identity.role_arn,
+                "RoleSessionName": _ROLE_SESSION_NAME,
+                "DurationSeconds": self._role_seconds,
+            }
+            if identity.external_id is not None:
+                args["ExternalId"] = identity.external_id.reveal()
+            self.assume_role_calls += 1
+            if deadline is None:  # a refresh, from inside a read bounded by its own deadline
+                deadline = asyncio.get_running_loop().time() + self._timeout
+            creds = (await _call(sts.assume_role, deadline, **args))["Credentials"]
+            return {
+                "access_key": creds["AccessKeyId"],
+                "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"],
+                "expiry_time": creds["Expiration"].isoformat(),
+            }
+
+        first = await assume(deadline)
+        credentials = AioRefreshableCredentials(
+            access_key=first["access_key"],
+            secret_key=first["secret_key"],
+            token=first["token"],
+            expiry_time=datetime.datetime.fromisoformat(first["expiry_time"]),
+            refresh_using=assume,
+            method=_FixedProvider.METHOD,
+            time_fetcher=self._now,
+        )
+        session = AioSession()
+        session.register_component(
+            "credential_provider", AioCredentialResolver([_FixedProvider(credentials)])
+        )
+        return session
+
+    async def aclose(self) -> None:
+        self._clients.clear()
+        self._urls.clear()
+        await self._stack.aclose()
+        self._stack = contextlib.AsyncExitStack()
