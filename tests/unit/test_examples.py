@@ -13,6 +13,7 @@ import yaml
 
 from scaler.adapters.memory import MemoryAdapter
 from scaler.adapters.redis import RedisAdapter
+from scaler.adapters.sqs import SqsAdapter
 from scaler.triggers import Triggers
 
 ROOT = Path(__file__).parents[2]
@@ -65,7 +66,7 @@ def schemas() -> dict[tuple[str, str], Any]:
 
 
 def test_there_are_examples() -> None:
-    assert len(EXAMPLES) >= 2
+    assert len(EXAMPLES) >= 3
 
 
 @pytest.mark.parametrize(("name", "doc"), _documents(), ids=[n for n, _ in _documents()])
@@ -78,7 +79,12 @@ def test_example_matches_keda_crd(name: str, doc: dict[str, Any], schemas: dict[
 
 @pytest.mark.parametrize(("name", "doc"), _documents(), ids=[n for n, _ in _documents()])
 def test_example_triggers_parse(name: str, doc: dict[str, Any]) -> None:
-    triggers = Triggers({"redis": RedisAdapter(timeout=1), "memory": MemoryAdapter()})
+    adapters = {
+        "redis": RedisAdapter(timeout=1),
+        "sqs": SqsAdapter(timeout=1),
+        "memory": MemoryAdapter(),
+    }
+    triggers = Triggers(adapters)
     for trigger in doc.get("spec", {}).get("triggers", []):
         assert trigger["type"] == "external"
         metadata = dict(trigger["metadata"])
