@@ -14,7 +14,7 @@ from scaler import __version__
 from scaler import settings as settings_mod
 
 DESCRIPTION = """\
-KEDA external scaler for Redis lists and streams and AWS SQS queues.
+KEDA external scaler for Redis lists and streams, AWS SQS and RabbitMQ queues.
 Point a ScaledJob trigger at it with `type: external`, `scalerAddress: <host>:<port>`
 and `scalerType: redis` (or redis-streams, ...) plus the built-in trigger's metadata.
 """

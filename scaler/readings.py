@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
 
 from scaler.errors import BrokerTimeout, ScalerError
 from scaler.metrics import Metrics
@@ -38,12 +39,12 @@ class Readings:
         self._timeout = timeout
         self._max_entries = max_entries
         self._clock = clock
-        self._values: dict[Hashable, tuple[float, float]] = {}  # key -> (read at, value)
-        self._inflight: dict[Hashable, asyncio.Future[float]] = {}
+        self._values: dict[Hashable, tuple[float, Any]] = {}  # key -> (read at, value)
+        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def read(self, kind: str, key: Hashable, fetch: Callable[[], Awaitable[float]]) -> float:
-        """The value for ``key``; ``kind`` (the scalerType) labels the metrics."""
+    async def read(self, kind: str, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> Any:
+        """The sample for ``key``; ``kind`` (the scalerType) labels the metrics."""
         cached = self._values.get(key)
         if cached is not None and self._clock() - cached[0] < self._ttl:
             self._metrics.cache_hits.labels(kind).inc()
@@ -63,8 +64,8 @@ class Readings:
         self,
         kind: str,
         key: Hashable,
-        fetch: Callable[[], Awaitable[float]],
-        future: asyncio.Future[float],
+        fetch: Callable[[], Awaitable[Any]],
+        future: asyncio.Future[Any],
     ) -> None:
         started = time.perf_counter()
         outcome = "ok"
@@ -96,7 +97,7 @@ class Readings:
         if future.done() and not future.cancelled():
             future.exception()
 
-    def _store(self, key: Hashable, value: float) -> None:
+    def _store(self, key: Hashable, value: Any) -> None:
         now = self._clock()
         if len(self._values) >= self._max_entries:
             self._values = {k: v for k, v in self._values.items() if now - v[0] < self._ttl}

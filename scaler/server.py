@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from scaler.adapters.base import Adapter
 from scaler.adapters.memory import MemoryAdapter
+from scaler.adapters.rabbitmq import RabbitAdapter
 from scaler.adapters.redis import RedisAdapter
 from scaler.adapters.sqs import SqsAdapter
 from scaler.httpmetrics import MetricsHTTPServer
@@ -44,6 +45,7 @@ def default_adapters(settings: Settings) -> dict[str, Adapter]:
             timeout=settings.read_timeout, max_connections=settings.redis_max_connections
         ),
         "sqs": SqsAdapter(timeout=settings.read_timeout),
+        "rabbitmq": RabbitAdapter(timeout=settings.read_timeout),
     }
     if settings.enable_memory:
         adapters["memory"] = MemoryAdapter()

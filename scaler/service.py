@@ -64,15 +64,15 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
     def _trigger(self, ref: pb.ScaledObjectRef) -> Trigger:
         return self._triggers.parse(ref.scalerMetadata)
 
-    async def _value(self, trigger: Trigger) -> float:
+    async def _evaluate(self, trigger: Trigger) -> tuple[float, bool]:
+        """(value, active) for the trigger, from a shared broker read."""
         adapter = self._triggers.adapter_for(trigger)
-        value = await self._readings.read(
+        sample = await self._readings.read(
             trigger.scaler_type, trigger.read_key, lambda: adapter.read(trigger.query)
         )
-        self._metrics.set_trigger(
-            trigger.scaler_type, trigger.metric_name, value, trigger.is_active(value)
-        )
-        return value
+        value, active = trigger.evaluate(sample)
+        self._metrics.set_trigger(trigger.scaler_type, trigger.metric_name, value, active)
+        return value, active
 
     @staticmethod
     def _spec(trigger: Trigger) -> pb.GetMetricSpecResponse:
@@ -141,7 +141,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
                     f'metric name "{asked}" is not this trigger\'s metric '
                     f'"{trigger.metric_name}" (from GetMetricSpec)'
                 )
-            value = await self._value(trigger)
+            value, _ = await self._evaluate(trigger)
             metric = pb.MetricValue(
                 metricName=asked or trigger.metric_name,
                 metricValue=_as_int64(value),
@@ -156,7 +156,8 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
     ) -> pb.IsActiveResponse:
         async def work() -> pb.IsActiveResponse:
             trigger = self._trigger(request)
-            return pb.IsActiveResponse(result=trigger.is_active(await self._value(trigger)))
+            _, active = await self._evaluate(trigger)
+            return pb.IsActiveResponse(result=active)
 
         return await self._unary("IsActive", request, context, work)
 
@@ -169,7 +170,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             trigger = self._trigger(request)
             last: bool | None = None
             while not self._stopping.is_set():
-                active = trigger.is_active(await self._value(trigger))
+                _, active = await self._evaluate(trigger)
                 if active != last:
                     last = active
                     yield pb.IsActiveResponse(result=active)

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from scaler.adapters.base import Adapter, Trigger
 from scaler.adapters.memory import MemoryMetadata
+from scaler.adapters.rabbitmq import RabbitMetadata
 from scaler.adapters.redis import RedisListMetadata, RedisStreamMetadata
 from scaler.adapters.sqs import SqsMetadata
 from scaler.errors import MetadataError
@@ -31,7 +32,9 @@ class _Parses(Protocol):
 
 @dataclass(frozen=True)
 class Kind:
-    metadata: type[MemoryMetadata | RedisListMetadata | RedisStreamMetadata | SqsMetadata]
+    metadata: type[
+        MemoryMetadata | RedisListMetadata | RedisStreamMetadata | SqsMetadata | RabbitMetadata
+    ]
     adapter: str  # key into the adapters mapping: one adapter serves several kinds
 
 
@@ -43,6 +46,7 @@ KINDS: dict[str, Kind] = {
     "redis-cluster-streams": Kind(RedisStreamMetadata, "redis"),
     "redis-sentinel-streams": Kind(RedisStreamMetadata, "redis"),
     "aws-sqs-queue": Kind(SqsMetadata, "sqs"),
+    "rabbitmq": Kind(RabbitMetadata, "rabbitmq"),
     "memory": Kind(MemoryMetadata, "memory"),
 }
 

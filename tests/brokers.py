@@ -314,3 +314,138 @@ class HangingServer:
         for conn in self._held:
             conn.close()
         self._sock.close()
+
+
+class RabbitMQProcess:
+    """A Debian rabbitmq-server with the management plugin, on loopback ports.
+
+    Everything lives under ``workdir`` (mnesia, logs, config, Erlang cookie) and
+    its own epmd port, so it never touches a system-wide broker. The plugin is
+    enabled offline through the enabled-plugins file; statistics are emitted every
+    second (the default is 5 s) to keep the tests short.
+    """
+
+    USER = "guest"
+    PASSWORD = "guest"
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.amqp_port = free_port()
+        self.http_port = free_port()
+        self.dist_port = free_port()
+        self.epmd_port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        (workdir / "rabbitmq.conf").write_text(
+            f"listeners.tcp.default = 127.0.0.1:{self.amqp_port}\n"
+            f"management.tcp.ip = 127.0.0.1\n"
+            f"management.tcp.port = {self.http_port}\n"
+            "collect_statistics_interval = 1000\n"
+        )
+
+    @property
+    def env(self) -> dict[str, str]:
+        import os
+
+        w = self.workdir
+        return {
+            **os.environ,
+            "HOME": str(w),  # the Erlang cookie
+            "RABBITMQ_NODENAME": f"kqs{self.amqp_port}@localhost",
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.amqp_port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+            "ERL_EPMD_PORT": str(self.epmd_port),
+            "RABBITMQ_CONFIG_FILE": str(w / "rabbitmq.conf"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(w / "advanced.config"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(w / "enabled_plugins"),
+            "RABBITMQ_MNESIA_BASE": str(w / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(w / "log"),
+            "RABBITMQ_PID_FILE": str(w / "rabbitmq.pid"),
+        }
+
+    @staticmethod
+    def _bin(name: str) -> str:
+        for folder in ("/usr/lib/rabbitmq/bin", "/usr/sbin"):
+            candidate = Path(folder) / name
+            if candidate.exists():
+                return str(candidate)
+        return require(name)
+
+    def start(self, timeout: float = 60.0) -> None:
+        if not (self.workdir / "enabled_plugins").exists():
+            subprocess.run(
+                [self._bin("rabbitmq-plugins"), "enable", "--offline", "rabbitmq_management"],
+                env=self.env, check=True, capture_output=True, timeout=60,
+            )  # fmt: skip
+        self.proc = subprocess.Popen(
+            [self._bin("rabbitmq-server")],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.api("GET", "/api/overview")
+                with socket.create_connection(("127.0.0.1", self.amqp_port), timeout=1):
+                    return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                logs = sorted((self.workdir / "log").glob("*.log"))
+                tail = logs[-1].read_text(errors="replace")[-3000:] if logs else ""
+                raise RuntimeError(f"rabbitmq-server did not start:\n{tail}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Kill the broker (a crash, and fast); the data directory stays for a restart."""
+        import os
+        import signal
+
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+        self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        epmd = shutil.which("epmd") or next(
+            iter(Path("/usr/lib/erlang").glob("erts-*/bin/epmd")), None
+        )
+        if epmd:
+            subprocess.run(
+                [str(epmd), "-port", str(self.epmd_port), "-kill"], capture_output=True, timeout=10
+            )
+
+    def api(self, method: str, path: str, body: object = None) -> object:
+        import base64
+        import json
+        import urllib.request
+
+        token = base64.b64encode(f"{self.USER}:{self.PASSWORD}".encode()).decode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}{path}",
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            data = response.read()
+        return json.loads(data) if data else None
+
+    def amqp_url(self, vhost: str = "/") -> str:
+        import urllib.parse
+
+        return (
+            f"amqp://{self.USER}:{self.PASSWORD}@127.0.0.1:{self.amqp_port}/"
+            f"{urllib.parse.quote(vhost, safe='')}"
+        )
+
+    def http_url(self, vhost: str = "") -> str:
+        import urllib.parse
+
+        suffix = f"/{urllib.parse.quote(vhost, safe='')}" if vhost else ""
+        return f"http://{self.USER}:{self.PASSWORD}@127.0.0.1:{self.http_port}{suffix}"

@@ -16,7 +16,14 @@ from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.server import ScalerServer, default_adapters
 from scaler.settings import Settings
-from tests.brokers import HangingServer, MotoServer, RedisCluster, RedisProcess, RedisSentinel
+from tests.brokers import (
+    HangingServer,
+    MotoServer,
+    RabbitMQProcess,
+    RedisCluster,
+    RedisProcess,
+    RedisSentinel,
+)
 
 REDIS_PASSWORD = "s3cret-Pa55"
 
@@ -95,6 +102,16 @@ def moto(moto_server: MotoServer) -> MotoServer:
     """The shared emulator, emptied, with its request log cleared."""
     moto_server.reset()
     return moto_server
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQProcess]:
+    broker = RabbitMQProcess(tmp_path_factory.mktemp("rabbitmq"))
+    try:
+        broker.start()
+        yield broker
+    finally:
+        broker.close()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from scaler.adapters.memory import MemoryAdapter
+from scaler.adapters.rabbitmq import RabbitAdapter
 from scaler.adapters.redis import RedisAdapter
 from scaler.adapters.sqs import SqsAdapter
 from scaler.triggers import Triggers
@@ -19,6 +20,8 @@ from scaler.triggers import Triggers
 ROOT = Path(__file__).parents[2]
 CRDS = ROOT.parent / "shared" / "keda-crds"
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+# What the examples' secretKeyRefs would hold, for parsing their triggers.
+SECRET_VALUES = {"RABBITMQ_MANAGEMENT_URL": "http://user:password@rabbitmq.data:15672/%2F"}
 
 
 def _strict(schema: Any) -> Any:
@@ -66,7 +69,7 @@ def schemas() -> dict[tuple[str, str], Any]:
 
 
 def test_there_are_examples() -> None:
-    assert len(EXAMPLES) >= 3
+    assert len(EXAMPLES) >= 4
 
 
 @pytest.mark.parametrize(("name", "doc"), _documents(), ids=[n for n, _ in _documents()])
@@ -82,6 +85,7 @@ def test_example_triggers_parse(name: str, doc: dict[str, Any]) -> None:
     adapters = {
         "redis": RedisAdapter(timeout=1),
         "sqs": SqsAdapter(timeout=1),
+        "rabbitmq": RabbitAdapter(timeout=1),
         "memory": MemoryAdapter(),
     }
     triggers = Triggers(adapters)
@@ -90,7 +94,7 @@ def test_example_triggers_parse(name: str, doc: dict[str, Any]) -> None:
         metadata = dict(trigger["metadata"])
         # KEDA replaces ...FromEnv names by the container's values before calling us.
         env = {
-            e["name"]: e.get("value", "from-secret")
+            e["name"]: e.get("value", SECRET_VALUES.get(e["name"], "from-secret"))
             for c in doc["spec"]["jobTargetRef"]["template"]["spec"]["containers"]
             for e in c.get("env", [])
         }

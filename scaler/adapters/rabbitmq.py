@@ -1,0 +1,500 @@
+"""``scalerType: rabbitmq``: KEDA's built-in RabbitMQ trigger, over AMQP or the
+management HTTP API.
+
+Protocols (``protocol: auto`` picks by the host URL's scheme):
+- AMQP (``amqp://``, ``amqps://``): queue depth from a passive queue declare, on a
+  connection kept open per broker identity. Each read uses its own short-lived
+  channel, so a missing queue (which makes the broker close the channel) never
+  disturbs reads of other queues on the same connection. The count comes from the
+  broker every time: there is no client-side declare cache (aiormq, not a robust
+  aio-pika channel). AMQP counts ready messages only.
+- HTTP (``http://``, ``https://``): ``GET /api/queues/<vhost>/<queue>`` on the
+  management API: ``messages`` (ready + unacknowledged) or ``messages_ready`` with
+  ``excludeUnacknowledged``, plus publish and deliver_get rates; with ``useRegex``,
+  one page of ``/api/queues/<vhost>?use_regex=true&name=...`` combined by
+  ``operation`` (sum, avg rounding counts down, max starting at 0). Vhost and queue
+  names are percent-encoded as path segments (``/`` vhost is ``%2F``).
+
+Modes (``mode`` + ``value``, or neither = QueueLength 20, or legacy ``queueLength``),
+each with KEDA's activation rule; see :class:`RabbitRule`. The management API's
+numbers lag by its statistics interval (5 s by default); a queue whose statistics
+have not been emitted yet is UNAVAILABLE, not 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import re
+import ssl
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+
+import aiohttp
+import aiormq
+import aiormq.abc
+import aiormq.exceptions as amqp_errors
+from yarl import URL
+
+from scaler.adapters.base import Trigger, metric_name
+from scaler.errors import (
+    BrokerAuthError,
+    BrokerError,
+    BrokerPermissionError,
+    BrokerTimeout,
+    BrokerUnavailable,
+    MetadataError,
+    QueueNotFound,
+    ScalerError,
+    UnsupportedState,
+)
+from scaler.metadata import Secret, TriggerMetadata, fingerprint, key, one_of, secret_key
+
+QUEUE_LENGTH = "QueueLength"
+MESSAGE_RATE = "MessageRate"
+DELIVER_GET_RATE = "DeliverGetRate"
+PUBLISHED_TO_DELIVERED = "PublishedToDeliveredRatio"
+CONSUMPTION_TIME = "ExpectedQueueConsumptionTime"
+MODES = (QUEUE_LENGTH, MESSAGE_RATE, DELIVER_GET_RATE, PUBLISHED_TO_DELIVERED, CONSUMPTION_TIME)
+DEFAULT_QUEUE_LENGTH = 20.0
+
+_DURATION_PART = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
+_UNIT_SECONDS = {
+    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
+}  # fmt: skip
+
+
+def parse_timeout(text: str) -> float:
+    """KEDA's ``timeout``: whole milliseconds, or a Go duration like ``5s`` or
+    ``1m30s``. Returns seconds; raises MetadataError for anything else or a
+    negative value."""
+    bad = MetadataError(
+        f'parameter "timeout" value "{text}" must be milliseconds (e.g. 5000) or a duration '
+        '(e.g. "5s", "1m30s"), not negative'
+    )
+    if re.fullmatch(r"[0-9]+", text):
+        return int(text) / 1000
+    if not text or text.startswith("-") or _DURATION_PART.sub("", text.lstrip("+")) != "":
+        raise bad
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+
+
+def _masked(url: str) -> str:
+    """The URL without user info, for messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """One read: counts and the management API's rates (0 over AMQP)."""
+
+    messages: int  # ready + unacknowledged (AMQP: ready)
+    ready: int
+    publish_rate: float = 0.0
+    deliver_get_rate: float = 0.0
+
+
+@dataclass(frozen=True)
+class RabbitRule:
+    """KEDA's value and activation per mode (rabbitmq_scaler.go, August 2026)."""
+
+    mode: str
+    activation: float
+    exclude_unacknowledged: bool
+
+    def __call__(self, sample: QueueStats) -> tuple[float, bool]:
+        count = float(sample.ready if self.exclude_unacknowledged else sample.messages)
+        publish, deliver, act = sample.publish_rate, sample.deliver_get_rate, self.activation
+        if self.mode == MESSAGE_RATE:
+            return publish, publish > act or count > act
+        if self.mode == DELIVER_GET_RATE:
+            return deliver, deliver > act
+        if self.mode == PUBLISHED_TO_DELIVERED:
+            if publish > 0 and deliver == 0:
+                ratio = act
+            elif publish > 0 and deliver > 0:
+                ratio = publish / deliver
+            else:
+                ratio = 0.0
+            return ratio, ratio > act or (publish > 0 and deliver == 0)
+        if self.mode == CONSUMPTION_TIME:
+            if count == 0:
+                eta = 0.0  # an empty queue takes no time to drain (KEDA #8033)
+            elif deliver == 0:
+                eta = act
+            else:
+                eta = (publish - deliver) / deliver + count / deliver
+            return eta, eta > act or (deliver == 0 and count > 0)
+        return count, count > act
+
+
+@dataclass(frozen=True)
+class RabbitServer:
+    """One broker identity: protocol, URL (with credentials, as a Secret), TLS."""
+
+    protocol: Literal["amqp", "http"]
+    url: Secret  # amqp: the connection URL with vhost; http: base URL up to the vhost
+    username: Secret | None
+    password: Secret | None
+    display: str  # the URL without credentials
+    unsafe_ssl: bool
+    http_timeout: float | None
+
+
+@dataclass(frozen=True)
+class RabbitQuery:
+    server: RabbitServer
+    vhost: str  # http: the encoded vhost path segment, e.g. "%2F"
+    queue: str
+    use_regex: bool
+    page_size: int
+    operation: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RabbitMetadata(TriggerMetadata):
+    scaler_types: ClassVar[tuple[str, ...]] = ("rabbitmq",)
+
+    queue_name: str = key("queueName", doc="the queue (a regex with useRegex)")
+    host: Secret | None = secret_key("host", doc="amqp(s):// or http(s):// URL")
+    protocol: str = key("protocol", default="auto", check=one_of("auto", "amqp", "http"))
+    mode: str = key("mode", default="", doc="what to scale on")
+    value: float = key("value", default=0.0, doc="target per Job for the mode")
+    queue_length: float = key("queueLength", default=0.0, doc="deprecated: mode QueueLength")
+    activation_value: float = key("activationValue", default=0.0)
+    vhost_name: str = key("vhostName", default="", doc="overrides the vhost in host")
+    use_regex: bool = key("useRegex", default=False)
+    operation: str = key("operation", default="sum", check=one_of("sum", "avg", "max"))
+    page_size: int = key("pageSize", default=100)
+    exclude_unacknowledged: bool = key("excludeUnacknowledged", default=False)
+    timeout: str = key("timeout", default="", doc="HTTP timeout, ms or duration")
+    unsafe_ssl: bool = key("unsafeSsl", default=False)
+    username: Secret | None = secret_key("username", plain=False)
+    password: Secret | None = secret_key("password", plain=False)
+
+    def effective_protocol(self) -> Literal["amqp", "http"]:
+        assert self.host is not None
+        scheme = urlsplit(self.host.reveal()).scheme.lower()
+        by_scheme = {"amqp": "amqp", "amqps": "amqp", "http": "http", "https": "http"}
+        if scheme not in by_scheme:
+            raise MetadataError(
+                f'parameter "host" has the URL scheme "{scheme}": use amqp://, amqps://, '
+                "http:// or https://"
+            )
+        if self.protocol != "auto" and self.protocol != by_scheme[scheme]:
+            raise MetadataError(
+                f'parameter "protocol" value "{self.protocol}" does not fit a {scheme}:// host'
+            )
+        return "amqp" if by_scheme[scheme] == "amqp" else "http"
+
+    def target_and_mode(self) -> tuple[str, float]:
+        """KEDA's mode/value rules, in KEDA's order."""
+        if self.queue_length == 0 and not self.mode and self.value == 0:
+            return QUEUE_LENGTH, DEFAULT_QUEUE_LENGTH
+        if self.queue_length != 0 and (self.mode or self.value != 0):
+            raise MetadataError('"queueLength" is deprecated: use "mode" and "value" instead')
+        if self.queue_length != 0:
+            mode, value = QUEUE_LENGTH, self.queue_length
+            name = "queueLength"
+        else:
+            if not self.mode:
+                raise MetadataError('"mode" must be given with "value"')
+            if self.value == 0:
+                raise MetadataError(f'"value" must be given with "mode" ({self.mode})')
+            mode, value, name = self.mode, self.value, "value"
+        if mode not in MODES:
+            raise MetadataError(
+                f'parameter "mode" value "{mode}" must be one of {", ".join(MODES)}'
+            )
+        if value < 0:
+            raise MetadataError(f'parameter "{name}" value "{value:g}" must be greater than 0')
+        return mode, value
+
+    def validate(self, scaler_type: str) -> None:
+        if self.host is None:
+            raise MetadataError(
+                'parameter "host" (or "hostFromEnv") is required for scalerType "rabbitmq": '
+                "an amqp(s):// or http(s):// URL of the broker"
+            )
+        if self.page_size < 1:
+            raise MetadataError(
+                f'parameter "pageSize" value "{self.page_size}" must be 1 or greater'
+            )
+        if (self.username is None) != (self.password is None):
+            raise MetadataError('"usernameFromEnv" and "passwordFromEnv" must be given together')
+        protocol = self.effective_protocol()
+        if protocol == "amqp":
+            if self.use_regex:
+                raise MetadataError('"useRegex" needs the HTTP protocol (an http(s):// host)')
+            if self.exclude_unacknowledged:
+                raise MetadataError(
+                    '"excludeUnacknowledged" needs the HTTP protocol: AMQP counts ready '
+                    "messages only"
+                )
+        mode, _ = self.target_and_mode()
+        if mode != QUEUE_LENGTH and protocol != "http":
+            raise MetadataError(
+                f'mode "{mode}" needs the HTTP protocol (an http(s):// host): AMQP reports '
+                "queue depth only"
+            )
+        if self.timeout:
+            seconds = parse_timeout(self.timeout)
+            if protocol == "amqp" and seconds != 0:
+                raise MetadataError(
+                    f'parameter "timeout" value "{self.timeout}" works only with the HTTP '
+                    "protocol (AMQP reads are bounded by the server's --read-timeout)"
+                )
+
+    def server(self) -> tuple[RabbitServer, str]:
+        """The broker identity and, for HTTP, the encoded vhost segment."""
+        assert self.host is not None
+        raw = self.host.reveal()
+        protocol = self.effective_protocol()
+        parts = urlsplit(raw)
+        timeout = parse_timeout(self.timeout) if self.timeout else None
+        if protocol == "amqp":
+            url = URL(raw)
+            if self.vhost_name:
+                url = url.with_path("/" + quote(self.vhost_name, safe=""), encoded=True)
+            if self.username is not None and self.password is not None:
+                url = url.with_user(self.username.reveal()).with_password(self.password.reveal())
+            server = RabbitServer(
+                "amqp", Secret(str(url)), None, None, _masked(str(url)), self.unsafe_ssl, None
+            )
+            return server, ""
+        # KEDA: the last path segment is the vhost, what comes before it a path prefix.
+        segments = parts.path.split("/")
+        vhost = segments[-1]
+        prefix = "/".join(segments[:-1]).rstrip("/")
+        if self.vhost_name:
+            vhost = quote(self.vhost_name, safe="")
+        if vhost in ("", "/"):
+            vhost = "%2F"
+        username = parts.username
+        password = parts.password
+        base = urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], prefix, "", ""))
+        user = self.username or (Secret(username) if username else None)
+        secret = self.password or (Secret(password) if password else None)
+        server = RabbitServer(
+            "http", Secret(base), user, secret, _masked(base), self.unsafe_ssl, timeout
+        )
+        return server, vhost
+
+    def trigger(self, scaler_type: str) -> Trigger:
+        mode, target = self.target_and_mode()
+        server, vhost = self.server()
+        return Trigger(
+            scaler_type=scaler_type,
+            metric_name=metric_name("rabbitmq", quote_plus(self.queue_name, safe="")),
+            target=target,
+            activation=self.activation_value,
+            query=RabbitQuery(
+                server, vhost, self.queue_name, self.use_regex, self.page_size, self.operation
+            ),
+            rule=RabbitRule(mode, self.activation_value, self.exclude_unacknowledged),
+        )
+
+
+def _combine(items: list[dict[str, Any]], operation: str) -> QueueStats:
+    """KEDA's regex composition: sum; avg (counts rounded down); max (from 0)."""
+    if not items:
+        return QueueStats(0, 0)
+    stats = [_stats(item) for item in items]
+    messages = [s.messages for s in stats]
+    ready = [s.ready for s in stats]
+    publish = [s.publish_rate for s in stats]
+    deliver = [s.deliver_get_rate for s in stats]
+    if operation == "avg":
+        n = len(stats)
+        return QueueStats(sum(messages) // n, sum(ready) // n, sum(publish) / n, sum(deliver) / n)
+    if operation == "max":
+        return QueueStats(
+            max([0, *messages]), max([0, *ready]), max([0.0, *publish]), max([0.0, *deliver])
+        )
+    return QueueStats(sum(messages), sum(ready), sum(publish), sum(deliver))
+
+
+def _stats(item: dict[str, Any]) -> QueueStats:
+    if item.get("messages") is None or item.get("messages_ready") is None:
+        raise BrokerUnavailable(
+            f'the management API has no statistics for queue "{item.get("name", "?")}" yet; '
+            "they appear within its statistics interval (5 s by default)"
+        )
+    rates = item.get("message_stats") or {}
+    return QueueStats(
+        messages=int(item["messages"]),
+        ready=int(item["messages_ready"]),
+        publish_rate=float((rates.get("publish_details") or {}).get("rate", 0.0)),
+        deliver_get_rate=float((rates.get("deliver_get_details") or {}).get("rate", 0.0)),
+    )
+
+
+def _ssl_context(unsafe: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if unsafe:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class RabbitAdapter:
+    """Reads RabbitMQ queues over AMQP or HTTP; connections reused per broker."""
+
+    def __init__(self, *, timeout: float) -> None:
+        self._timeout = timeout
+        self._amqp: dict[Hashable, aiormq.abc.AbstractConnection] = {}
+        self._http: dict[Hashable, aiohttp.ClientSession] = {}
+        self._locks: dict[Hashable, asyncio.Lock] = {}
+
+    async def read(self, query: Any) -> QueueStats:
+        assert isinstance(query, RabbitQuery)
+        if query.server.protocol == "amqp":
+            return await self._read_amqp(query)
+        return await self._read_http(query)
+
+    # -- AMQP ---------------------------------------------------------------
+    async def _connection(self, server: RabbitServer) -> aiormq.abc.AbstractConnection:
+        ident = fingerprint(server)
+        conn = self._amqp.get(ident)
+        if conn is not None and not conn.is_closed:
+            return conn
+        async with self._locks.setdefault(ident, asyncio.Lock()):
+            conn = self._amqp.get(ident)
+            if conn is None or conn.is_closed:
+                url = URL(server.url.reveal())
+                context = _ssl_context(server.unsafe_ssl) if url.scheme == "amqps" else None
+                conn = aiormq.Connection(
+                    url, context=context,
+                    client_properties={"connection_name": "keda-queue-scaler"},
+                )  # fmt: skip
+                await conn.connect()
+                self._amqp[ident] = conn
+            return conn
+
+    async def _read_amqp(self, query: RabbitQuery) -> QueueStats:
+        where = query.server.display
+        what = f'declaring queue "{query.queue}" passively'
+        for attempt in (1, 2):
+            try:
+                conn = await self._connection(query.server)
+                channel = await conn.channel()
+            except amqp_errors.ProbableAuthenticationError as exc:
+                raise BrokerAuthError(f"{where} refused our credentials: {exc}") from exc
+            except amqp_errors.ConnectionNotAllowed as exc:
+                raise BrokerPermissionError(f"{where} refused the vhost: {exc}") from exc
+            except (amqp_errors.AMQPConnectionError, ConnectionError, OSError) as exc:
+                self._amqp.pop(fingerprint(query.server), None)  # reconnect next time
+                if attempt == 1 and isinstance(exc, amqp_errors.ConnectionClosed):
+                    continue  # a connection that died since the last read: one fresh try
+                raise BrokerUnavailable(f"cannot reach {where} while {what}: {exc}") from exc
+            try:
+                ok = await channel.queue_declare(query.queue, passive=True)
+            except amqp_errors.ChannelNotFoundEntity as exc:
+                raise QueueNotFound(f'queue "{query.queue}" does not exist on {where}') from exc
+            except amqp_errors.ChannelAccessRefused as exc:
+                raise BrokerPermissionError(f"{where}: access refused while {what}") from exc
+            except (amqp_errors.AMQPError, ConnectionError, OSError) as exc:
+                self._amqp.pop(fingerprint(query.server), None)
+                raise BrokerUnavailable(f"{where} failed while {what}: {exc}") from exc
+            finally:
+                if not channel.is_closed:
+                    with contextlib.suppress(amqp_errors.AMQPError, ConnectionError, OSError):
+                        await channel.close()
+            count = int(ok.message_count or 0) if ok is not None else 0
+            return QueueStats(messages=count, ready=count)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- HTTP ---------------------------------------------------------------
+    def _session(self, server: RabbitServer) -> aiohttp.ClientSession:
+        ident = fingerprint(server)
+        session = self._http.get(ident)
+        if session is None or session.closed:
+            headers = {}
+            if server.username is not None:
+                password = server.password.reveal() if server.password else ""
+                token = base64.b64encode(f"{server.username.reveal()}:{password}".encode())
+                headers["Authorization"] = "Basic " + token.decode()
+            timeout = server.http_timeout if server.http_timeout else self._timeout
+            session = aiohttp.ClientSession(
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                connector=aiohttp.TCPConnector(ssl=_ssl_context(server.unsafe_ssl)),
+                raise_for_status=False,
+            )
+            self._http[ident] = session
+        return session
+
+    async def _read_http(self, query: RabbitQuery) -> QueueStats:
+        base = query.server.url.reveal()
+        where = query.server.display
+        if query.use_regex:
+            url = (
+                f"{base}/api/queues/{query.vhost}?page=1&use_regex=true&pagination=false"
+                f"&name={quote_plus(query.queue, safe='')}&page_size={query.page_size}"
+            )
+            what = f'listing queues matching "{query.queue}"'
+        else:
+            url = f"{base}/api/queues/{query.vhost}/{quote(query.queue, safe='')}"
+            what = f'reading queue "{query.queue}"'
+        try:
+            async with self._session(query.server).get(URL(url, encoded=True)) as response:
+                status = response.status
+                body = await response.read()
+                payload = await response.json(content_type=None) if status == 200 else None
+        except TimeoutError as exc:
+            raise BrokerTimeout(f"{where} did not answer in time while {what}") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise BrokerUnavailable(f"cannot reach {where} while {what}: {exc}") from exc
+        except ValueError as exc:
+            raise BrokerError(f"{where} sent a body that is not JSON while {what}") from exc
+        if status != 200:
+            raise self._http_error(status, body, where, what, query)
+        if not isinstance(payload, dict):
+            raise BrokerError(f"{where} sent an unexpected JSON document while {what}")
+        if not query.use_regex:
+            return _stats(payload)
+        if int(payload.get("page_count", 1)) > 1:
+            raise UnsupportedState(
+                f'more queues match "{query.queue}" on {where} than one page of pageSize='
+                f"{query.page_size} holds ({payload.get('filtered_count', '?')} matches): "
+                'raise "pageSize" or narrow the regex'
+            )
+        return _combine(list(payload.get("items", [])), query.operation)
+
+    @staticmethod
+    def _http_error(
+        status: int, body: bytes, where: str, what: str, query: RabbitQuery
+    ) -> ScalerError:
+        text = body[:200].decode(errors="replace")
+        if status == 404:
+            vhost = query.vhost.replace("%2F", "/")
+            return QueueNotFound(
+                f'queue "{query.queue}" (vhost "{vhost}") does not exist on {where}: {text}'
+            )
+        if status == 401:
+            return BrokerAuthError(f"{where} refused our credentials while {what}")
+        if status == 403:
+            return BrokerPermissionError(
+                f"{where}: the user may not read the management API while {what}"
+            )
+        if status in (502, 503, 504):
+            return BrokerUnavailable(f"{where} answered HTTP {status} while {what}: {text}")
+        return BrokerError(f"{where} answered HTTP {status} while {what}: {text}")
+
+    async def aclose(self) -> None:
+        connections, self._amqp = list(self._amqp.values()), {}
+        sessions, self._http = list(self._http.values()), {}
+        for conn in connections:
+            with contextlib.suppress(amqp_errors.AMQPError, ConnectionError, OSError):
+                await conn.close()
+        for session in sessions:
+            await session.close()
