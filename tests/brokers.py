@@ -411,14 +411,23 @@ class RabbitMQProcess:
         self.proc = None
 
     def close(self) -> None:
+        """Stop the broker and the epmd daemon it started on its own port."""
         self.stop()
         epmd = shutil.which("epmd") or next(
             iter(Path("/usr/lib/erlang").glob("erts-*/bin/epmd")), None
         )
-        if epmd:
-            subprocess.run(
+        if epmd is None:
+            return
+        # epmd refuses to quit while it still lists the node it has not yet seen die.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            done = subprocess.run(
                 [str(epmd), "-port", str(self.epmd_port), "-kill"], capture_output=True, timeout=10
             )
+            said = done.stdout + done.stderr
+            if b"Killed" in said or b"Cannot connect" in said:
+                return  # stopped, or not running
+            time.sleep(0.2)  # "Killing not allowed - living nodes in database"
 
     def api(self, method: str, path: str, body: object = None) -> object:
         import base64
