@@ -1,0 +1,254 @@
+"""The Helm chart with a real helm binary: lint, template every scenario under
+charts/keda-queue-scaler/ci/, validate every rendered object against the
+Kubernetes schemas (strict) of the oldest and newest versions we support, and
+check the chart's own promises (headless Service, restricted pods, unique names).
+
+helm comes from scripts/install-helm (pinned, built once with `go install`,
+cached); `make test` runs it first and passes its path in KQS_HELM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).parents[2]
+CHART = ROOT / "charts" / "keda-queue-scaler"
+SCENARIOS = ["default", *sorted(p.stem for p in (CHART / "ci").glob("*.yaml"))]
+# Oldest and newest Kubernetes we support (Chart.yaml kubeVersion >= 1.25), and one between.
+KUBERNETES = ["1.25.0", "1.31.0", "1.37.0"]
+# Custom resources: no Kubernetes schema; checked for shape below.
+CUSTOM_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("cert-manager.io/v1", "Certificate"),
+}
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    path = os.environ.get("KQS_HELM")
+    if not path:
+        done = subprocess.run(
+            [str(ROOT / "scripts" / "install-helm")], capture_output=True, text=True, timeout=900
+        )
+        if done.returncode != 0:
+            pytest.fail(f"no helm binary: {done.stderr}")
+        path = done.stdout.strip()
+    return path
+
+
+def template(helm: str, scenario: str, *args: str, release: str = "kqs") -> list[dict[str, Any]]:
+    values = [] if scenario == "default" else ["-f", str(CHART / "ci" / f"{scenario}.yaml")]
+    if "--kube-version" not in args:  # a helm built by go install assumes Kubernetes 1.20
+        args = (*args, "--kube-version", KUBERNETES[-1])
+    done = subprocess.run(
+        [helm, "template", release, str(CHART), "--namespace", "platform", *values, *args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def test_lint_strict(helm: str) -> None:
+    for scenario in SCENARIOS:
+        values = [] if scenario == "default" else ["-f", str(CHART / "ci" / f"{scenario}.yaml")]
+        done = subprocess.run(
+            [helm, "lint", "--strict", str(CHART), *values],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, (scenario, done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("version", KUBERNETES)
+def test_rendered_objects_are_valid_kubernetes(helm: str, scenario: str, version: str) -> None:
+    docs = template(helm, scenario, "--kube-version", version)
+    assert docs, "nothing rendered"
+    for doc in docs:
+        if (doc["apiVersion"], doc["kind"]) in CUSTOM_KINDS:
+            assert doc["metadata"]["name"].startswith("kqs-")
+            assert isinstance(doc["spec"], dict)
+            continue
+        kubernetes_validate.validate(doc, version, strict=True)
+
+
+def _by_kind(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {doc["kind"]: doc for doc in docs}
+
+
+def test_default_render_promises(helm: str) -> None:
+    docs = _by_kind(template(helm, "default"))
+    assert set(docs) == {"Deployment", "Service", "ServiceAccount"}
+    service = docs["Service"]["spec"]
+    assert service["clusterIP"] == "None"  # headless: KEDA balances over the DNS answers
+    assert {p["name"]: p["port"] for p in service["ports"]} == {"grpc": 6000, "metrics": 9464}
+    pod = docs["Deployment"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    # restricted Pod Security Standard
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["livenessProbe"]["grpc"]["port"] == 6000
+    assert container["readinessProbe"]["grpc"]["port"] == 6000
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["KQS_PORT"] == "6000"
+    assert float(env["KQS_GRACE_PERIOD"]) < pod["terminationGracePeriodSeconds"]
+    assert [c["topologyKey"] for c in pod["topologySpreadConstraints"]] == [
+        "topology.kubernetes.io/zone", "kubernetes.io/hostname",
+    ]  # fmt: skip
+
+
+def test_tls_and_mtls_render(helm: str) -> None:
+    tls = _by_kind(template(helm, "tls-values"))
+    container = tls["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["KQS_TLS_CERT_FILE"].endswith("/tls.crt")
+    assert "KQS_TLS_CLIENT_CA_FILE" not in env
+    assert container["readinessProbe"]["exec"]["command"][:2] == ["keda-queue-scaler", "probe"]
+    volumes = tls["Deployment"]["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "tls", "secret": {"secretName": "keda-queue-scaler-serving-cert"}} in volumes
+
+    mtls = _by_kind(template(helm, "mtls-values"))
+    container = mtls["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["KQS_TLS_CLIENT_CA_FILE"].endswith("/ca.crt")
+    probe = container["livenessProbe"]["exec"]["command"]
+    assert "--tls-cert-file" in probe  # the probe must pass mTLS too
+    cert = mtls["Certificate"]["spec"]
+    assert "kqs-keda-queue-scaler.platform.svc.cluster.local" in cert["dnsNames"]
+    assert cert["secretName"] == "kqs-keda-queue-scaler-tls"
+
+
+def test_monitoring_render(helm: str) -> None:
+    docs = _by_kind(template(helm, "monitoring-values"))
+    assert docs["ServiceMonitor"]["spec"]["endpoints"][0]["port"] == "metrics"
+    dashboard = docs["ConfigMap"]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    shipped = json.loads((CHART / "dashboards" / "keda-queue-scaler.json").read_text())
+    assert json.loads(dashboard["data"]["keda-queue-scaler.json"]) == shipped
+    policy = docs["NetworkPolicy"]["spec"]
+    grpc_rule = policy["ingress"][0]
+    assert grpc_rule["ports"] == [{"port": "grpc", "protocol": "TCP"}]
+    assert grpc_rule["from"][0]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "keda"
+    }
+
+
+def test_two_releases_never_collide(helm: str) -> None:
+    names = []
+    for release in ("team-a", "team-b"):
+        for doc in template(helm, "monitoring-values", release=release):
+            names.append((doc["kind"], doc["metadata"]["name"]))
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "replicaCount=0"], "replicaCount"),
+        (["--set", "service.grpcPort=70000"], "grpcPort"),
+        (["--set", "config.logLevel=chatty"], "logLevel"),
+        (["--set", "unknownValue=1"], "unknownValue"),
+        (["--set", "tls.enabled=true"], "tls.enabled needs tls.existingSecret"),
+        (["--set", "tls.clientAuth=true"], "tls.clientAuth (mTLS) needs tls.enabled"),
+        (["--set", "config.gracePeriod=40"], "config.gracePeriod must be below"),
+    ],
+)
+def test_bad_values_are_rejected(helm: str, args: list[str], message: str) -> None:
+    done = subprocess.run(
+        [helm, "template", "kqs", str(CHART), "--kube-version", KUBERNETES[-1], *args],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert message in done.stderr
+
+
+def test_notes_give_the_scaler_address(helm: str, tmp_path: Path) -> None:
+    # `helm install --dry-run` needs a cluster; render NOTES.txt as a plain template.
+    import shutil
+
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    (chart / "templates" / "NOTES.txt").rename(chart / "notes.txt")
+    (chart / "templates" / "notes.yaml").write_text(
+        'notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n'
+    )
+    done = subprocess.run(
+        [helm, "template", "kqs", str(chart), "--namespace", "platform", "--kube-version",
+         KUBERNETES[-1], "--show-only", "templates/notes.yaml"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    notes = yaml.safe_load(done.stdout)["notes"]
+    assert "scalerAddress: kqs-keda-queue-scaler.platform.svc.cluster.local:6000" in notes
+
+
+def _undocumented(lines: list[str]) -> list[str]:
+    """Leaves of a values file not under a `# --` comment (on themselves or a parent)."""
+    key = re.compile(r"^(\s*)([A-Za-z][\w]*):(.*)$")
+    stack: list[tuple[int, bool]] = []  # (indent, documented) of open parents
+    undocumented = []
+    for i, line in enumerate(lines):
+        m = key.match(line)
+        if not m:
+            continue
+        indent, name, rest = len(m[1]), m[2], m[3].strip()
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        j = i - 1
+        documented = False
+        while j >= 0 and lines[j].strip().startswith("#"):
+            documented = documented or lines[j].strip().startswith("# --")
+            j -= 1
+        covered = documented or any(d for _, d in stack)
+        nxt = next((m2 for m2 in map(key.match, lines[i + 1 :]) if m2), None)
+        is_leaf = bool(rest) or nxt is None or len(nxt[1]) <= indent
+        if is_leaf and not covered:
+            undocumented.append(name)
+        stack.append((indent, covered))
+    return undocumented
+
+
+def test_every_value_is_documented() -> None:
+    assert _undocumented((CHART / "values.yaml").read_text().splitlines()) == []
+
+
+def test_the_documentation_check_can_fail() -> None:
+    sample = [
+        "# -- documented",
+        "a: 1",
+        "section:",
+        "  # -- fine",
+        "  b: 2",
+        "  c: 3",
+        "d:",
+        "  e: {}",
+    ]
+    assert _undocumented(sample) == ["c", "e"]
+
+
+def test_schema_covers_every_value() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    schema = json.loads((CHART / "values.schema.json").read_text())
+
+    def walk(value: Any, node: dict[str, Any], path: str) -> None:
+        if node.get("type") != "object" or not isinstance(value, dict) or "properties" not in node:
+            return
+        assert node.get("additionalProperties") is False, path
+        for k, v in value.items():
+            assert k in node["properties"], f"{path}.{k} missing from values.schema.json"
+            walk(v, node["properties"][k], f"{path}.{k}")
+
+    walk(values, schema, "values")

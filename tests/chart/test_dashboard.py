@@ -1,0 +1,115 @@
+"""Every PromQL expression and legend in the Grafana dashboard uses only metrics and
+labels a running server really exports (checked against a live /metrics scrape)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import grpc
+from prometheus_client.parser import text_string_to_metric_families
+
+from scaler.adapters.memory import MemoryAdapter
+from scaler.errors import BrokerUnavailable
+from tests.conftest import ServerFactory, metrics_request, ref
+
+DASHBOARD = (
+    Path(__file__).parents[2]
+    / "charts"
+    / "keda-queue-scaler"
+    / "dashboards"
+    / "keda-queue-scaler.json"
+)
+METRIC = re.compile(r"\b(keda_queue_scaler_[a-z_]+)\b")
+MATCHER = re.compile(r"([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)\s*\"")
+GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
+LEGEND = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+LABEL_VALUES = re.compile(r"label_values\(\s*([a-z_]+)[^,]*,\s*(\w+)\s*\)")
+
+
+def queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    """(expr, legendFormat) of every panel target and every templating query."""
+    out = [
+        (t["expr"], t.get("legendFormat", ""))
+        for panel in dashboard["panels"]
+        for t in panel.get("targets", [])
+    ]
+    for var in dashboard["templating"]["list"]:
+        if var["type"] == "query":
+            out.append((var["definition"], ""))
+    return out
+
+
+async def live_series(start_server: ServerFactory) -> dict[str, set[str]]:
+    """Sample name -> label names, after exercising every code path that labels."""
+    memory = MemoryAdapter()
+    memory.put("jobs", 3)
+    memory.set_failure("broken", BrokerUnavailable("down"))
+    memory.set_delay("slow", 0.05)  # concurrent callers join one read: coalesced waits
+    ok = {"scalerType": "memory", "queueName": "jobs"}
+    async with start_server(adapters={"memory": memory}, stream_interval=0.05) as s:
+        await s.stub.GetMetricSpec(ref(ok))
+        await s.stub.GetMetrics(metrics_request(ok))
+        await s.stub.IsActive(ref(ok))
+        await asyncio.gather(*(s.stub.IsActive(ref({**ok, "queueName": "slow"})) for _ in range(5)))
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            await s.stub.GetMetrics(metrics_request({**ok, "queueName": "broken"}))
+        stream = s.stub.StreamIsActive(ref(ok))
+        await stream.read()
+        url = f"http://127.0.0.1:{s.server.metrics_port}/metrics"
+        text = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(url, timeout=5).read().decode()
+        )
+        stream.cancel()
+    series: dict[str, set[str]] = defaultdict(set)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            series[sample.name].update(sample.labels)
+    return series
+
+
+async def test_dashboard_matches_live_metrics(start_server: ServerFactory) -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    series = await live_series(start_server)
+    checked = 0
+    for expr, legend in queries(dashboard):
+        names = set(METRIC.findall(expr))
+        assert names, f"no keda_queue_scaler metric in {expr!r}"
+        for name in names:
+            assert name in series, f"{name} is not exported (in {expr!r})"
+        available = set().union(*(series[n] for n in names))
+        if any(n.endswith("_bucket") for n in names):
+            assert "le" in available
+        used = set(MATCHER.findall(expr)) | set(LEGEND.findall(legend))
+        for group in GROUPING.findall(expr):
+            used |= {label.strip() for label in group.split(",") if label.strip()}
+        for metric, label in LABEL_VALUES.findall(expr):
+            assert label in series[metric], (metric, label)
+        assert used <= available, f"labels {used - available} not on {names} ({expr!r})"
+        checked += 1
+    assert checked >= 15
+
+
+def test_dashboard_is_importable_on_its_own() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert dashboard["uid"] == "keda-queue-scaler"
+    variables = {v["name"] for v in dashboard["templating"]["list"]}
+    assert {"datasource", "scaler_type", "metric"} <= variables
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in dashboard["panels"]:
+        if panel["type"] != "row":
+            assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+
+
+def test_the_label_check_can_fail() -> None:
+    series = {"keda_queue_scaler_rpc_requests_total": {"method", "code"}}
+    expr = 'sum by (queue) (rate(keda_queue_scaler_rpc_requests_total{method="x"}[5m]))'
+    used = set(MATCHER.findall(expr)) | {g.strip() for g in GROUPING.findall(expr)[0].split(",")}
+    assert used - series["keda_queue_scaler_rpc_requests_total"] == {"queue"}

@@ -1,0 +1,55 @@
+"""What the container image and pip users get: a wheel with the generated stubs and
+the CLI, and a Dockerfile that hadolint accepts."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_wheel_contains_the_package_stubs_and_cli(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    wheel = next(tmp_path.glob("keda_queue_scaler-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for needed in (
+        "scaler/cli.py",
+        "scaler/py.typed",
+        "scaler/proto/externalscaler_pb2.py",
+        "scaler/proto/externalscaler_pb2_grpc.py",
+        "scaler/adapters/redis.py",
+        "scaler/adapters/sqs.py",
+        "scaler/adapters/rabbitmq.py",
+    ):
+        assert needed in names, needed
+    assert not any(n.startswith("tests/") for n in names)
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "keda-queue-scaler = scaler.cli:main" in text
+
+
+def test_dockerfile_is_hadolint_clean() -> None:
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    done = subprocess.run(
+        [hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_dockerfile_promises() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    assert text.count("\nFROM ") == 2  # build stage + runtime stage
+    assert "\nUSER 10001:10001" in text  # numeric non-root user
+    assert "EXPOSE 6000 9464" in text
+    assert 'ENTRYPOINT ["keda-queue-scaler", "serve"]' in text
+    assert '"keda-queue-scaler", "probe"' in text
+    assert "-c constraints.txt" in text  # the same pins as CI
