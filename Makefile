@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-slow lint fmt typecheck check proto bench brokers clean
+.PHONY: help install run test test-slow lint fmt check proto bench brokers helm chart clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,11 +26,14 @@ brokers:  ## install redis-server and rabbitmq-server if missing (tests start th
 run: install  ## start the scaler with defaults (gRPC :6000, metrics :9464); ARGS="--help"
 	$(BIN)/keda-queue-scaler serve $(ARGS)
 
+helm:  ## build the pinned helm once (go install) and print its cached path
+	@scripts/install-helm
+
 test: install brokers  ## run the test suite against real brokers it starts on loopback
-	$(BIN)/pytest $(PYTEST_ARGS)
+	KQS_HELM="$$(scripts/install-helm)" $(BIN)/pytest $(PYTEST_ARGS)
 
 test-slow: install brokers  ## also run the slow soak/load tests
-	$(BIN)/pytest --run-slow $(PYTEST_ARGS)
+	KQS_HELM="$$(scripts/install-helm)" $(BIN)/pytest --run-slow $(PYTEST_ARGS)
 
 lint: install  ## ruff (lint + format check) and mypy --strict on scaler/
 	$(BIN)/ruff check .
@@ -48,6 +51,9 @@ proto: install  ## regenerate scaler/proto/ from proto/externalscaler.proto
 
 bench: install brokers  ## print RPC throughput next to a no-op grpc.aio server
 	$(BIN)/python bench/rpc_throughput.py $(ARGS)
+
+chart: install  ## lint and template the Helm chart (what the chart tests check)
+	KQS_HELM="$$(scripts/install-helm)" $(BIN)/pytest tests/chart $(PYTEST_ARGS)
 
 clean:  ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -108,3 +108,23 @@ def test_strict_schema_rejects_a_typo(schemas: dict[Any, Any]) -> None:
     bad["spec"]["pollingIntervall"] = 5
     with pytest.raises(jsonschema.ValidationError, match="pollingIntervall"):
         jsonschema.validate(bad, schemas[(bad["apiVersion"], bad["kind"])])
+
+
+@pytest.mark.parametrize(("name", "doc"), _documents(), ids=[n for n, _ in _documents()])
+@pytest.mark.parametrize("version", ["1.25.0", "1.37.0"])
+def test_example_job_template_is_a_valid_job(name: str, doc: dict[str, Any], version: str) -> None:
+    import kubernetes_validate
+
+    if doc.get("kind") != "ScaledJob":
+        return
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": doc["metadata"]["name"]},
+        "spec": doc["spec"]["jobTargetRef"],
+    }
+    kubernetes_validate.validate(job, version, strict=True)
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert "activeDeadlineSeconds" in job["spec"]
+    assert "backoffLimit" in job["spec"]
+    assert "successfulJobsHistoryLimit" in doc["spec"]
