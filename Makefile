@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-slow lint fmt check proto bench brokers helm chart clean
+.PHONY: help install run demo test test-slow lint fmt check proto bench brokers helm chart clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ check: lint test  ## what CI runs
 
 proto: install  ## regenerate scaler/proto/ from proto/externalscaler.proto
 	$(BIN)/python tools/genproto.py
+
+demo: install  ## watch a burst of work turn into Jobs locally (Redis if installed); ARGS=...
+	$(BIN)/keda-queue-scaler demo $(ARGS)
 
 bench: install brokers  ## print RPC throughput next to a no-op grpc.aio server
 	$(BIN)/python bench/rpc_throughput.py $(ARGS)

@@ -1,0 +1,326 @@
+"""``keda-queue-scaler demo``: the whole pipeline on one machine.
+
+It starts a local ``redis-server`` on a free loopback port (or, without one, the
+in-memory queue), our gRPC server, and the KEDA ScaledJob loop of
+:mod:`scaler.kedamodel` at a short polling interval; pushes a burst of work; and
+runs every Job KEDA would create as a local worker process that takes one item
+(LPOP) and works on it for a while. A live view shows each poll until the queue
+is drained. Ctrl-C stops everything it started.
+
+With the in-memory queue the Jobs are tasks inside this process (another process
+cannot reach it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from scaler.adapters.memory import MemoryAdapter
+from scaler.explain import Caller
+from scaler.kedamodel import STRATEGIES, ScaledJobSpec, TriggerSpec, decide
+from scaler.server import ScalerServer, default_adapters
+from scaler.settings import Settings
+
+QUEUE = "demo-jobs"
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    items: int = 20
+    polling_interval: float = 1.0
+    max_replicas: int = 5
+    strategy: str = "accurate"
+    work_seconds: float = 2.0
+    backend: str = "auto"  # auto | redis | memory
+    plain: bool = False
+    timeout: float = 300.0
+
+
+@dataclass
+class Stats:
+    polls: int = 0
+    created: int = 0
+    finished: int = 0
+    idle: int = 0  # Jobs that found nothing to do
+    failed: int = 0
+    peak_running: int = 0
+    history: list[str] = field(default_factory=list)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def local_redis() -> AsyncIterator[str]:
+    """A throw-away redis-server on 127.0.0.1, stopped on exit."""
+    from redis.asyncio import Redis
+
+    binary = shutil.which("redis-server")
+    assert binary is not None
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="kqs-demo-") as workdir:
+        proc = await asyncio.create_subprocess_exec(
+            binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", workdir,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            client = Redis(port=port)
+            for _ in range(200):
+                try:
+                    await client.ping()
+                    break
+                except OSError:
+                    await asyncio.sleep(0.025)
+            await client.aclose()
+            yield f"127.0.0.1:{port}"
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            await asyncio.wait_for(proc.wait(), 10)
+
+
+class Jobs:
+    """The Jobs KEDA created: worker processes (Redis) or tasks (memory)."""
+
+    def __init__(self, options: DemoOptions, stats: Stats, *, redis: str | None,
+                 memory: MemoryAdapter | None) -> None:  # fmt: skip
+        self._options = options
+        self._stats = stats
+        self._redis = redis
+        self._memory = memory
+        self._running: set[asyncio.Task[None]] = set()
+        self._procs: set[asyncio.subprocess.Process] = set()
+        self.pending = 0  # started, but not yet holding an item (KEDA: pod not running)
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def start(self, count: int) -> None:
+        for _ in range(count):
+            self.pending += 1
+            task = asyncio.create_task(self._run_one())
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+            self._stats.created += 1
+        self._stats.peak_running = max(self._stats.peak_running, self.running)
+
+    async def _run_one(self) -> None:
+        if self._memory is not None:
+            self.pending -= 1
+            if not self._memory.take(QUEUE):
+                self._stats.idle += 1
+                return
+            await asyncio.sleep(self._options.work_seconds)
+            self._stats.finished += 1
+            return
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "scaler", "demo-job", "--redis", str(self._redis),
+            "--list", QUEUE, "--work-seconds", str(self._options.work_seconds),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        self._procs.add(proc)
+        started = True
+        try:
+            assert proc.stdout is not None
+            await proc.stdout.readline()  # "took" once it holds an item, or EOF
+            self.pending -= 1
+            started = False
+            code = await proc.wait()
+        finally:
+            if started:
+                self.pending -= 1
+            self._procs.discard(proc)
+        if code == 0:
+            self._stats.finished += 1
+        elif code == 3:
+            self._stats.idle += 1
+        else:
+            self._stats.failed += 1
+
+    async def stop(self) -> None:
+        """End every Job still running (Ctrl-C)."""
+        for proc in list(self._procs):
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+        for task in list(self._running):
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+        for proc in list(self._procs):
+            with contextlib.suppress(ProcessLookupError):
+                await asyncio.wait_for(proc.wait(), 5)
+
+    async def wait(self) -> None:
+        await asyncio.gather(*self._running, return_exceptions=True)
+
+
+def _view(out: TextIO, options: DemoOptions, stats: Stats, line: str, *, tty: bool) -> None:
+    stats.history.append(line)
+    if not tty:
+        print(line, file=out, flush=True)
+        return
+    recent = stats.history[-15:]
+    out.write("\033[H\033[J")  # home, clear
+    out.write(
+        f"keda-queue-scaler demo: {options.items} items, pollingInterval "
+        f"{options.polling_interval:g}s, maxReplicaCount {options.max_replicas}, strategy "
+        f"{options.strategy}, {options.work_seconds:g}s of work per item (Ctrl-C stops)\n\n"
+    )
+    out.write("\n".join(recent) + "\n")
+    out.flush()
+
+
+async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
+    """Run the demo; 0 when drained, 1 on timeout, 130 when interrupted."""
+    if options.strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
+    backend = options.backend
+    if backend == "auto":
+        backend = "redis" if shutil.which("redis-server") else "memory"
+    if backend == "redis" and not shutil.which("redis-server"):
+        raise ValueError("--backend redis needs redis-server on the PATH (make brokers)")
+    tty = out.isatty() and not options.plain
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            redis_address = None
+            memory = None
+            if backend == "redis":
+                redis_address = await stack.enter_async_context(local_redis())
+                print(f"redis-server on {redis_address}", file=out, flush=True)
+            settings = Settings(
+                host="127.0.0.1", port=0, metrics_port=-1, enable_memory=True,
+                cache_ttl=min(1.0, options.polling_interval / 2), log_level="WARNING",
+            )  # fmt: skip
+            adapters = default_adapters(settings)
+            if backend == "memory":
+                memory = MemoryAdapter()
+                adapters["memory"] = memory
+            server = ScalerServer(settings, adapters=adapters)
+            await server.start()
+            stack.push_async_callback(server.stop, 1.0)
+            caller = Caller(timeout=5.0, credentials=None)
+            stack.push_async_callback(caller.close)
+            return await _loop(options, out, stop, tty, server, caller, redis_address, memory)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _loop(options: DemoOptions, out: TextIO, stop: asyncio.Event, tty: bool,
+                server: ScalerServer, caller: Caller, redis_address: str | None,
+                memory: MemoryAdapter | None) -> int:  # fmt: skip
+    if redis_address is not None:
+        from redis.asyncio import Redis
+
+        host, _, port = redis_address.rpartition(":")
+        client = Redis(host=host, port=int(port))
+        await client.rpush(QUEUE, *range(options.items))
+        await client.aclose()
+        metadata = {"scalerType": "redis", "address": redis_address, "listName": QUEUE}
+    else:
+        assert memory is not None
+        memory.put(QUEUE, options.items)
+        metadata = {"scalerType": "memory", "queueName": QUEUE}
+    metadata["listLength" if redis_address else "queueLength"] = "1"
+    address = f"127.0.0.1:{server.port}"
+    metadata["scalerAddress"] = address
+    job = ScaledJobSpec(
+        name="demo-worker", namespace="demo", polling_interval=options.polling_interval,
+        max_replica_count=options.max_replicas, strategy=options.strategy,
+        triggers=(TriggerSpec("external", metadata),),
+    )  # fmt: skip
+    stats = Stats()
+    jobs = Jobs(options, stats, redis=redis_address, memory=memory)
+    started = time.monotonic()
+    outcome = 0
+    try:
+        while not stop.is_set():
+            reading = await caller.poll(job, job.triggers[0], address)
+            decision = decide(job, [reading], running=jobs.running, pending=jobs.pending)
+            stats.polls += 1
+            jobs.start(decision.jobs)
+            reads = server.registry.get_sample_value(
+                "keda_queue_scaler_broker_reads_total",
+                {"scaler_type": metadata["scalerType"], "outcome": "ok"},
+            ) or 0  # fmt: skip
+            queue = "error" if reading.error else f"{reading.queue_length:>4g}"
+            line = (
+                f"t={time.monotonic() - started:6.1f}s  queue {queue}  "
+                f"active {'yes' if reading.active else 'no ':<3}  running {jobs.running:>3} "
+                f"(pending {decision.pending})  created +{decision.jobs:<3} total "
+                f"{stats.created:>4}  done {stats.finished:>4}  broker reads {reads:>4g}"
+            )
+            _view(out, options, stats, line, tty=tty)
+            if reading.error:
+                print(f"  scaler error: {reading.error}", file=out, flush=True)
+            drained = not reading.error and reading.queue_length == 0 and jobs.running == 0
+            if drained and stats.finished >= options.items:
+                break
+            if time.monotonic() - started > options.timeout:
+                print(f"not drained after {options.timeout:g}s", file=out, flush=True)
+                outcome = 1
+                break
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(options.polling_interval):
+                    await stop.wait()
+        if stop.is_set():
+            outcome = 130
+            print("interrupted: stopping Jobs, the scaler and Redis", file=out, flush=True)
+    finally:
+        await jobs.stop()
+    elapsed = time.monotonic() - started
+    labels = {"scaler_type": metadata["scalerType"], "outcome": "ok"}
+    reads = server.registry.get_sample_value("keda_queue_scaler_broker_reads_total", labels) or 0
+    rpcs = sum(
+        server.registry.get_sample_value(
+            "keda_queue_scaler_rpc_requests_total", {"method": m, "code": "OK"}
+        ) or 0
+        for m in ("GetMetricSpec", "GetMetrics", "IsActive")
+    )  # fmt: skip
+    summary = (
+        f"{'drained' if outcome == 0 else 'stopped'}: {stats.finished} of {options.items} items "
+        f"done by {stats.created} Jobs ({stats.idle} found nothing to do, {stats.failed} failed), "
+        f"at most {stats.peak_running} at once, in {elapsed:.1f}s over {stats.polls} polls; "
+        f"{rpcs:g} RPCs answered with {reads:g} broker reads; left running: {jobs.running}"
+    )
+    print(summary, file=out, flush=True)
+    return outcome
+
+
+def run_job(redis_address: str, queue: str, work_seconds: float) -> int:
+    """One demo Job: LPOP one item, work on it, exit 0; exit 3 when there was none."""
+    import redis
+
+    host, _, port = redis_address.rpartition(":")
+    client = redis.Redis(host=host, port=int(port), socket_timeout=5)
+    item = client.lpop(queue)
+    client.close()
+    print("took" if item is not None else "none", flush=True)  # the demo counts us running
+    if item is None:
+        return 3
+    time.sleep(work_seconds)
+    return 0
+
+
+def options_from_args(args: Any) -> DemoOptions:
+    fields = {f.name for f in dataclasses.fields(DemoOptions)}
+    return DemoOptions(**{k: v for k, v in vars(args).items() if k in fields})
