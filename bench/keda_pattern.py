@@ -1,0 +1,203 @@
+"""KEDA's call pattern at scale: N ScaledJobs over Q Redis lists.
+
+    python bench/keda_pattern.py [--jobs 1000,10000] [--queues 10] [--interval 30]
+                                 [--windows 2] [--ttl 1,30]
+
+Every simulated ScaledJob polls like KEDA — GetMetricSpec, GetMetrics, IsActive, on
+one shared gRPC connection — every --interval seconds from a random phase, for
+--windows poll windows. The scaler runs as its own process (`keda-queue-scaler
+serve`) against a real redis-server started here. Printed per run:
+
+- broker reads per poll window, counted by Redis itself (INFO commandstats LLEN):
+  KEDA's built-in redis trigger makes one read per ScaledJob per poll (N per
+  window); ours makes at most one per queue per cache TTL;
+- RPC latency p50/p99 seen by the callers;
+- the scaler's CPU seconds (utime+stime from /proc) and peak RSS (VmHWM).
+Prints numbers; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scaler.proto import externalscaler_pb2 as pb  # noqa: E402
+from scaler.proto import externalscaler_pb2_grpc as pb_grpc  # noqa: E402
+
+READY = re.compile(r"serving gRPC \(\w+\) on \S+:(\d+);")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _drain(stream: object) -> None:
+    for _ in stream:  # type: ignore[attr-defined]
+        pass
+
+
+def start_scaler(ttl: float) -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaler", "serve", "--host", "127.0.0.1", "--port", "0",
+         "--metrics-port", "-1", "--cache-ttl", str(ttl)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if m := READY.search(line):
+            threading.Thread(target=_drain, args=(proc.stderr,), daemon=True).start()
+            return proc, int(m.group(1))
+    raise SystemExit("the scaler did not start")
+
+
+async def scaled_job(stub: pb_grpc.ExternalScalerStub, ref: pb.ScaledObjectRef, interval: float,
+                     start: float, windows: int, latencies: list[float]) -> int:  # fmt: skip
+    loop = asyncio.get_running_loop()
+    phase = random.uniform(0, interval)
+    errors = 0
+    for k in range(windows):
+        await asyncio.sleep(max(0.0, start + phase + k * interval - loop.time()))
+        try:
+            t = time.perf_counter()
+            spec = await stub.GetMetricSpec(ref)
+            latencies.append(time.perf_counter() - t)
+            name = spec.metricSpecs[0].metricName
+            t = time.perf_counter()
+            await stub.GetMetrics(pb.GetMetricsRequest(scaledObjectRef=ref, metricName=name))
+            latencies.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            await stub.IsActive(ref)
+            latencies.append(time.perf_counter() - t)
+        except grpc.aio.AioRpcError:
+            errors += 1
+    return errors
+
+
+async def drive(port: int, redis_address: str, jobs: int, queues: int, interval: float,
+                windows: int) -> tuple[list[float], int, float]:  # fmt: skip
+    latencies: list[float] = []
+    options = [("grpc.max_concurrent_streams", 1 << 20)]
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+        stub = pb_grpc.ExternalScalerStub(channel)
+        refs = [
+            pb.ScaledObjectRef(
+                name=f"job-{i}", namespace="bench",
+                scalerMetadata={"scalerType": "redis", "address": redis_address,
+                                "listName": f"queue-{i % queues}", "listLength": "5"},
+            )
+            for i in range(jobs)
+        ]  # fmt: skip
+        await stub.GetMetricSpec(refs[0])  # connect
+        start = asyncio.get_running_loop().time() + 0.5
+        t0 = time.perf_counter()
+        errors = await asyncio.gather(
+            *(scaled_job(stub, ref, interval, start, windows, latencies) for ref in refs)
+        )
+        elapsed = time.perf_counter() - t0
+    return latencies, sum(errors), elapsed
+
+
+def pct(values: list[float], q: int) -> float:
+    return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) > 1 else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--jobs", default="1000,10000", help="ScaledJob counts [1000,10000]")
+    parser.add_argument("--queues", type=int, default=10, help="distinct lists [10]")
+    parser.add_argument("--interval", type=float, default=30.0, help="pollingInterval s [30]")
+    parser.add_argument("--windows", type=int, default=2, help="poll windows per run [2]")
+    parser.add_argument("--ttl", default="1,30", help="our --cache-ttl values to try [1,30]")
+    args = parser.parse_args()
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed: run `make brokers`")
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        redis_proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", tmp],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis(port=port)
+        for _ in range(200):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.025)
+        for q in range(args.queues):
+            client.rpush(f"queue-{q}", *range(q + 1))
+        print(f"# {os.cpu_count()} CPUs; {args.queues} lists; pollingInterval {args.interval:g}s; "
+              f"{args.windows} windows per run; callers and scaler on one machine")  # fmt: skip
+        row = "{:>7} {:>6} {:>14} {:>12} {:>9} {:>9} {:>8} {:>9} {:>9} {:>7}"
+        print(row.format("jobs", "ttl s", "built-in/win", "ours/win", "p50 ms", "p99 ms",
+                         "RPC/s", "CPU s", "RSS MiB", "errors"))  # fmt: skip
+        try:
+            for jobs in (int(j) for j in args.jobs.split(",")):
+                for ttl in (float(t) for t in args.ttl.split(",")):
+                    proc, grpc_port = start_scaler(ttl)
+                    try:
+                        client.config_resetstat()
+                        cpu0 = cpu_seconds(proc.pid)
+                        latencies, errors, elapsed = asyncio.run(
+                            drive(grpc_port, f"127.0.0.1:{port}", jobs, args.queues,
+                                  args.interval, args.windows)
+                        )  # fmt: skip
+                        cpu = cpu_seconds(proc.pid) - cpu0
+                        rss = peak_rss_mib(proc.pid)
+                    finally:
+                        proc.terminate()
+                        proc.wait(30)
+                    stats = client.info("commandstats").get("cmdstat_llen", {"calls": 0})
+                    reads = int(stats["calls"]) / args.windows
+                    cells = (
+                        jobs, f"{ttl:g}", jobs, f"{reads:.0f}", f"{pct(latencies, 50):.2f}",
+                        f"{pct(latencies, 99):.2f}", f"{len(latencies) / elapsed:.0f}",
+                        f"{cpu:.1f}", f"{rss:.0f}", errors,
+                    )  # fmt: skip
+                    print(row.format(*cells), flush=True)
+        finally:
+            client.close()
+            redis_proc.terminate()
+            redis_proc.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Soak: KEDA's polling pattern for a while, with Redis restarted in the middle.
+
+Marked slow: skipped by `make test`, run by `make test-slow` (pytest --run-slow).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import resource
+
+import grpc
+import pytest
+
+from scaler.proto import externalscaler_pb2 as pb
+from tests.brokers import RedisProcess
+from tests.conftest import ServerFactory, ref
+
+SECONDS = 40
+SCALED_JOBS = 300
+QUEUES = 20
+INTERVAL = 2.0
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(SECONDS * 3)
+async def test_soak_with_a_broker_restart(
+    start_server: ServerFactory, redis_db: RedisProcess
+) -> None:
+    for q in range(QUEUES):
+        redis_db.client().rpush(f"q{q}", *range(q + 1))
+    outcomes = {"ok": 0, "unavailable": 0, "wrong": 0, "other": 0}
+    loop = asyncio.get_running_loop()
+    async with start_server(cache_ttl=1.0, read_timeout=1.0) as s:
+        end = loop.time() + SECONDS
+
+        async def scaled_job(i: int) -> None:
+            q = i % QUEUES
+            metadata = {"scalerType": "redis", "address": redis_db.address, "listName": f"q{q}"}
+            await asyncio.sleep(random.uniform(0, INTERVAL))
+            while loop.time() < end:
+                try:
+                    await s.stub.GetMetricSpec(ref(metadata))
+                    reply = await s.stub.GetMetrics(
+                        pb.GetMetricsRequest(
+                            scaledObjectRef=ref(metadata), metricName=f"redis-q{q}"
+                        )
+                    )
+                    await s.stub.IsActive(ref(metadata))
+                    value = reply.metricValues[0].metricValue
+                    outcomes["ok" if value == q + 1 else "wrong"] += 1
+                except grpc.aio.AioRpcError as exc:
+                    kind = "unavailable" if exc.code() == grpc.StatusCode.UNAVAILABLE else "other"
+                    outcomes[kind] += 1
+                await asyncio.sleep(INTERVAL)
+
+        async def chaos() -> None:
+            await asyncio.sleep(SECONDS / 3)
+            await asyncio.to_thread(redis_db.stop)
+            await asyncio.sleep(3)
+            await asyncio.to_thread(redis_db.start)
+            for q in range(QUEUES):
+                redis_db.client().rpush(f"q{q}", *range(q + 1))
+
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        await asyncio.gather(chaos(), *(scaled_job(i) for i in range(SCALED_JOBS)))
+        rss_growth_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    assert outcomes["wrong"] == 0, outcomes  # never a made-up value
+    assert outcomes["other"] == 0, outcomes
+    assert outcomes["unavailable"] > 0, outcomes  # the restart was seen as errors
+    polls = SCALED_JOBS * SECONDS / INTERVAL
+    assert outcomes["ok"] > 0.7 * polls, outcomes  # the rest of the time: answers
+    assert rss_growth_mib < 100, rss_growth_mib
