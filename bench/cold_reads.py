@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -31,7 +29,7 @@ from redis.asyncio import Redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.keda_pattern import free_port, start_scaler  # noqa: E402
+from bench.common import redis_server, start_scaler  # noqa: E402
 from scaler.proto import externalscaler_pb2 as pb  # noqa: E402
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc  # noqa: E402
 
@@ -100,18 +98,9 @@ def main() -> None:
     )
     parser.add_argument("--calls", type=int, default=2000, help="calls per measurement [2000]")
     args = parser.parse_args()
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed: run `make brokers`")
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        redis_proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", tmp],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        time.sleep(0.3)
-        scaler, grpc_port = start_scaler(0.0)
+    with redis_server() as client:
+        port = client.connection_pool.connection_kwargs["port"]
+        scaler, grpc_port = start_scaler("--cache-ttl", "0")
         noop = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "noop_server.py")],
             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -125,8 +114,6 @@ def main() -> None:
             for proc in (scaler, noop):
                 proc.terminate()
                 proc.wait(30)
-            redis_proc.terminate()
-            redis_proc.wait()
 
 
 if __name__ == "__main__":

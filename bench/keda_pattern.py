@@ -22,34 +22,21 @@ import argparse
 import asyncio
 import os
 import random
-import re
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
 import grpc
-import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import redis_server, start_scaler  # noqa: E402
 from scaler.proto import externalscaler_pb2 as pb  # noqa: E402
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc  # noqa: E402
 
-READY = re.compile(r"serving gRPC \(\w+\) on \S+:(\d+);")
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -62,26 +49,6 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def _drain(stream: object) -> None:
-    for _ in stream:  # type: ignore[attr-defined]
-        pass
-
-
-def start_scaler(ttl: float) -> tuple[subprocess.Popen[str], int]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scaler", "serve", "--host", "127.0.0.1", "--port", "0",
-         "--metrics-port", "-1", "--cache-ttl", str(ttl)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if m := READY.search(line):
-            threading.Thread(target=_drain, args=(proc.stderr,), daemon=True).start()
-            return proc, int(m.group(1))
-    raise SystemExit("the scaler did not start")
 
 
 async def scaled_job(stub: pb_grpc.ExternalScalerStub, ref: pb.ScaledObjectRef, interval: float,
@@ -145,23 +112,8 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=2, help="poll windows per run [2]")
     parser.add_argument("--ttl", default="1,30", help="our --cache-ttl values to try [1,30]")
     args = parser.parse_args()
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed: run `make brokers`")
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        redis_proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", tmp],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis(port=port)
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.025)
+    with redis_server() as client:
+        port = client.connection_pool.connection_kwargs["port"]
         for q in range(args.queues):
             client.rpush(f"queue-{q}", *range(q + 1))
         print(f"# {os.cpu_count()} CPUs; {args.queues} lists; pollingInterval {args.interval:g}s; "
@@ -169,34 +121,29 @@ def main() -> None:
         row = "{:>7} {:>6} {:>14} {:>12} {:>9} {:>9} {:>8} {:>9} {:>9} {:>7}"
         print(row.format("jobs", "ttl s", "built-in/win", "ours/win", "p50 ms", "p99 ms",
                          "RPC/s", "CPU s", "RSS MiB", "errors"))  # fmt: skip
-        try:
-            for jobs in (int(j) for j in args.jobs.split(",")):
-                for ttl in (float(t) for t in args.ttl.split(",")):
-                    proc, grpc_port = start_scaler(ttl)
-                    try:
-                        client.config_resetstat()
-                        cpu0 = cpu_seconds(proc.pid)
-                        latencies, errors, elapsed = asyncio.run(
-                            drive(grpc_port, f"127.0.0.1:{port}", jobs, args.queues,
-                                  args.interval, args.windows)
-                        )  # fmt: skip
-                        cpu = cpu_seconds(proc.pid) - cpu0
-                        rss = peak_rss_mib(proc.pid)
-                    finally:
-                        proc.terminate()
-                        proc.wait(30)
-                    stats = client.info("commandstats").get("cmdstat_llen", {"calls": 0})
-                    reads = int(stats["calls"]) / args.windows
-                    cells = (
-                        jobs, f"{ttl:g}", jobs, f"{reads:.0f}", f"{pct(latencies, 50):.2f}",
-                        f"{pct(latencies, 99):.2f}", f"{len(latencies) / elapsed:.0f}",
-                        f"{cpu:.1f}", f"{rss:.0f}", errors,
+        for jobs in (int(j) for j in args.jobs.split(",")):
+            for ttl in (float(t) for t in args.ttl.split(",")):
+                proc, grpc_port = start_scaler("--cache-ttl", str(ttl))
+                try:
+                    client.config_resetstat()
+                    cpu0 = cpu_seconds(proc.pid)
+                    latencies, errors, elapsed = asyncio.run(
+                        drive(grpc_port, f"127.0.0.1:{port}", jobs, args.queues,
+                              args.interval, args.windows)
                     )  # fmt: skip
-                    print(row.format(*cells), flush=True)
-        finally:
-            client.close()
-            redis_proc.terminate()
-            redis_proc.wait()
+                    cpu = cpu_seconds(proc.pid) - cpu0
+                    rss = peak_rss_mib(proc.pid)
+                finally:
+                    proc.terminate()
+                    proc.wait(30)
+                stats = client.info("commandstats").get("cmdstat_llen", {"calls": 0})
+                reads = int(stats["calls"]) / args.windows
+                cells = (
+                    jobs, f"{ttl:g}", jobs, f"{reads:.0f}", f"{pct(latencies, 50):.2f}",
+                    f"{pct(latencies, 99):.2f}", f"{len(latencies) / elapsed:.0f}",
+                    f"{cpu:.1f}", f"{rss:.0f}", errors,
+                )  # fmt: skip
+                print(row.format(*cells), flush=True)
 
 
 if __name__ == "__main__":

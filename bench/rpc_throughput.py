@@ -16,13 +16,9 @@ import argparse
 import asyncio
 import os
 import re
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,49 +29,11 @@ import grpc
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import drain, redis_server  # noqa: E402
 from scaler.proto import externalscaler_pb2 as pb  # noqa: E402
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc  # noqa: E402
 
 READY = re.compile(r"serving gRPC \(\w+\) on \S+:(\d+);")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _drain(stream: object) -> None:
-    threading.Thread(target=lambda: [None for _ in stream], daemon=True).start()  # type: ignore[attr-defined]
-
-
-@contextmanager
-def redis_server() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed: run `make brokers`")
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", tmp],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            import redis
-
-            client = redis.Redis(port=port)
-            for _ in range(100):
-                try:
-                    client.rpush("jobs", *range(10))
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.05)
-            client.close()
-            yield f"127.0.0.1:{port}"
-        finally:
-            proc.terminate()
-            proc.wait()
 
 
 @contextmanager
@@ -89,8 +47,8 @@ def process(cmd: list[str], ready: re.Pattern[str], from_stderr: bool) -> Iterat
     try:
         for line in stream:
             if m := ready.search(line):
-                _drain(stream)
-                _drain(proc.stdout if from_stderr else proc.stderr)
+                drain(stream)
+                drain(proc.stdout if from_stderr else proc.stderr)
                 yield int(m.group(1))
                 break
         else:
@@ -136,8 +94,10 @@ def main() -> None:
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
 
-    with redis_server() as address:
-        metadata = {"scalerType": "redis", "address": address, "listName": "jobs"}
+    with redis_server() as client:
+        client.rpush("jobs", *range(10))
+        port = client.connection_pool.connection_kwargs["port"]
+        metadata = {"scalerType": "redis", "address": f"127.0.0.1:{port}", "listName": "jobs"}
         request = pb.GetMetricsRequest(
             scaledObjectRef=pb.ScaledObjectRef(
                 name="bench", namespace="default", scalerMetadata=metadata

@@ -21,6 +21,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_cluster_port() -> int:
+    """A free port for a Redis Cluster node: its bus listens on port + 10000, so the
+    port must be at most 55535 and port + 10000 free too."""
+    for _ in range(1000):
+        port = free_port()
+        if port > 55535:
+            continue
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
 def require(binary: str) -> str:
     path = shutil.which(binary)
     if path is None:
@@ -41,9 +57,10 @@ class RedisProcess:
         password: str | None = None,
         config: Path | None = None,
         tls: tuple[Path, Path, Path] | None = None,
+        port: int | None = None,
     ) -> None:
         """``tls`` = (cert, key, CA): serve TLS only, on ``port``."""
-        self.port = free_port()
+        self.port = port or free_port()
         self.config = config
         self.tls = tls
         self.password = password
@@ -124,7 +141,9 @@ class RedisCluster:
     def __init__(self, workdir: Path) -> None:
         options = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
         options += ["--cluster-node-timeout", "2000"]
-        self.nodes = [RedisProcess(workdir / f"node{i}", *options) for i in range(3)]
+        self.nodes = [
+            RedisProcess(workdir / f"node{i}", *options, port=free_cluster_port()) for i in range(3)
+        ]
         self._client: redis.RedisCluster | None = None
 
     @property

@@ -16,6 +16,7 @@ from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.server import ScalerServer, default_adapters
 from scaler.settings import Settings
+from scaler.triggers import Triggers
 from tests.brokers import (
     HangingServer,
     MotoServer,
@@ -182,3 +183,10 @@ def ref(metadata: dict[str, str], name: str = "job", namespace: str = "default")
 
 def metrics_request(metadata: dict[str, str], metric_name: str = "") -> Any:
     return pb.GetMetricsRequest(scaledObjectRef=ref(metadata), metricName=metric_name)
+
+
+async def evaluate(triggers: Triggers, metadata: dict[str, str]) -> tuple[float, bool]:
+    """(value, active) for metadata, read straight from the adapter (no cache, no gRPC)."""
+    trigger = triggers.parse(metadata)
+    sample = await triggers.adapter_for(trigger).read(trigger.query)
+    return trigger.evaluate(sample)

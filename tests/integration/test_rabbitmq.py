@@ -18,7 +18,7 @@ from scaler.adapters.rabbitmq import RabbitAdapter
 from scaler.errors import BrokerAuthError, BrokerUnavailable, QueueNotFound, UnsupportedState
 from scaler.triggers import Triggers
 from tests.brokers import RabbitMQProcess
-from tests.conftest import ServerFactory, metrics_request, ref
+from tests.conftest import ServerFactory, evaluate, metrics_request, ref
 
 SETTLE_SECONDS = 20.0
 
@@ -60,12 +60,6 @@ async def publish(
 
 def rabbit(host: str, queue: str, **extra: str) -> dict[str, str]:
     return {"scalerType": "rabbitmq", "host": host, "queueName": queue, **extra}
-
-
-async def evaluate(triggers: Triggers, metadata: dict[str, str]) -> tuple[float, bool]:
-    trigger = triggers.parse(metadata)
-    sample = await triggers.adapter_for(trigger).read(trigger.query)
-    return trigger.evaluate(sample)
 
 
 async def settle(read: Callable[[], Awaitable[Any]], ok: Callable[[Any], bool]) -> Any:

@@ -17,7 +17,7 @@ from scaler.errors import (
 )
 from scaler.triggers import Triggers
 from tests.brokers import RedisCluster, RedisProcess, RedisSentinel
-from tests.conftest import REDIS_PASSWORD
+from tests.conftest import REDIS_PASSWORD, evaluate
 
 
 @pytest.fixture
@@ -28,8 +28,7 @@ async def triggers() -> AsyncIterator[Triggers]:
 
 
 async def value(triggers: Triggers, metadata: dict[str, str]) -> float:
-    trigger = triggers.parse(metadata)
-    return await triggers.adapter_for(trigger).read(trigger.query)
+    return (await evaluate(triggers, metadata))[0]
 
 
 def list_meta(server: RedisProcess, **extra: str) -> dict[str, str]:
