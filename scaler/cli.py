@@ -141,12 +141,6 @@ def _demo(args: argparse.Namespace) -> int:
         return 2
 
 
-def _demo_job(args: argparse.Namespace) -> int:
-    from scaler.demo import run_job
-
-    return run_job(args.redis, args.list, args.work_seconds)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keda-queue-scaler",
@@ -233,12 +227,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--plain", action="store_true", help="one line per poll, no redraw")
     demo.add_argument("--timeout", type=float, default=300.0, help="give up after [300] s")
     demo.set_defaults(func=_demo)
-
-    job = sub.add_parser("demo-job", help=argparse.SUPPRESS)
-    job.add_argument("--redis", required=True)
-    job.add_argument("--list", required=True)
-    job.add_argument("--work-seconds", type=float, default=1.0)
-    job.set_defaults(func=_demo_job)
     return parser
 
 

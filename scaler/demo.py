@@ -130,8 +130,8 @@ class Jobs:
             self._stats.finished += 1
             return
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "scaler", "demo-job", "--redis", str(self._redis),
-            "--list", QUEUE, "--work-seconds", str(self._options.work_seconds),
+            sys.executable, "-m", "scaler.demo", str(self._redis), QUEUE,
+            str(self._options.work_seconds),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
         self._procs.add(proc)
@@ -324,3 +324,7 @@ def run_job(redis_address: str, queue: str, work_seconds: float) -> int:
 def options_from_args(args: Any) -> DemoOptions:
     fields = {f.name for f in dataclasses.fields(DemoOptions)}
     return DemoOptions(**{k: v for k, v in vars(args).items() if k in fields})
+
+
+if __name__ == "__main__":  # one demo Job: python -m scaler.demo REDIS_ADDRESS LIST SECONDS
+    sys.exit(run_job(sys.argv[1], sys.argv[2], float(sys.argv[3])))
