@@ -252,3 +252,19 @@ def test_schema_covers_every_value() -> None:
             walk(v, node["properties"][k], f"{path}.{k}")
 
     walk(values, schema, "values")
+
+
+def test_chart_readme_values_table_is_current() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("chartdocs", ROOT / "tools" / "chartdocs.py")
+    assert spec is not None
+    assert spec.loader is not None
+    chartdocs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(chartdocs)
+    readme = (CHART / "README.md").read_text()
+    expected = chartdocs.render(readme, (CHART / "values.yaml").read_text())
+    assert readme == expected, (
+        "run `python tools/chartdocs.py` and commit charts/keda-queue-scaler/README.md"
+    )
+    assert readme.count("\n| `") >= 50  # the table is there
