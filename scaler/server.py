@@ -24,6 +24,7 @@ from scaler.adapters.memory import MemoryAdapter
 from scaler.adapters.rabbitmq import RabbitAdapter
 from scaler.adapters.redis import RedisAdapter
 from scaler.adapters.sqs import SqsAdapter
+from scaler.credentials import CredentialStore
 from scaler.httpmetrics import MetricsHTTPServer
 from scaler.metrics import Metrics
 from scaler.proto import externalscaler_pb2 as pb
@@ -72,7 +73,12 @@ class ScalerServer:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
         self.metrics = Metrics(self.registry, max_series=settings.max_metric_series)
-        self.triggers = Triggers(adapters if adapters is not None else default_adapters(settings))
+        store = (
+            CredentialStore(Path(settings.credentials_dir)) if settings.credentials_dir else None
+        )
+        self.triggers = Triggers(
+            adapters if adapters is not None else default_adapters(settings), credentials=store
+        )
         self.readings = Readings(
             metrics=self.metrics, ttl=settings.cache_ttl, timeout=settings.read_timeout
         )

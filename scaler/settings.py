@@ -36,6 +36,11 @@ class Settings:
     tls_client_ca_file: str = _setting(
         "", "CA bundle (PEM) for client certificates; when set, clients must present one (mTLS)."
     )
+    credentials_dir: str = _setting(
+        "",
+        "Folder of broker credentials, one subfolder per credentialsRef, one file per "
+        "key (a mounted Secret).",
+    )
     cache_ttl: float = _setting(
         1.0, "Seconds a broker reading is reused for identical queries (0 disables the cache)."
     )
@@ -78,6 +83,8 @@ class Settings:
             raise ValueError("tls-cert-file and tls-key-file must be given together")
         if self.tls_client_ca_file and not self.tls_cert_file:
             raise ValueError("tls-client-ca-file (mTLS) needs tls-cert-file and tls-key-file")
+        if self.credentials_dir and not Path(self.credentials_dir).is_dir():
+            raise ValueError(f"credentials-dir {self.credentials_dir!r} is not a folder")
         for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
             path = getattr(self, name)
             if path and not Path(path).is_file():

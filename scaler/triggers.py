@@ -19,6 +19,7 @@ from scaler.adapters.memory import MemoryMetadata
 from scaler.adapters.rabbitmq import RabbitMetadata
 from scaler.adapters.redis import RedisListMetadata, RedisStreamMetadata
 from scaler.adapters.sqs import SqsMetadata
+from scaler.credentials import CredentialStore, apply_without_store
 from scaler.errors import MetadataError
 
 SCALER_TYPE_KEY = "scalerType"
@@ -59,8 +60,15 @@ class Triggers:
     Metadata errors are not kept; a bad trigger is parsed (and refused) each time.
     """
 
-    def __init__(self, adapters: Mapping[str, Adapter], *, cache_size: int = 4096) -> None:
+    def __init__(
+        self,
+        adapters: Mapping[str, Adapter],
+        *,
+        cache_size: int = 4096,
+        credentials: CredentialStore | None = None,
+    ) -> None:
         self._adapters = dict(adapters)
+        self._credentials = credentials
         self._parsed: OrderedDict[bytes, Trigger] = OrderedDict()
         self._cache_size = cache_size
         self._salt = os.urandom(16)
@@ -70,7 +78,14 @@ class Triggers:
         return tuple(t for t, kind in KINDS.items() if kind.adapter in self._adapters)
 
     def parse(self, metadata: Mapping[str, str]) -> Trigger:
-        """The Trigger for this metadata, or MetadataError naming the bad key."""
+        """The Trigger for this metadata, or MetadataError naming the bad key.
+
+        A ``credentialsRef`` is resolved first, so rotated credentials make a new
+        Trigger (and a new connection identity)."""
+        if self._credentials is not None:
+            metadata = self._credentials.apply(metadata)
+        else:
+            metadata = apply_without_store(metadata)
         digest = hmac.new(self._salt, digestmod=hashlib.sha256)
         for k, v in sorted(metadata.items()):
             digest.update(b"%d:%s%d:%s" % (len(k), k.encode(), len(v), v.encode()))

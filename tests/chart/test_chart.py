@@ -146,6 +146,20 @@ def test_monitoring_render(helm: str) -> None:
     }
 
 
+def test_credential_secrets_are_mounted_as_the_credentials_dir(helm: str) -> None:
+    docs = _by_kind(template(helm, "replicas-values"))
+    pod = docs["Deployment"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["KQS_CREDENTIALS_DIR"] == "/etc/keda-queue-scaler/credentials"
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts["/etc/keda-queue-scaler/credentials/redis-main"] == "credentials-redis-main"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    secret = volumes["credentials-rabbitmq-prod"]["secret"]
+    assert secret == {"secretName": "rabbitmq.prod", "defaultMode": 0o440}  # group-readable
+    assert pod["securityContext"]["fsGroup"] == 10001
+
+
 def test_two_releases_never_collide(helm: str) -> None:
     names = []
     for release in ("team-a", "team-b"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import grpc
 import pytest
@@ -134,3 +135,24 @@ async def test_wrong_password_through_grpc_is_unauthenticated(
             await s.stub.GetMetrics(metrics_request(m))
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
         assert "not-the-password" not in (err.value.details() or "")
+
+
+async def test_credentials_ref_keeps_the_password_on_the_scaler(
+    start_server: ServerFactory, redis_password_server: RedisProcess, tmp_path: Path
+) -> None:
+    from tests.conftest import REDIS_PASSWORD
+
+    folder = tmp_path / "redis-main"
+    folder.mkdir()
+    (folder / "address").write_text(redis_password_server.address)
+    (folder / "password").write_text(REDIS_PASSWORD)
+    redis_password_server.client().delete("jobs")
+    redis_password_server.client().rpush("jobs", 1, 2, 3)
+    m = {"scalerType": "redis", "listName": "jobs", "credentialsRef": "redis-main"}
+    async with start_server(credentials_dir=str(tmp_path)) as s:
+        reply = await s.stub.GetMetrics(metrics_request(m))
+        assert reply.metricValues[0].metricValue == 3
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await s.stub.GetMetrics(metrics_request({**m, "credentialsRef": "nope"}))
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "nope" in (err.value.details() or "")
