@@ -57,24 +57,27 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_client_tls(parser: argparse.ArgumentParser) -> None:
+    """TLS options for commands that call a scaler (probe, explain)."""
+    parser.add_argument("--tls-ca-file", help="CA (PEM) of the scaler's certificate; turns TLS on")
+    parser.add_argument("--tls-cert-file", help="client certificate (PEM) for mTLS")
+    parser.add_argument("--tls-key-file", help="client key (PEM) for mTLS")
+    parser.add_argument(
+        "--tls-server-name", help="name to expect on the scaler's certificate [the host]"
+    )
+
+
 def _probe(args: argparse.Namespace) -> int:
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    if args.tls_ca_file or args.tls_cert_file:
+    from scaler.explain import channel_options, credentials
 
-        def read(path: str | None) -> bytes | None:
-            return Path(path).read_bytes() if path else None
-
-        creds = grpc.ssl_channel_credentials(
-            read(args.tls_ca_file), read(args.tls_key_file), read(args.tls_cert_file)
+    creds = credentials(args.tls_ca_file, args.tls_cert_file, args.tls_key_file)
+    if creds is not None:
+        channel = grpc.secure_channel(
+            args.address, creds, options=channel_options(args.tls_server_name)
         )
-        options = (
-            [("grpc.ssl_target_name_override", args.tls_server_name)]
-            if args.tls_server_name
-            else []
-        )
-        channel = grpc.secure_channel(args.address, creds, options=options)
     else:
         channel = grpc.insecure_channel(args.address)
     with channel:
@@ -108,6 +111,7 @@ def _explain(args: argparse.Namespace) -> int:
         caller = ex.Caller(
             timeout=args.timeout,
             credentials=ex.credentials(args.tls_ca_file, args.tls_cert_file, args.tls_key_file),
+            options=ex.channel_options(args.tls_server_name),
         )
         try:
             results = await ex.explain(
@@ -168,10 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--address", default="127.0.0.1:6000", help="host:port [127.0.0.1:6000]")
     probe.add_argument("--service", default="", help='service name to check ["" = server]')
     probe.add_argument("--timeout", type=float, default=3.0, help="seconds [3]")
-    probe.add_argument("--tls-ca-file", help="CA (PEM) to verify the server; turns TLS on")
-    probe.add_argument("--tls-cert-file", help="client certificate (PEM) for mTLS")
-    probe.add_argument("--tls-key-file", help="client key (PEM) for mTLS")
-    probe.add_argument("--tls-server-name", help="name to expect on the server certificate")
+    _add_client_tls(probe)
     probe.set_defaults(func=_probe)
 
     explain = sub.add_parser(
@@ -196,9 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     explain.add_argument("--output", choices=("text", "json"), default="text", help="[text]")
     explain.add_argument("--timeout", type=float, default=10.0, help="seconds per call [10]")
-    explain.add_argument("--tls-ca-file", help="CA (PEM) of the scaler; turns TLS on")
-    explain.add_argument("--tls-cert-file", help="client certificate (PEM) for mTLS")
-    explain.add_argument("--tls-key-file", help="client key (PEM) for mTLS")
+    _add_client_tls(explain)
     explain.set_defaults(func=_explain)
 
     demo = sub.add_parser(

@@ -61,16 +61,23 @@ def load_manifests(path: Path, env: Mapping[str, str]) -> list[ScaledJobSpec]:
 class Caller:
     """gRPC channels to scalers, one per address, with optional TLS."""
 
-    def __init__(self, *, timeout: float, credentials: grpc.ChannelCredentials | None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        credentials: grpc.ChannelCredentials | None,
+        options: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self._timeout = timeout
         self._credentials = credentials
+        self._options = list(options)
         self._channels: dict[str, grpc.aio.Channel] = {}
 
     def stub(self, address: str) -> pb_grpc.ExternalScalerStub:
         channel = self._channels.get(address)
         if channel is None:
             if self._credentials is not None:
-                channel = grpc.aio.secure_channel(address, self._credentials)
+                channel = grpc.aio.secure_channel(address, self._credentials, self._options)
             else:
                 channel = grpc.aio.insecure_channel(address)
             self._channels[address] = channel
@@ -237,6 +244,11 @@ def credentials(
         return Path(path).read_bytes() if path else None
 
     return grpc.ssl_channel_credentials(read(ca), read(key), read(cert))
+
+
+def channel_options(server_name: str | None) -> list[tuple[str, str]]:
+    """Expect another name on the scaler's certificate than the address's host."""
+    return [("grpc.ssl_target_name_override", server_name)] if server_name else []
 
 
 def wants_color() -> bool:

@@ -74,3 +74,35 @@ def test_tls_settings_must_come_in_pairs(tmp_path: Path, pki: Pki) -> None:
         Settings(tls_client_ca_file=str(pki.ca)).validate()
     with pytest.raises(ValueError, match="not a readable file"):
         Settings(tls_cert_file=str(tmp_path / "nope"), tls_key_file=str(pki.server_key)).validate()
+
+
+async def _probe(*args: str) -> tuple[int, str]:
+    import asyncio
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "scaler", "probe", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+async def test_probe_speaks_tls_and_mtls_as_the_chart_uses_it(
+    start_server: ServerFactory, pki: Pki
+) -> None:
+    mtls = {
+        "tls_cert_file": str(pki.server_cert),
+        "tls_key_file": str(pki.server_key),
+        "tls_client_ca_file": str(pki.ca),
+    }
+    async with start_server(adapters={"memory": MemoryAdapter()}, **mtls) as s:
+        address = f"127.0.0.1:{s.server.port}"
+        tls = ["--address", address, "--tls-ca-file", str(pki.ca), "--tls-server-name", "localhost"]
+        client = ["--tls-cert-file", str(pki.client_cert), "--tls-key-file", str(pki.client_key)]
+        code, out = await _probe(*tls, *client)
+        assert (code, out.strip()) == (0, f"probe {address}: SERVING")
+        code, out = await _probe(*tls)  # no client certificate: refused
+        assert code == 1
+        assert "UNAVAILABLE" in out
