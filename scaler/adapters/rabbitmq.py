@@ -23,12 +23,10 @@ have not been emitted yet is UNAVAILABLE, not 0.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import re
 import ssl
-from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
@@ -39,7 +37,7 @@ import aiormq.abc
 import aiormq.exceptions as amqp_errors
 from yarl import URL
 
-from scaler.adapters.base import Trigger, metric_name
+from scaler.adapters.base import ClientPool, Trigger, metric_name
 from scaler.errors import (
     BrokerAuthError,
     BrokerError,
@@ -349,11 +347,14 @@ def _ssl_context(unsafe: bool) -> ssl.SSLContext:
 class RabbitAdapter:
     """Reads RabbitMQ queues over AMQP or HTTP; connections reused per broker."""
 
-    def __init__(self, *, timeout: float) -> None:
+    def __init__(self, *, timeout: float, idle_seconds: float = 600.0) -> None:
         self._timeout = timeout
-        self._amqp: dict[Hashable, aiormq.abc.AbstractConnection] = {}
-        self._http: dict[Hashable, aiohttp.ClientSession] = {}
-        self._locks: dict[Hashable, asyncio.Lock] = {}
+        self._amqp: ClientPool[aiormq.abc.AbstractConnection] = ClientPool(
+            close=_close_amqp, idle_seconds=idle_seconds
+        )
+        self._http: ClientPool[aiohttp.ClientSession] = ClientPool(
+            close=_close_http, idle_seconds=idle_seconds
+        )
 
     async def read(self, query: Any) -> QueueStats:
         assert isinstance(query, RabbitQuery)
@@ -364,21 +365,21 @@ class RabbitAdapter:
     # -- AMQP ---------------------------------------------------------------
     async def _connection(self, server: RabbitServer) -> aiormq.abc.AbstractConnection:
         ident = fingerprint(server)
-        conn = self._amqp.get(ident)
-        if conn is not None and not conn.is_closed:
+
+        async def connect() -> aiormq.abc.AbstractConnection:
+            url = URL(server.url.reveal())
+            context = _ssl_context(server.unsafe_ssl) if url.scheme == "amqps" else None
+            conn = aiormq.Connection(
+                url, context=context, client_properties={"connection_name": "keda-queue-scaler"}
+            )
+            await conn.connect()
             return conn
-        async with self._locks.setdefault(ident, asyncio.Lock()):
-            conn = self._amqp.get(ident)
-            if conn is None or conn.is_closed:
-                url = URL(server.url.reveal())
-                context = _ssl_context(server.unsafe_ssl) if url.scheme == "amqps" else None
-                conn = aiormq.Connection(
-                    url, context=context,
-                    client_properties={"connection_name": "keda-queue-scaler"},
-                )  # fmt: skip
-                await conn.connect()
-                self._amqp[ident] = conn
-            return conn
+
+        conn = await self._amqp.get(ident, connect)
+        if conn.is_closed:  # the broker went away since the last read: reconnect
+            self._amqp.discard(ident)
+            conn = await self._amqp.get(ident, connect)
+        return conn
 
     async def _read_amqp(self, query: RabbitQuery) -> QueueStats:
         where = query.server.display
@@ -392,7 +393,7 @@ class RabbitAdapter:
             except amqp_errors.ConnectionNotAllowed as exc:
                 raise BrokerPermissionError(f"{where} refused the vhost: {exc}") from exc
             except (amqp_errors.AMQPConnectionError, ConnectionError, OSError) as exc:
-                self._amqp.pop(fingerprint(query.server), None)  # reconnect next time
+                self._amqp.discard(fingerprint(query.server))  # reconnect next time
                 if attempt == 1 and isinstance(exc, amqp_errors.ConnectionClosed):
                     continue  # a connection that died since the last read: one fresh try
                 raise BrokerUnavailable(f"cannot reach {where} while {what}: {exc}") from exc
@@ -403,7 +404,7 @@ class RabbitAdapter:
             except amqp_errors.ChannelAccessRefused as exc:
                 raise BrokerPermissionError(f"{where}: access refused while {what}") from exc
             except (amqp_errors.AMQPError, ConnectionError, OSError) as exc:
-                self._amqp.pop(fingerprint(query.server), None)
+                self._amqp.discard(fingerprint(query.server))
                 raise BrokerUnavailable(f"{where} failed while {what}: {exc}") from exc
             finally:
                 if not channel.is_closed:
@@ -414,24 +415,22 @@ class RabbitAdapter:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- HTTP ---------------------------------------------------------------
-    def _session(self, server: RabbitServer) -> aiohttp.ClientSession:
-        ident = fingerprint(server)
-        session = self._http.get(ident)
-        if session is None or session.closed:
+    async def _session(self, server: RabbitServer) -> aiohttp.ClientSession:
+        async def open_session() -> aiohttp.ClientSession:
             headers = {}
             if server.username is not None:
                 password = server.password.reveal() if server.password else ""
                 token = base64.b64encode(f"{server.username.reveal()}:{password}".encode())
                 headers["Authorization"] = "Basic " + token.decode()
             timeout = server.http_timeout if server.http_timeout else self._timeout
-            session = aiohttp.ClientSession(
+            return aiohttp.ClientSession(
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
                 connector=aiohttp.TCPConnector(ssl=_ssl_context(server.unsafe_ssl)),
                 raise_for_status=False,
             )
-            self._http[ident] = session
-        return session
+
+        return await self._http.get(fingerprint(server), open_session)
 
     async def _read_http(self, query: RabbitQuery) -> QueueStats:
         base = query.server.url.reveal()
@@ -446,7 +445,8 @@ class RabbitAdapter:
             url = f"{base}/api/queues/{query.vhost}/{quote(query.queue, safe='')}"
             what = f'reading queue "{query.queue}"'
         try:
-            async with self._session(query.server).get(URL(url, encoded=True)) as response:
+            session = await self._session(query.server)
+            async with session.get(URL(url, encoded=True)) as response:
                 status = response.status
                 body = await response.read()
                 payload = await response.json(content_type=None) if status == 200 else None
@@ -491,10 +491,14 @@ class RabbitAdapter:
         return BrokerError(f"{where} answered HTTP {status} while {what}: {text}")
 
     async def aclose(self) -> None:
-        connections, self._amqp = list(self._amqp.values()), {}
-        sessions, self._http = list(self._http.values()), {}
-        for conn in connections:
-            with contextlib.suppress(amqp_errors.AMQPError, ConnectionError, OSError):
-                await conn.close()
-        for session in sessions:
-            await session.close()
+        await self._amqp.aclose()
+        await self._http.aclose()
+
+
+async def _close_amqp(conn: aiormq.abc.AbstractConnection) -> None:
+    with contextlib.suppress(amqp_errors.AMQPError, ConnectionError, OSError):
+        await conn.close()
+
+
+async def _close_http(session: aiohttp.ClientSession) -> None:
+    await session.close()

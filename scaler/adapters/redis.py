@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import re
 import ssl
-from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -37,7 +36,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
-from scaler.adapters.base import Trigger, metric_name
+from scaler.adapters.base import ClientPool, Trigger, metric_name
 from scaler.errors import (
     BrokerAuthError,
     BrokerError,
@@ -295,12 +294,15 @@ def _translate(exc: BaseException, conn: RedisConnection, what: str) -> ScalerEr
 class RedisAdapter:
     """Counts Redis lists and streams; one client per server identity."""
 
-    def __init__(self, *, timeout: float, max_connections: int = 32) -> None:
+    def __init__(
+        self, *, timeout: float, max_connections: int = 32, idle_seconds: float = 600.0
+    ) -> None:
         self._timeout = timeout
         self._max_connections = max_connections
-        self._clients: dict[Hashable, Any] = {}
-        self._sentinels: list[Sentinel] = []
-        self._lock = asyncio.Lock()
+        # (client, sentinel clients to close with it), per server identity
+        self._clients: ClientPool[tuple[Any, list[Any]]] = ClientPool(
+            close=_close_all, idle_seconds=idle_seconds
+        )
 
     async def read(self, query: Any) -> float:
         conn: RedisConnection = query.conn
@@ -372,15 +374,11 @@ class RedisAdapter:
         return int(await client.xlen(query.stream))  # KEDA: a missing group counts XLEN
 
     async def _client(self, conn: RedisConnection) -> Any:
-        ident = fingerprint(conn)
-        client = self._clients.get(ident)
-        if client is not None:
-            return client
-        async with self._lock:
-            client = self._clients.get(ident)
-            if client is None:
-                client = self._clients[ident] = self._new_client(conn)
-            return client
+        async def open_client() -> tuple[Any, list[Any]]:
+            return self._new_client(conn)
+
+        client, _ = await self._clients.get(fingerprint(conn), open_client)
+        return client
 
     def _common(self, conn: RedisConnection) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
@@ -398,15 +396,16 @@ class RedisAdapter:
                 kwargs["ssl_check_hostname"] = False
         return kwargs
 
-    def _new_client(self, conn: RedisConnection) -> Any:
+    def _new_client(self, conn: RedisConnection) -> tuple[Any, list[Any]]:
         common = self._common(conn)
         if conn.mode == "cluster":
             common.pop("client_name")
-            return RedisCluster(
+            cluster = RedisCluster(
                 startup_nodes=[ClusterNode(h, p) for h, p in conn.addresses],
                 max_connections=self._max_connections,
                 **common,
             )
+            return cluster, []
         if conn.mode == "sentinel":
             sentinel_kwargs = {
                 "username": conn.sentinel_username or None,
@@ -419,8 +418,8 @@ class RedisAdapter:
             sentinel = Sentinel(  # type: ignore[no-untyped-call]
                 list(conn.addresses), sentinel_kwargs=sentinel_kwargs, **common
             )
-            self._sentinels.append(sentinel)
-            return sentinel.master_for(conn.sentinel_master, db=conn.database)
+            master = sentinel.master_for(conn.sentinel_master, db=conn.database)
+            return master, list(sentinel.sentinels)
         host, port = conn.addresses[0]
         if common.pop("ssl", False):
             common["connection_class"] = SSLConnection
@@ -432,14 +431,16 @@ class RedisAdapter:
             timeout=self._timeout,
             **common,
         )
-        return Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
+        return Redis.from_pool(pool), []  # the client owns the pool: aclose() closes it
 
     async def aclose(self) -> None:
-        async with self._lock:
-            clients, self._clients = list(self._clients.values()), {}
-            sentinels, self._sentinels = self._sentinels, []
-        # Closing a broken connection may fail: there is nothing left to release then.
-        closing = [*clients, *(s for sentinel in sentinels for s in sentinel.sentinels)]
-        for client in closing:
-            with contextlib.suppress(rexc.RedisError, OSError):
-                await client.aclose()
+        await self._clients.aclose()
+
+
+async def _close_all(entry: tuple[Any, list[Any]]) -> None:
+    """Close a client and its sentinels; a broken connection may fail to close,
+    and then there is nothing left to release."""
+    client, others = entry
+    for each in (client, *others):
+        with contextlib.suppress(rexc.RedisError, OSError):
+            await each.aclose()

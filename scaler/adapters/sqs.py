@@ -41,7 +41,7 @@ from aiobotocore.session import AioSession
 from botocore import exceptions as bexc
 from botocore.credentials import CredentialProvider
 
-from scaler.adapters.base import Trigger, metric_name
+from scaler.adapters.base import ClientPool, Trigger, metric_name
 from scaler.errors import (
     BrokerAuthError,
     BrokerError,
@@ -308,6 +308,7 @@ class SqsAdapter:
         timeout: float,
         now: Callable[[], datetime.datetime] = _utcnow,
         role_seconds: int = _ROLE_SECONDS,
+        idle_seconds: float = 600.0,
     ) -> None:
         self._timeout = timeout
         self._now = now
@@ -319,10 +320,11 @@ class SqsAdapter:
             retries={"total_max_attempts": 1},  # retries are ours: see _call
             user_agent_extra="keda-queue-scaler",
         )
-        self._clients: dict[Hashable, Any] = {}
+        # (SQS client, its STS client when it assumes a role), per identity
+        self._clients: ClientPool[tuple[Any, list[Any]]] = ClientPool(
+            close=_close_clients, idle_seconds=idle_seconds
+        )
         self._urls: dict[Hashable, str] = {}
-        self._locks: dict[Hashable, asyncio.Lock] = {}
-        self._stack = contextlib.AsyncExitStack()
         #: STS AssumeRole calls made, for tests and the cost docs.
         self.assume_role_calls = 0
 
@@ -358,24 +360,24 @@ class SqsAdapter:
         url = self._urls.get(ident)
         if url is None:
             reply = await _call(client.get_queue_url, deadline, QueueName=query.queue_name)
+            if len(self._urls) >= 10_000:  # names of identities long gone: start over
+                self._urls.clear()
             url = self._urls[ident] = str(reply["QueueUrl"])
         return url
 
     async def _client(self, identity: SqsIdentity, deadline: float) -> Any:
-        ident = fingerprint(identity)
-        client = self._clients.get(ident)
-        if client is not None:
-            return client
-        lock = self._locks.setdefault(ident, asyncio.Lock())
-        async with lock:
-            client = self._clients.get(ident)
-            if client is None:
-                session = await self._session(identity, deadline)
-                client = await self._stack.enter_async_context(
-                    session.create_client("sqs", **self._client_args(identity))
-                )
-                self._clients[ident] = client
-            return client
+        async def open_client() -> tuple[Any, list[Any]]:
+            opened: list[Any] = []
+            try:
+                session = await self._session(identity, deadline, opened)
+                creator = session.create_client("sqs", **self._client_args(identity))
+                return await creator.__aenter__(), opened
+            except BaseException:
+                await _close_clients((None, opened))
+                raise
+
+        client, _ = await self._clients.get(fingerprint(identity), open_client)
+        return client
 
     def _client_args(self, identity: SqsIdentity) -> dict[str, Any]:
         args: dict[str, Any] = {"region_name": identity.region, "config": self._config}
@@ -383,7 +385,10 @@ class SqsAdapter:
             args["endpoint_url"] = identity.endpoint
         return args
 
-    async def _session(self, identity: SqsIdentity, deadline: float) -> AioSession:
+    async def _session(
+        self, identity: SqsIdentity, deadline: float, opened: list[Any]
+    ) -> AioSession:
+        """A session with the identity's credentials; clients it opens go to ``opened``."""
         base = AioSession()
         if identity.access_key_id is not None and identity.secret_access_key is not None:
             base.set_credentials(
@@ -393,9 +398,8 @@ class SqsAdapter:
             )
         if not identity.role_arn:
             return base
-        sts = await self._stack.enter_async_context(
-            base.create_client("sts", **self._client_args(identity))
-        )
+        sts = await base.create_client("sts", **self._client_args(identity)).__aenter__()
+        opened.append(sts)
 
         async def assume(deadline: float | None = None) -> dict[str, str]:
             args: dict[str, Any] = {
@@ -433,7 +437,13 @@ class SqsAdapter:
         return session
 
     async def aclose(self) -> None:
-        self._clients.clear()
         self._urls.clear()
-        await self._stack.aclose()
-        self._stack = contextlib.AsyncExitStack()
+        await self._clients.aclose()
+
+
+async def _close_clients(entry: tuple[Any, list[Any]]) -> None:
+    client, others = entry
+    for each in (client, *others):
+        if each is not None:
+            with contextlib.suppress(bexc.BotoCoreError, OSError):
+                await each.close()

@@ -225,6 +225,9 @@ async def test_missing_queue_does_not_poison_the_shared_connection(
     adapter = triggers.adapter_for(triggers.parse(rabbit(host, "present")))
     assert isinstance(adapter, RabbitAdapter)
     assert len(adapter._amqp) == 1  # one shared connection, still open
+    assert not (
+        await adapter._connection(triggers.parse(rabbit(host, "present")).query.server)
+    ).is_closed
     with pytest.raises(QueueNotFound, match=r'queue "absent" .* does not exist'):
         await evaluate(triggers, rabbit(rabbitmq.http_url(), "absent"))
 

@@ -3,6 +3,7 @@ cluster, sentinel)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -236,3 +237,32 @@ async def test_errors_are_scaler_errors_with_grpc_codes() -> None:
 
     for cls in leaves(ScalerError):
         assert grpc.StatusCode[cls.code] is not None, cls
+
+
+async def test_idle_connection_pools_are_closed(redis_password_server: RedisProcess) -> None:
+    """Rotated credentials make a new server identity; the old pool must not linger."""
+    server = redis_password_server
+    admin = server.client()
+
+    def ours() -> int:
+        return sum(1 for c in admin.client_list() if c.get("name") == "keda-queue-scaler")
+
+    triggers = Triggers({"redis": RedisAdapter(timeout=2, idle_seconds=0.3)})
+    try:
+        assert await value(triggers, list_meta(server, password=REDIS_PASSWORD)) >= 0
+        assert ours() == 1
+        await asyncio.sleep(0.4)
+        # Another identity (the same password under another user name works on a default-user
+        # server: same server, new pool) is used; the idle one is closed meanwhile.
+        assert (
+            await value(triggers, list_meta(server, password=REDIS_PASSWORD, username="default"))
+            >= 0
+        )
+        for _ in range(50):
+            if ours() == 1:
+                break
+            await asyncio.sleep(0.05)
+        assert ours() == 1
+    finally:
+        await triggers.aclose()
+    assert ours() == 0
