@@ -10,7 +10,6 @@ cached); `make test` runs it first and passes its path in KQS_HELM.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -28,21 +27,9 @@ KUBERNETES = ["1.25.0", "1.31.0", "1.37.0"]
 # Custom resources: no Kubernetes schema; checked for shape below.
 CUSTOM_KINDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
     ("cert-manager.io/v1", "Certificate"),
 }
-
-
-@pytest.fixture(scope="session")
-def helm() -> str:
-    path = os.environ.get("KQS_HELM")
-    if not path:
-        done = subprocess.run(
-            [str(ROOT / "scripts" / "install-helm")], capture_output=True, text=True, timeout=900
-        )
-        if done.returncode != 0:
-            pytest.fail(f"no helm binary: {done.stderr}")
-        path = done.stdout.strip()
-    return path
 
 
 def template(helm: str, scenario: str, *args: str, release: str = "kqs") -> list[dict[str, Any]]:

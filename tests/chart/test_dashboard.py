@@ -113,3 +113,52 @@ def test_the_label_check_can_fail() -> None:
     expr = 'sum by (queue) (rate(keda_queue_scaler_rpc_requests_total{method="x"}[5m]))'
     used = set(MATCHER.findall(expr)) | {g.strip() for g in GROUPING.findall(expr)[0].split(",")}
     assert used - series["keda_queue_scaler_rpc_requests_total"] == {"queue"}
+
+
+# Labels Prometheus adds to every scraped series (target labels), and its own metric.
+TARGET_LABELS = {"job", "namespace", "pod", "instance", "service", "container", "endpoint"}
+ANNOTATION_LABEL = re.compile(r"\$labels\.(\w+)")
+
+
+def rendered_rules(helm: str) -> list[dict[str, Any]]:
+    import subprocess
+
+    import yaml
+
+    chart = DASHBOARD.parents[1]
+    done = subprocess.run(
+        [helm, "template", "kqs", str(chart), "--kube-version", "1.37.0",
+         "-f", str(chart / "ci" / "monitoring-values.yaml"), "--show-only", "templates/prometheusrule.yaml"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rule = yaml.safe_load(done.stdout)
+    return [r for group in rule["spec"]["groups"] for r in group["rules"]]
+
+
+async def test_alert_rules_match_live_metrics(start_server: ServerFactory, helm: str) -> None:
+    series = await live_series(start_server)
+    series["up"] = set()  # Prometheus' own
+    rules = rendered_rules(helm)
+    assert {r["alert"] for r in rules} == {
+        "KedaQueueScalerDown", "KedaQueueScalerBrokerErrors", "KedaQueueScalerRPCErrors",
+        "KedaQueueScalerSlowBrokerReads",
+    }  # fmt: skip
+    for rule in rules:
+        expr = rule["expr"]
+        names = set(METRIC.findall(expr)) | ({"up"} if expr.startswith("up{") else set())
+        assert names, expr
+        for name in names:
+            assert name in series, f"{name} is not exported ({rule['alert']})"
+        available = set().union(*(series[n] for n in names)) | TARGET_LABELS
+        used = set(MATCHER.findall(expr))
+        grouped: set[str] = set()
+        for group in GROUPING.findall(expr):
+            grouped |= {label.strip() for label in group.split(",") if label.strip()}
+        assert used | grouped <= available, (rule["alert"], (used | grouped) - available)
+        # After `sum by (...)` only the grouped labels remain for the annotations.
+        kept = grouped if grouped else available
+        for text in rule["annotations"].values():
+            for label in ANNOTATION_LABEL.findall(text):
+                assert label in kept, (rule["alert"], label)
+        assert rule["labels"]["severity"] in {"warning", "critical"}
