@@ -347,20 +347,36 @@ class RabbitMQProcess:
     USER = "guest"
     PASSWORD = "guest"
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, tls: tuple[Path, Path, Path] | None = None) -> None:
+        """``tls`` = (cert, key, CA): also listen with TLS on ``amqps_port`` and
+        ``https_port``."""
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.amqp_port = free_port()
         self.http_port = free_port()
+        self.amqps_port = free_port()
+        self.https_port = free_port()
         self.dist_port = free_port()
         self.epmd_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
-        (workdir / "rabbitmq.conf").write_text(
+        conf = (
             f"listeners.tcp.default = 127.0.0.1:{self.amqp_port}\n"
             f"management.tcp.ip = 127.0.0.1\n"
             f"management.tcp.port = {self.http_port}\n"
             "collect_statistics_interval = 1000\n"
         )
+        if tls:
+            cert, key, ca = tls
+            conf += (
+                f"listeners.ssl.default = 127.0.0.1:{self.amqps_port}\n"
+                f"ssl_options.cacertfile = {ca}\nssl_options.certfile = {cert}\n"
+                f"ssl_options.keyfile = {key}\nssl_options.verify = verify_none\n"
+                "ssl_options.fail_if_no_peer_cert = false\n"
+                f"management.ssl.ip = 127.0.0.1\nmanagement.ssl.port = {self.https_port}\n"
+                f"management.ssl.cacertfile = {ca}\nmanagement.ssl.certfile = {cert}\n"
+                f"management.ssl.keyfile = {key}\n"
+            )
+        (workdir / "rabbitmq.conf").write_text(conf)
 
     @property
     def env(self) -> dict[str, str]:

@@ -107,7 +107,12 @@ def moto(moto_server: MotoServer) -> MotoServer:
 
 @pytest.fixture(scope="session")
 def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQProcess]:
-    broker = RabbitMQProcess(tmp_path_factory.mktemp("rabbitmq"))
+    from tests.certs import make_pki
+
+    pki = make_pki(tmp_path_factory.mktemp("rabbitmq-pki"))
+    broker = RabbitMQProcess(
+        tmp_path_factory.mktemp("rabbitmq"), tls=(pki.server_cert, pki.server_key, pki.ca)
+    )
     try:
         broker.start()
         yield broker

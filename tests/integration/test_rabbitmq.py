@@ -288,3 +288,20 @@ async def test_broker_down_gives_errors_then_values_when_back(
     cleanup = await aiormq.connect(rabbitmq.amqp_url())
     await (await cleanup.channel()).queue_delete("survivor")
     await cleanup.close()
+
+
+async def test_tls_amqps_and_https_with_unsafe_ssl(
+    triggers: Triggers, rabbitmq: RabbitMQProcess, amqp: Any
+) -> None:
+    await amqp.queue_declare("secure")
+    await publish(amqp, "secure", 2)
+    amqps = f"amqps://guest:guest@localhost:{rabbitmq.amqps_port}/"
+    https = f"https://guest:guest@localhost:{rabbitmq.https_port}"
+    # The test CA is not in the system store: only unsafeSsl (no verification) connects.
+    assert await evaluate(triggers, rabbit(amqps, "secure", unsafeSsl="true")) == (2.0, True)
+    assert await settle(
+        lambda: evaluate(triggers, rabbit(https, "secure", unsafeSsl="true")), lambda r: r[0] == 2
+    )
+    for host in (amqps, https):
+        with pytest.raises(BrokerUnavailable, match=r"(?i)certificate"):
+            await evaluate(triggers, rabbit(host, "secure"))
