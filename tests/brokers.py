@@ -179,8 +179,15 @@ class RedisSentinel:
 
     MASTER = "mymaster"
 
-    def __init__(self, workdir: Path, *, sentinel_password: str | None = None) -> None:
-        self.master = RedisProcess(workdir / "master")
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        sentinel_password: str | None = None,
+        master_password: str | None = None,
+    ) -> None:
+        self.master = RedisProcess(workdir / "master", password=master_password)
+        self.master_password = master_password
         self.sentinel_password = sentinel_password
         self.workdir = workdir
         self.sentinel: RedisProcess | None = None
@@ -192,6 +199,8 @@ class RedisSentinel:
             f"sentinel monitor {self.MASTER} 127.0.0.1 {self.master.port} 1",
             f"sentinel down-after-milliseconds {self.MASTER} 5000",
         ]
+        if self.master_password:
+            lines.append(f'sentinel auth-pass {self.MASTER} "{self.master_password}"')
         if self.sentinel_password:
             lines.append(f'requirepass "{self.sentinel_password}"')
         conf.write_text("\n".join(lines) + "\n")

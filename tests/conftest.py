@@ -91,6 +91,21 @@ def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSe
 
 
 @pytest.fixture(scope="session")
+def redis_sentinel_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSentinel]:
+    """Sentinel and master both password-protected (different passwords)."""
+    sentinel = RedisSentinel(
+        tmp_path_factory.mktemp("redis-sentinel-auth"),
+        sentinel_password="sentinel-" + REDIS_PASSWORD,
+        master_password=REDIS_PASSWORD,
+    )
+    try:
+        sentinel.start()
+        yield sentinel
+    finally:
+        sentinel.stop()
+
+
+@pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
     server = MotoServer()
     server.start()

@@ -33,7 +33,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import SSLConnection
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
 
 from scaler.adapters.base import ClientPool, Trigger, metric_name
@@ -278,6 +278,18 @@ def _translate(exc: BaseException, conn: RedisConnection, what: str) -> ScalerEr
     detail = _scrub(str(exc) or type(exc).__name__, conn)
     if isinstance(exc, rexc.AuthenticationError | rexc.AuthenticationWrongNumberOfArgsError):
         return BrokerAuthError(f"{where} refused our credentials while {what}: {detail}")
+    if isinstance(exc, MasterNotFoundError):
+        # redis-py's text is a repr of every sentinel client; keep the cause only.
+        sentinels = ", ".join(f"{h}:{p}" for h, p in conn.addresses)
+        if "AuthenticationError" in str(exc):
+            return BrokerAuthError(
+                f"the sentinels at {sentinels} refused our credentials while {what}: check "
+                '"sentinelUsername" / "sentinelPassword"'
+            )
+        return BrokerUnavailable(
+            f'no sentinel at {sentinels} could name a master "{conn.sentinel_master}" while '
+            f"{what}: the sentinels are down, or they monitor no master of that name"
+        )
     if isinstance(exc, rexc.NoPermissionError):
         return BrokerPermissionError(f"{where}: the user may not run the command {what}: {detail}")
     if isinstance(exc, rexc.TimeoutError | asyncio.TimeoutError):
@@ -412,6 +424,9 @@ class RedisAdapter:
                 "password": conn.sentinel_password.reveal() if conn.sentinel_password else None,
                 "socket_timeout": self._timeout,
                 "socket_connect_timeout": self._timeout,
+                # redis-py's default retries 3 times with backoff, auth errors included:
+                # a wrong sentinelPassword then takes 7 s instead of one round trip.
+                "retry": common["retry"],
             }
             if conn.tls:
                 sentinel_kwargs.update({k: v for k, v in common.items() if k.startswith("ssl")})
