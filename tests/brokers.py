@@ -136,13 +136,20 @@ class RedisProcess:
 
 
 class RedisCluster:
-    """Three masters, no replicas: enough for key routing across slots."""
+    """Three masters, no replicas: enough for key routing across slots. With
+    ``password``, every node requires it (and uses it between nodes)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, password: str | None = None) -> None:
+        self.password = password
         options = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
         options += ["--cluster-node-timeout", "2000"]
+        if password:
+            options += ["--masterauth", password]
         self.nodes = [
-            RedisProcess(workdir / f"node{i}", *options, port=free_cluster_port()) for i in range(3)
+            RedisProcess(
+                workdir / f"node{i}", *options, password=password, port=free_cluster_port()
+            )
+            for i in range(3)
         ]
         self._client: redis.RedisCluster | None = None
 
@@ -153,7 +160,14 @@ class RedisCluster:
     def start(self) -> None:
         for node in self.nodes:
             node.start()
-        create = [require("redis-cli"), "--cluster", "create", *(n.address for n in self.nodes)]
+        auth = ["-a", self.password, "--no-auth-warning"] if self.password else []
+        create = [
+            require("redis-cli"),
+            *auth,
+            "--cluster",
+            "create",
+            *(n.address for n in self.nodes),
+        ]
         create += ["--cluster-replicas", "0", "--cluster-yes"]
         subprocess.run(create, check=True, capture_output=True, timeout=30)
         deadline = time.monotonic() + 15
@@ -164,7 +178,9 @@ class RedisCluster:
 
     def client(self) -> redis.RedisCluster:
         if self._client is None:
-            self._client = redis.RedisCluster(host="127.0.0.1", port=self.nodes[0].port)
+            self._client = redis.RedisCluster(
+                host="127.0.0.1", port=self.nodes[0].port, password=self.password
+            )
         return self._client
 
     def stop(self) -> None:

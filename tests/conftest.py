@@ -72,7 +72,7 @@ def redis_password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
-    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster"), password=REDIS_PASSWORD)
     try:
         cluster.start()
         yield cluster

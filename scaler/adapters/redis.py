@@ -290,6 +290,10 @@ def _translate(exc: BaseException, conn: RedisConnection, what: str) -> ScalerEr
             f'no sentinel at {sentinels} could name a master "{conn.sentinel_master}" while '
             f"{what}: the sentinels are down, or they monitor no master of that name"
         )
+    if isinstance(exc, rexc.RedisClusterException) and any(
+        sign in str(exc) for sign in ("username-password", "WRONGPASS", "NOAUTH", "authenticated")
+    ):
+        return BrokerAuthError(f"{where} refused our credentials while {what}: {detail}")
     if isinstance(exc, rexc.NoPermissionError):
         return BrokerPermissionError(f"{where}: the user may not run the command {what}: {detail}")
     if isinstance(exc, rexc.TimeoutError | asyncio.TimeoutError):
@@ -331,7 +335,8 @@ class RedisAdapter:
             return float(await self._count_stream(client, query))
         except ScalerError:
             raise
-        except (TimeoutError, rexc.RedisError, OSError) as exc:
+        # RedisClusterException is not a RedisError in redis-py: catch it too.
+        except (TimeoutError, rexc.RedisError, rexc.RedisClusterException, OSError) as exc:
             raise _translate(exc, conn, what) from exc
 
     async def _count_key(self, client: Any, query: RedisListQuery) -> int:

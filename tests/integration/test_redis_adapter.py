@@ -198,18 +198,37 @@ async def test_cluster_lists_and_streams(triggers: Triggers, redis_cluster: Redi
     for i, name in enumerate(names):
         client.delete(name)
         client.rpush(name, *range(i + 1))
-    base = {"scalerType": "redis-cluster", "addresses": redis_cluster.addresses}
+    base = {
+        "scalerType": "redis-cluster",
+        "addresses": redis_cluster.addresses,
+        "passwordFromEnv": REDIS_PASSWORD,
+    }
     for i, name in enumerate(names):
         assert await value(triggers, {**base, "listName": name}) == i + 1
     client.delete("cluster-events")
     client.xadd("cluster-events", {"a": 1})
-    streams = {"scalerType": "redis-cluster-streams", "addresses": redis_cluster.addresses}
+    streams = {**base, "scalerType": "redis-cluster-streams"}
     assert await value(triggers, {**streams, "stream": "cluster-events"}) == 1
     # hosts + ports form, as KEDA accepts
     hosts = ",".join("127.0.0.1" for _ in redis_cluster.nodes)
     ports = ",".join(str(n.port) for n in redis_cluster.nodes)
-    by_host = {"scalerType": "redis-cluster", "hosts": hosts, "ports": ports, "listName": names[2]}
+    by_host = {"scalerType": "redis-cluster", "hosts": hosts, "ports": ports, "listName": names[2],
+               "password": REDIS_PASSWORD}  # fmt: skip
     assert await value(triggers, by_host) == 3
+
+
+@pytest.mark.parametrize("password", [None, "wrong-cluster-pw"])
+async def test_cluster_refusing_credentials_is_an_auth_error(
+    triggers: Triggers, redis_cluster: RedisCluster, password: str | None
+) -> None:
+    meta = {"scalerType": "redis-cluster", "addresses": redis_cluster.addresses, "listName": "q"}
+    if password:
+        meta["passwordFromEnv"] = password
+    with pytest.raises(BrokerAuthError, match="Redis cluster") as err:
+        await value(triggers, meta)
+    assert REDIS_PASSWORD not in str(err.value)
+    if password:
+        assert password not in str(err.value)
 
 
 async def test_sentinel_finds_the_master(triggers: Triggers, redis_sentinel: RedisSentinel) -> None:
