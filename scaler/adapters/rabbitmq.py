@@ -223,6 +223,15 @@ class RabbitMetadata(TriggerMetadata):
                 'parameter "host" (or "hostFromEnv") is required for scalerType "rabbitmq": '
                 "an amqp(s):// or http(s):// URL of the broker"
             )
+        if self.use_regex:
+            try:
+                re.compile(self.queue_name)
+            except re.error as exc:
+                # The management API answers an invalid pattern with no queues: a made-up 0.
+                raise MetadataError(
+                    f'parameter "queueName" value "{self.queue_name}" is not a valid regular '
+                    f"expression ({exc}), and useRegex is true"
+                ) from None
         if self.page_size < 1:
             raise MetadataError(
                 f'parameter "pageSize" value "{self.page_size}" must be 1 or greater'
@@ -392,6 +401,15 @@ class RabbitAdapter:
                 raise BrokerAuthError(f"{where} refused our credentials: {exc}") from exc
             except amqp_errors.ConnectionNotAllowed as exc:
                 raise BrokerPermissionError(f"{where} refused the vhost: {exc}") from exc
+            except amqp_errors.InvalidFrameError as exc:
+                if "Connection.Close" not in str(exc):
+                    raise BrokerUnavailable(f"{where} broke the protocol while {what}") from exc
+                # The broker answered Connection.Open with Connection.Close: no such
+                # vhost, or the user may not use it (AMQP reply 530, NOT_ALLOWED).
+                raise BrokerPermissionError(
+                    f"{where} refused to open the vhost: it does not exist, or the user has "
+                    "no permissions on it (see vhostName or the host URL's path)"
+                ) from exc
             except (amqp_errors.AMQPConnectionError, ConnectionError, OSError) as exc:
                 self._amqp.discard(fingerprint(query.server))  # reconnect next time
                 if attempt == 1 and isinstance(exc, amqp_errors.ConnectionClosed):
@@ -480,8 +498,11 @@ class RabbitAdapter:
             return QueueNotFound(
                 f'queue "{query.queue}" (vhost "{vhost}") does not exist on {where}: {text}'
             )
-        if status == 401:
-            return BrokerAuthError(f"{where} refused our credentials while {what}")
+        if status == 401:  # bad credentials, or a user without a management tag
+            return BrokerAuthError(
+                f"{where} refused our credentials while {what}: {text} (the user needs the "
+                "monitoring or management tag)"
+            )
         if status == 403:
             return BrokerPermissionError(
                 f"{where}: the user may not read the management API while {what}"

@@ -15,7 +15,13 @@ import grpc
 import pytest
 
 from scaler.adapters.rabbitmq import RabbitAdapter
-from scaler.errors import BrokerAuthError, BrokerUnavailable, QueueNotFound, UnsupportedState
+from scaler.errors import (
+    BrokerAuthError,
+    BrokerPermissionError,
+    BrokerUnavailable,
+    QueueNotFound,
+    UnsupportedState,
+)
 from scaler.triggers import Triggers
 from tests.brokers import RabbitMQProcess
 from tests.conftest import ServerFactory, evaluate, metrics_request, ref
@@ -246,6 +252,25 @@ async def test_refused_credentials(triggers: Triggers, rabbitmq: RabbitMQProcess
                    usernameFromEnv="guest", passwordFromEnv="wrong-again")  # fmt: skip
     with pytest.raises(BrokerAuthError):
         await evaluate(triggers, fixed)
+
+
+async def test_vhost_and_permission_refusals_are_named(
+    triggers: Triggers, rabbitmq: RabbitMQProcess
+) -> None:
+    rabbitmq.api("PUT", "/api/users/no-perms", {"password": "no-perms-pw", "tags": ""})
+    try:
+        missing_vhost = rabbit(rabbitmq.amqp_url("no-such-vhost"), "q")
+        with pytest.raises(BrokerPermissionError, match="refused to open the vhost"):
+            await evaluate(triggers, missing_vhost)
+        no_perms = f"amqp://no-perms:no-perms-pw@127.0.0.1:{rabbitmq.amqp_port}/"
+        with pytest.raises(BrokerPermissionError, match="no permissions"):
+            await evaluate(triggers, rabbit(no_perms, "q"))
+        no_tag = f"http://no-perms:no-perms-pw@127.0.0.1:{rabbitmq.http_port}"
+        with pytest.raises(BrokerAuthError, match="monitoring or management tag") as err:
+            await evaluate(triggers, rabbit(no_tag, "q"))
+        assert "no-perms-pw" not in str(err.value)
+    finally:
+        rabbitmq.api("DELETE", "/api/users/no-perms")
 
 
 async def test_broker_down_gives_errors_then_values_when_back(

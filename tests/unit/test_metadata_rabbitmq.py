@@ -79,6 +79,7 @@ BAD: list[tuple[dict[str, str], tuple[str, ...]]] = [
     (rmq(HTTP, operation="median"), ('"operation"', '"median"', '"avg"')),
     (rmq(HTTP, pageSize="0"), ('"pageSize"', "1 or greater")),
     (rmq(HTTP, useRegex="maybe"), ('"useRegex"', '"maybe"')),
+    (rmq(HTTP, useRegex="true", queueName="(["), ('"queueName"', '"(["', "not a valid regular expression")),
     (rmq(HTTP, usernameFromEnv="u"), ('"usernameFromEnv" and "passwordFromEnv"',)),
 ]  # fmt: skip
 
