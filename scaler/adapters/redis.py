@@ -302,6 +302,16 @@ def _translate(exc: BaseException, conn: RedisConnection, what: str) -> ScalerEr
         exc, rexc.ConnectionError | rexc.ClusterDownError | rexc.RedisClusterException | OSError
     ):
         return BrokerUnavailable(f"cannot reach {where} while {what}: {detail}")
+    if isinstance(exc, rexc.ResponseError) and str(exc).startswith("WRONGTYPE"):
+        return UnsupportedState(
+            f"{where}: the key has another type than {what} needs ({detail}); the redis "
+            "scalerTypes count lists, sets, sorted sets and hashes, the redis-streams ones streams"
+        )
+    if isinstance(exc, rexc.ResponseError) and "DB index is out of range" in str(exc):
+        return MetadataError(
+            f'parameter "databaseIndex" value "{conn.database}" is out of range on {where}: '
+            "the server has fewer databases"
+        )
     if isinstance(exc, rexc.ResponseError) and str(exc).startswith("NOAUTH"):
         return BrokerAuthError(f"{where} requires a password while {what}: {detail}")
     return BrokerError(f"{where} failed while {what}: {detail}")

@@ -11,7 +11,9 @@ import pytest
 from scaler.adapters.redis import RedisAdapter
 from scaler.errors import (
     BrokerAuthError,
+    BrokerPermissionError,
     BrokerUnavailable,
+    MetadataError,
     QueueNotFound,
     ScalerError,
     UnsupportedState,
@@ -136,6 +138,40 @@ async def test_stream_pending_mode_missing_group_is_not_found(
     meta = stream_meta(redis_db, consumerGroup="nobody")
     with pytest.raises(QueueNotFound, match='consumer group "nobody" does not exist'):
         await value(triggers, meta)
+
+
+@pytest.mark.parametrize(
+    "extra", [{}, {"consumerGroup": "g"}, {"consumerGroup": "g", "lagCount": "1"}]
+)
+async def test_a_stream_trigger_on_a_list_is_failed_precondition(
+    triggers: Triggers, redis_db: RedisProcess, extra: dict[str, str]
+) -> None:
+    redis_db.client().rpush("events", 1)
+    with pytest.raises(UnsupportedState, match="redis-streams ones streams"):
+        await value(triggers, stream_meta(redis_db, **extra))
+
+
+async def test_database_out_of_range_names_the_key(
+    triggers: Triggers, redis_db: RedisProcess
+) -> None:
+    with pytest.raises(MetadataError, match=r'"databaseIndex" value "99" is out of range') as err:
+        await value(triggers, list_meta(redis_db, databaseIndex="99"))
+    assert err.value.code == "INVALID_ARGUMENT"
+
+
+async def test_acl_user_without_the_command_is_permission_denied(
+    triggers: Triggers, redis_db: RedisProcess
+) -> None:
+    redis_db.client().execute_command(
+        "ACL", "SETUSER", "limited", "on", ">limited-pw", "~*", "+ping", "+type", "-llen"
+    )
+    try:
+        with pytest.raises(BrokerPermissionError, match="no permissions"):
+            await value(
+                triggers, list_meta(redis_db, username="limited", passwordFromEnv="limited-pw")
+            )
+    finally:
+        redis_db.client().execute_command("ACL", "DELUSER", "limited")
 
 
 async def test_password_server(triggers: Triggers, redis_password_server: RedisProcess) -> None:
