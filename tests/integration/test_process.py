@@ -128,3 +128,14 @@ def test_bad_settings_exit_2_with_the_reason() -> None:
     )
     assert out.returncode == 2
     assert "read-timeout must be greater than 0" in out.stderr
+
+
+def test_json_logs_are_one_object_per_line(serve: object) -> None:
+    import json
+
+    served = serve("--log-format", "json")  # type: ignore[operator]
+    entry = json.loads(served.log[-1])
+    assert entry["level"] == "INFO"
+    assert entry["logger"] == "scaler.server"
+    assert READY.search(entry["message"])
+    assert set(entry) == {"time", "level", "logger", "message"}
