@@ -33,6 +33,8 @@ from scaler.server import ScalerServer, default_adapters
 from scaler.settings import Settings
 
 QUEUE = "demo-jobs"
+# Ctrl-C, kill, and the terminal closing: each stops everything the demo started.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,8 @@ def _view(out: TextIO, options: DemoOptions, stats: Stats, line: str, *, tty: bo
 
 
 async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
-    """Run the demo; 0 when drained, 1 on timeout, 130 when interrupted."""
+    """Run the demo; 0 when drained, 1 on timeout, 128 + the signal's number when
+    stopped by SIGINT (Ctrl-C), SIGTERM or SIGHUP (its terminal closed)."""
     if options.strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}")
     backend = options.backend
@@ -197,8 +200,14 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
     tty = out.isatty() and not options.plain
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    received: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        received.append(sig)
+        stop.set()
+
+    for sig in _STOP_SIGNALS:
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
         async with contextlib.AsyncExitStack() as stack:
             redis_address = None
@@ -219,9 +228,10 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
             stack.push_async_callback(server.stop, 1.0)
             caller = Caller(timeout=5.0, credentials=None)
             stack.push_async_callback(caller.close)
-            return await _loop(options, out, stop, tty, server, caller, redis_address, memory)
+            outcome = await _loop(options, out, stop, tty, server, caller, redis_address, memory)
+            return 128 + received[0] if outcome == 130 and received else outcome
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _STOP_SIGNALS:
             loop.remove_signal_handler(sig)
 
 

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 DEMO = [sys.executable, "-m", "scaler", "demo", "--plain"]
 
 
@@ -54,7 +56,8 @@ def _processes_mentioning(text: str) -> list[str]:
     return found
 
 
-def test_ctrl_c_stops_everything_it_started() -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "terminal-closed"])
+def test_a_signal_stops_everything_it_started(sig: int) -> None:
     proc = subprocess.Popen(
         [*DEMO, "--items", "40", "--polling-interval", "0.2", "--work-seconds", "30",
          "--max-replicas", "4", "--backend", "redis"],
@@ -73,9 +76,9 @@ def test_ctrl_c_stops_everything_it_started() -> None:
             break
     assert port is not None, lines
     assert _processes_mentioning(port), "the Jobs should be running now"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, out + err
+    assert proc.returncode == 128 + sig, out + err
     assert "interrupted" in out
     assert out.strip().splitlines()[-1].endswith("left running: 0")
     time.sleep(0.2)
