@@ -13,7 +13,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import grpc
 
@@ -95,25 +95,29 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         code = "OK"
         try:
             return await work()
-        except ScalerError as exc:
-            code = exc.code
-            self._log_failure(method, ref, exc)
-            await context.abort(grpc.StatusCode[exc.code], exc.message)
-            raise  # unreachable: abort raises
         except asyncio.CancelledError:
             code = "CANCELLED"
             raise
-        except Exception:
-            code = "INTERNAL"
-            log.exception("%s %s failed unexpectedly", method, _who(ref))
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the scaler's log")
-            raise
+        except Exception as exc:
+            code = exc.code if isinstance(exc, ScalerError) else "INTERNAL"
+            await self._abort(method, ref, context, exc)
         finally:
             self._metrics.observe_rpc(method, code, time.perf_counter() - started)
 
     @staticmethod
-    def _log_failure(method: str, ref: pb.ScaledObjectRef, exc: ScalerError) -> None:
-        log.warning("%s %s: %s %s", method, _who(ref), exc.code, exc.message)
+    async def _abort(
+        method: str, ref: pb.ScaledObjectRef, context: grpc.aio.ServicerContext, exc: Exception
+    ) -> NoReturn:
+        """End the call with the error's status; anything not a ScalerError is a bug,
+        logged with its traceback and answered INTERNAL."""
+        if isinstance(exc, ScalerError):
+            if not isinstance(exc, ShuttingDown):
+                log.warning("%s %s: %s %s", method, _who(ref), exc.code, exc.message)
+            await context.abort(grpc.StatusCode[exc.code], exc.message)
+        else:
+            log.error("%s %s failed unexpectedly", method, _who(ref), exc_info=exc)
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the scaler's log")
+        raise AssertionError("context.abort returned")  # it raises
 
     # -- RPCs --------------------------------------------------------------
     async def GetMetricSpec(
@@ -217,18 +221,12 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         try:
             async for item in items:
                 yield item
-        except ScalerError as exc:
-            code = exc.code
-            if not isinstance(exc, ShuttingDown):
-                self._log_failure(method, ref, exc)
-            await context.abort(grpc.StatusCode[exc.code], exc.message)
         except asyncio.CancelledError:
             code = "CANCELLED"  # the client went away: the normal end of a stream
             raise
-        except Exception:
-            code = "INTERNAL"
-            log.exception("%s %s failed unexpectedly", method, _who(ref))
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the scaler's log")
+        except Exception as exc:
+            code = exc.code if isinstance(exc, ScalerError) else "INTERNAL"
+            await self._abort(method, ref, context, exc)
         finally:
             if counted:
                 self._metrics.streams_open.dec()

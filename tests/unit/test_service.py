@@ -303,3 +303,24 @@ async def test_pb_int_fields_round_and_clamp() -> None:
 
     assert [_as_int64(v) for v in (0.0, 2.4, 2.6, -3.0, 1e30)] == [0, 2, 3, 0, 2**63 - 1]
     assert pb.MetricValue(metricValue=2**63 - 1).metricValue == 2**63 - 1
+
+
+async def test_an_adapter_bug_is_internal_and_logged(
+    start_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    memory = MemoryAdapter()
+    memory.set_failure("jobs", RuntimeError("adapter bug"))  # type: ignore[arg-type]
+    async with start_server(adapters={"memory": memory}) as s:
+        for call in (
+            s.stub.GetMetrics(metrics_request(MEMORY)),
+            s.stub.StreamIsActive(ref(MEMORY)).read(),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await call
+            assert err.value.code() == grpc.StatusCode.INTERNAL
+            assert "adapter bug" not in (err.value.details() or "")  # details stay in the log
+        assert (
+            s.sample("keda_queue_scaler_rpc_requests_total", method="GetMetrics", code="INTERNAL")
+            == 1
+        )
+    assert any("failed unexpectedly" in r.message and r.exc_info for r in caplog.records)
