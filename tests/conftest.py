@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -203,6 +205,18 @@ def ref(metadata: dict[str, str], name: str = "job", namespace: str = "default")
 
 def metrics_request(metadata: dict[str, str], metric_name: str = "") -> Any:
     return pb.GetMetricsRequest(scaledObjectRef=ref(metadata), metricName=metric_name)
+
+
+async def run_cli(*args: str, timeout: float = 60) -> tuple[int, str, str]:
+    """Run `python -m scaler ARGS` without blocking the event loop (a server under
+    test may be running in it); returns (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "scaler", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
 
 
 async def evaluate(triggers: Triggers, metadata: dict[str, str]) -> tuple[float, bool]:

@@ -3,26 +3,18 @@ and the example manifest users start from."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 from pathlib import Path
 
 from scaler.adapters.memory import MemoryAdapter
 from tests.brokers import RedisProcess
-from tests.conftest import ServerFactory
+from tests.conftest import ServerFactory, run_cli
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 async def cli(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "scaler", "explain", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    return await run_cli("explain", *args)
 
 
 async def test_explain_the_redis_example(

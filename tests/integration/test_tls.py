@@ -10,7 +10,7 @@ import pytest
 from scaler.adapters.memory import MemoryAdapter
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from tests.certs import Pki, make_pki
-from tests.conftest import ServerFactory, ref
+from tests.conftest import ServerFactory, ref, run_cli
 
 META = {"scalerType": "memory", "queueName": "q"}
 
@@ -77,16 +77,8 @@ def test_tls_settings_must_come_in_pairs(tmp_path: Path, pki: Pki) -> None:
 
 
 async def _probe(*args: str) -> tuple[int, str]:
-    import asyncio
-    import sys
-
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "scaler", "probe", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode()
+    code, out, err = await run_cli("probe", *args)
+    return code, out + err
 
 
 async def test_probe_speaks_tls_and_mtls_as_the_chart_uses_it(
