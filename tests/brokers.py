@@ -460,14 +460,16 @@ class RabbitMQProcess:
                 raise RuntimeError(f"rabbitmq-server did not start:\n{tail}")
             time.sleep(0.1)
 
-    def stop(self) -> None:
-        """Kill the broker (a crash, and fast); the data directory stays for a restart."""
+    def stop(self, *, graceful: bool = False) -> None:
+        """Stop the broker; the data directory stays for a restart. By default a kill
+        (fast); ``graceful`` sends SIGTERM and waits, so durable queues declared a
+        moment ago are on disk (a kill can beat RabbitMQ's flush of its definitions)."""
         import os
         import signal
 
         if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
+            os.killpg(self.proc.pid, signal.SIGTERM if graceful else signal.SIGKILL)
+            self.proc.wait(60)
         self.proc = None
 
     def close(self) -> None:

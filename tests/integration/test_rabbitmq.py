@@ -286,7 +286,7 @@ async def test_broker_down_gives_errors_then_values_when_back(
     async with start_server(cache_ttl=0.0, read_timeout=2.0) as s:
         reply = await s.stub.GetMetrics(metrics_request(amqp_meta))
         assert reply.metricValues[0].metricValue == 4
-        rabbitmq.stop()
+        await asyncio.to_thread(rabbitmq.stop, graceful=True)
         loop = asyncio.get_running_loop()
         for meta in (amqp_meta, http_meta):
             started = loop.time()
@@ -299,7 +299,7 @@ async def test_broker_down_gives_errors_then_values_when_back(
             assert loop.time() - started < 2.5  # within the read timeout
             assert "guest" not in (err.value.details() or "")
         await asyncio.to_thread(rabbitmq.start)
-        # A durable queue of confirmed persistent messages survives the crash.
+        # A durable queue of confirmed persistent messages survives the restart.
         for meta in (amqp_meta, http_meta):
 
             async def read(m: dict[str, str] = meta) -> Any:
