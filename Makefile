@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test test-slow lint fmt check proto bench brokers helm chart clean
+.PHONY: help install run demo test test-slow parity lint fmt check proto bench brokers helm chart clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,6 +34,10 @@ test: install brokers  ## run the test suite against real brokers it starts on l
 
 test-slow: install brokers  ## also run the slow soak/load tests
 	KQS_HELM="$$(scripts/install-helm)" $(BIN)/pytest --run-slow $(PYTEST_ARGS)
+
+parity: install brokers  ## only the differential tests against KEDA's own Go code (needs Go); SCENARIOS=, SEED=
+	KQS_PARITY_SCENARIOS="$(or $(SCENARIOS),20000)" KQS_PARITY_SEED="$(or $(SEED),20261129)" \
+	  $(BIN)/pytest tests/keda -m keda $(PYTEST_ARGS)
 
 lint: install  ## ruff (lint + format check) and mypy --strict on scaler/
 	$(BIN)/ruff check .

@@ -95,17 +95,24 @@ def _probe(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     from scaler import explain as ex
-    from scaler.kedamodel import ManifestError
+    from scaler.keda.manifest import ManifestError
 
     if args.running < 0 or not 0 <= args.pending <= args.running:
         print("keda-queue-scaler explain: need 0 <= --pending <= --running", file=sys.stderr)
         return 2
     try:
+        if args.address:
+            ex.check_address(args.address)
         env = ex.parse_env(args.env)
+        if args.env_file:
+            env = {**ex.read_env_file(args.env_file), **env}
         jobs = ex.load_manifests(Path(args.manifest), env)
     except ManifestError as exc:
         print(f"keda-queue-scaler explain: {exc}", file=sys.stderr)
         return 2
+    for job in jobs:
+        for missing in job.unresolved:
+            print(f"keda-queue-scaler explain: warning: {missing}", file=sys.stderr)
 
     async def run() -> int:
         caller = ex.Caller(
@@ -124,8 +131,8 @@ def _explain(args: argparse.Namespace) -> int:
             sys.stdout.write(ex.render_json(results))
         else:
             sys.stdout.write(ex.render_text(results, color=ex.wants_color()))
-        every = [r for _, readings, _ in results for _, r in readings]
-        return 1 if every and all(r.error for r in every) else 0
+        served = [p for _, polled, _ in results for p in polled if p.served]
+        return 1 if served and all(ex.failed(p) for p in served) else 0
 
     return asyncio.run(run())
 
@@ -178,22 +185,30 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser(
         "explain",
         help="call the scaler like KEDA for a ScaledJob manifest and show the Jobs it would create",
-        description="Read a ScaledJob manifest, call its external scaler(s) as KEDA does "
-        "(GetMetricSpec, GetMetrics, IsActive) and print the metric, target, activity and "
-        "the Jobs each scaling strategy would create this poll, the manifest's own marked. "
-        "...FromEnv keys are resolved from the Job container's literal env values and "
-        "--env (for values that come from Secrets). Exit 0 with a report, 1 when every "
-        "trigger failed, 2 for a bad manifest or arguments.",
+        description="Read a ScaledJob manifest, call its external scaler(s) as KEDA v2.21 "
+        "does (GetMetricSpec, then GetMetrics and IsActive for every spec, one retry after "
+        "a failure) and print the metrics, targets, activity and the Jobs KEDA creates this "
+        "poll with KEDA's own arithmetic, for the manifest's strategy and the others. "
+        "Built-in triggers (type: redis, ...) are shown as evaluated by KEDA itself. "
+        "...FromEnv keys are resolved from the Job container's env; values from Secrets or "
+        "ConfigMaps come from --env or --env-file (a warning names each one missing). "
+        "Exit 0 with a report, 1 when every served trigger failed, 2 for a bad manifest "
+        "or arguments.",
     )
     explain.add_argument("manifest", help="YAML file with one or more ScaledJobs")
     explain.add_argument("--running", type=int, default=0, help="unfinished Jobs now [0]")
     explain.add_argument("--pending", type=int, default=0, help="of those, not yet running [0]")
     explain.add_argument(
-        "--address", help="call this host:port instead of each trigger's scalerAddress"
+        "--address", help="call this host:port (no scheme) instead of each trigger's scalerAddress"
     )
     explain.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE",
-        help="a container env value for ...FromEnv keys (repeatable)",
+        help="a container env value for ...FromEnv keys (repeatable; visible in ps: "
+        "prefer --env-file for secrets)",
+    )  # fmt: skip
+    explain.add_argument(
+        "--env-file", metavar="FILE",
+        help="NAME=VALUE lines for ...FromEnv keys ('-' reads stdin); --env wins",
     )  # fmt: skip
     explain.add_argument("--output", choices=("text", "json"), default="text", help="[text]")
     explain.add_argument("--timeout", type=float, default=10.0, help="seconds per call [10]")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import math
 import shutil
 import signal
 import socket
@@ -28,7 +29,8 @@ from typing import Any, TextIO
 
 from scaler.adapters.memory import MemoryAdapter
 from scaler.explain import Caller
-from scaler.kedamodel import STRATEGIES, ScaledJobSpec, TriggerSpec, decide
+from scaler.keda.manifest import ScaledJob, TriggerSpec
+from scaler.keda.scaledjob import STRATEGIES, ScaledJobSpec, ScalingStrategy, decide
 from scaler.server import ScalerServer, default_adapters
 from scaler.settings import Settings
 
@@ -253,9 +255,12 @@ async def _loop(options: DemoOptions, out: TextIO, stop: asyncio.Event, tty: boo
     metadata["listLength" if redis_address else "queueLength"] = "1"
     address = f"127.0.0.1:{server.port}"
     metadata["scalerAddress"] = address
-    job = ScaledJobSpec(
-        name="demo-worker", namespace="demo", polling_interval=options.polling_interval,
-        max_replica_count=options.max_replicas, strategy=options.strategy,
+    job = ScaledJob(
+        name="demo-worker", namespace="demo", polling_interval=math.ceil(options.polling_interval),
+        spec=ScaledJobSpec(
+            max_replica_count=options.max_replicas,
+            scaling_strategy=ScalingStrategy(strategy=options.strategy),
+        ),
         triggers=(TriggerSpec("external", metadata),),
     )  # fmt: skip
     stats = Stats()
@@ -264,25 +269,29 @@ async def _loop(options: DemoOptions, out: TextIO, stop: asyncio.Event, tty: boo
     outcome = 0
     try:
         while not stop.is_set():
-            reading = await caller.poll(job, job.triggers[0], address)
-            decision = decide(job, [reading], running=jobs.running, pending=jobs.pending)
+            polled = await caller.poll(job, 0, address)
+            reading = polled.reading
+            decision = decide(job.spec, [reading], running=jobs.running, pending=jobs.pending)
+            spec = reading.specs[0] if reading.specs else None
+            error = reading.error or (spec.error if spec else "no metric spec")
+            queue_length = spec.queue_length if spec else 0.0
             stats.polls += 1
             jobs.start(decision.jobs)
             reads = server.registry.get_sample_value(
                 "keda_queue_scaler_broker_reads_total",
                 {"scaler_type": metadata["scalerType"], "outcome": "ok"},
             ) or 0  # fmt: skip
-            queue = "error" if reading.error else f"{reading.queue_length:>4g}"
+            queue = "error" if error else f"{queue_length:>4g}"
             line = (
                 f"t={time.monotonic() - started:6.1f}s  queue {queue}  "
-                f"active {'yes' if reading.active else 'no ':<3}  running {jobs.running:>3} "
+                f"active {'yes' if spec and spec.active else 'no ':<3}  running {jobs.running:>3} "
                 f"(pending {decision.pending})  created +{decision.jobs:<3} total "
                 f"{stats.created:>4}  done {stats.finished:>4}  broker reads {reads:>4g}"
             )
             _view(out, options, stats, line, tty=tty)
-            if reading.error:
-                print(f"  scaler error: {reading.error}", file=out, flush=True)
-            drained = not reading.error and reading.queue_length == 0 and jobs.running == 0
+            if error:
+                print(f"  scaler error: {error}", file=out, flush=True)
+            drained = not error and queue_length == 0 and jobs.running == 0
             if drained and stats.finished >= options.items:
                 break
             if time.monotonic() - started > options.timeout:

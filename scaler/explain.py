@@ -1,41 +1,60 @@
 """``keda-queue-scaler explain``: call the scaler like KEDA and say how many Jobs it
 would create, and why.
 
-For each trigger of a ScaledJob manifest: GetMetricSpec, GetMetrics for the first
-spec's metric name, IsActive — the calls and order of KEDA's poll — then the
-ScaledJob arithmetic of :mod:`scaler.kedamodel` for every scaling strategy, with the
-manifest's own highlighted.
+For each trigger of a ScaledJob manifest it makes KEDA's calls in KEDA's order
+(DESIGN §2): GetMetricSpec; then, for every spec, GetMetrics (the ``s<N>-`` prefix
+stripped) and IsActive, retried once after a failure as KEDA's scalers cache does.
+The answers go through :mod:`scaler.keda.scaledjob`, KEDA's own arithmetic, for the
+manifest's strategy and, for comparison, the others.
+
+What a failure means in a cluster is said too: a failing GetMetricSpec is silent
+(operator log only, the trigger contributes nothing), a failing GetMetrics or
+IsActive is a ``KEDAScalerFailed`` Warning event on the ScaledJob.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
 
-from scaler.kedamodel import (
+from scaler.keda.manifest import ManifestError, ScaledJob, TriggerSpec, from_manifest
+from scaler.keda.scaledjob import (
     STRATEGIES,
     Decision,
-    ManifestError,
-    ScaledJobSpec,
+    SpecReading,
     TriggerReading,
-    TriggerSpec,
     decide,
-    from_manifest,
-    keda_value,
+    metric_target,
+    metric_value,
 )
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 
-EXTERNAL_TYPES = ("external", "external-push")
+SILENT = (
+    "GetMetricSpec failed: KEDA drops this trigger for the poll silently (operator log "
+    "only, no event, the ScaledJob stays Ready)"
+)
+VISIBLE = "KEDA raises a KEDAScalerFailed Warning event with this message and skips the spec"
+_ADDRESS = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}$")
 
 
-def load_manifests(path: Path, env: Mapping[str, str]) -> list[ScaledJobSpec]:
+def check_address(address: str) -> str:
+    """A scaler address as KEDA's scalerAddress takes it: host:port, no scheme."""
+    if "://" in address:
+        raise ManifestError(f"--address {address!r} must be host:port, without a scheme")
+    if not _ADDRESS.match(address) or not 0 < int(address.rsplit(":", 1)[1]) < 65536:
+        raise ManifestError(f"--address {address!r} must be host:port (port 1-65535)")
+    return address
+
+
+def load_manifests(path: Path, env: Mapping[str, str]) -> list[ScaledJob]:
     """Every ScaledJob in a YAML file (other kinds are ignored)."""
     import yaml
 
@@ -56,6 +75,20 @@ def load_manifests(path: Path, env: Mapping[str, str]) -> list[ScaledJobSpec]:
         )
         raise ManifestError(f"{path} holds no ScaledJob (kinds found: {kinds})")
     return jobs
+
+
+@dataclass(frozen=True)
+class Polled:
+    """One trigger's poll, as explain reports it."""
+
+    trigger: TriggerSpec
+    reading: TriggerReading
+    served: bool = True  # False: a built-in trigger, evaluated by KEDA itself
+    retried: tuple[str, ...] = ()  # errors of first attempts that the retry fixed
+
+
+def _status(exc: grpc.aio.AioRpcError) -> str:
+    return f"{exc.code().name}: {exc.details()}"
 
 
 class Caller:
@@ -83,56 +116,114 @@ class Caller:
             self._channels[address] = channel
         return pb_grpc.ExternalScalerStub(channel)  # type: ignore[no-untyped-call]
 
-    async def poll(self, job: ScaledJobSpec, trigger: TriggerSpec, address: str) -> TriggerReading:
-        """One trigger's poll, in KEDA's order; a failure becomes the reading's error."""
-        if trigger.type not in EXTERNAL_TYPES:
-            return TriggerReading(error=f"type {trigger.type!r} is not an external trigger")
+    async def poll(self, job: ScaledJob, index: int, address: str) -> Polled:
+        """Trigger ``index``'s poll, in KEDA's order; failures land in the reading."""
+        trigger = job.triggers[index]
+        if not trigger.external:
+            return Polled(trigger, TriggerReading(), served=False)
         if not address:
-            return TriggerReading(error="no scalerAddress in the metadata (or --address)")
+            return Polled(
+                trigger, TriggerReading(error="no scalerAddress in the metadata (or --address)")
+            )
         stub = self.stub(address)
         ref = pb.ScaledObjectRef(
             name=job.name, namespace=job.namespace, scalerMetadata=dict(trigger.metadata)
         )
-        name = ""
         try:
             specs = (await stub.GetMetricSpec(ref, timeout=self._timeout)).metricSpecs
-            if not specs:
-                return TriggerReading(error="GetMetricSpec returned no metric spec")
-            first = specs[0]
-            name = first.metricName
-            target = first.targetSizeFloat if first.targetSizeFloat > 0 else float(first.targetSize)
-            request = pb.GetMetricsRequest(scaledObjectRef=ref, metricName=name)
-            reply = await stub.GetMetrics(request, timeout=self._timeout)
-            values = tuple(
-                keda_value(v.metricValue, v.metricValueFloat)
-                for v in reply.metricValues
-                if v.metricName == name
-            )
-            active = (await stub.IsActive(ref, timeout=self._timeout)).result
         except grpc.aio.AioRpcError as exc:
-            return TriggerReading(metric_name=name, error=f"{exc.code().name}: {exc.details()}")
-        return TriggerReading(metric_name=name, values=values, target=target, active=active)
+            return Polled(trigger, TriggerReading(error=_status(exc)))
+        if not specs:
+            return Polled(trigger, TriggerReading(error="GetMetricSpec returned no metric spec"))
+        readings = []
+        retried = []
+        for spec in specs:
+            target = metric_target(spec.targetSize, spec.targetSizeFloat)
+            first_error = None
+            for _attempt in range(2):  # KEDA rebuilds the scaler and tries once more
+                try:
+                    values, active = await self._metrics_and_activity(stub, ref, spec.metricName)
+                except grpc.aio.AioRpcError as exc:
+                    if first_error is None:
+                        first_error = _status(exc)
+                        continue
+                    readings.append(SpecReading(spec.metricName, target, error=_status(exc)))
+                    break
+                if first_error is not None:
+                    retried.append(first_error)
+                readings.append(SpecReading(spec.metricName, target, values, active))
+                break
+        return Polled(trigger, TriggerReading(specs=tuple(readings)), retried=tuple(retried))
+
+    async def _metrics_and_activity(
+        self, stub: pb_grpc.ExternalScalerStub, ref: pb.ScaledObjectRef, name: str
+    ) -> tuple[tuple[float, ...], bool]:
+        """externalScaler.GetMetricsAndActivity: every value returned, then IsActive."""
+        request = pb.GetMetricsRequest(scaledObjectRef=ref, metricName=name)
+        reply = await stub.GetMetrics(request, timeout=self._timeout)
+        values = tuple(metric_value(v.metricValue, v.metricValueFloat) for v in reply.metricValues)
+        active = (await stub.IsActive(ref, timeout=self._timeout)).result
+        return values, active
 
     async def close(self) -> None:
         for channel in self._channels.values():
             await channel.close()
 
 
+Result = tuple[ScaledJob, list[Polled], Decision]
+
+
 async def explain(
-    jobs: Sequence[ScaledJobSpec],
+    jobs: Sequence[ScaledJob],
     *,
     running: int,
     pending: int,
     address: str | None,
     caller: Caller,
-) -> list[tuple[ScaledJobSpec, list[tuple[TriggerSpec, TriggerReading]], Decision]]:
+) -> list[Result]:
     out = []
     for job in jobs:
-        readings = [
-            (t, await caller.poll(job, t, address or t.scaler_address)) for t in job.triggers
+        polled = [
+            await caller.poll(job, i, address or t.scaler_address)
+            for i, t in enumerate(job.triggers)
         ]
-        decision = decide(job, [r for _, r in readings], running=running, pending=pending)
-        out.append((job, readings, decision))
+        decision = decide(
+            job.spec, [p.reading for p in polled if p.served], running=running, pending=pending
+        )
+        out.append((job, polled, decision))
+    return out
+
+
+def failed(polled: Polled) -> bool:
+    """Every call of a served trigger failed (or it gave no spec)."""
+    r = polled.reading
+    return polled.served and (r.error is not None or all(s.error for s in r.specs))
+
+
+def notes(job: ScaledJob, polled: Sequence[Polled], decision: Decision) -> list[str]:
+    """What a user should know about this poll, beyond the numbers."""
+    out = [str(u) for u in job.unresolved]
+    strategy = job.spec.scaling_strategy
+    if strategy.strategy != strategy.effective:
+        out.append(
+            f"customScalingRunningJobPercentage {strategy.custom_scaling_running_job_percentage!r}"
+            " is not a number KEDA parses: KEDA uses the default strategy"
+        )
+    if decision.running < decision.min_replicas:
+        out.append(
+            f"{decision.running} running < minReplicaCount {decision.min_replicas}: KEDA only "
+            f"tops up to the minimum this poll"
+        )
+    elif job.spec.min_replicas() > 0:
+        out.append(
+            f"minReplicaCount {decision.min_replicas} keeps the ScaledJob active and is "
+            f"subtracted from maxReplicaCount and from the running Jobs"
+        )
+    if not decision.active:
+        out.append("no trigger is active: KEDA creates no Jobs")
+    for p in polled:
+        for err in p.retried:
+            out.append(f"a call failed once ({err}); KEDA's retry succeeded, as here")
     return out
 
 
@@ -140,88 +231,123 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def render_text(
-    results: Sequence[tuple[ScaledJobSpec, list[tuple[TriggerSpec, TriggerReading]], Decision]],
-    *,
-    color: bool,
-) -> str:
+def render_text(results: Sequence[Result], *, color: bool) -> str:
     bold = ("\033[1m", "\033[0m") if color else ("", "")
     lines: list[str] = []
-    for job, readings, decision in results:
+    for job, polled, decision in results:
+        spec = job.spec
         lines.append(
             f"ScaledJob {job.namespace}/{job.name}: pollingInterval {job.polling_interval}s, "
-            f"minReplicaCount {job.min_replica_count}, maxReplicaCount {job.max_replica_count}"
+            f"minReplicaCount {decision.min_replicas}, maxReplicaCount "
+            f"{'unset' if spec.max_replica_count is None else spec.max_replica_count} "
+            f"(KEDA's limit above the minimum: {decision.max_replicas})"
         )
         lines.append(f"Jobs now: {decision.running} running, {decision.pending} of them pending")
         lines.append("")
-        for i, (trigger, reading) in enumerate(readings):
-            scaler_type = trigger.metadata.get("scalerType", "?")
-            lines.append(f"trigger {i} ({trigger.type}, scalerType {scaler_type})")
-            if reading.error:
-                lines.append(f"  error       {reading.error}")
-                lines.append("  KEDA skips this trigger for the poll and raises a Warning event")
+        for i, p in enumerate(polled):
+            scaler_type = p.trigger.metadata.get("scalerType", "?")
+            lines.append(f"trigger {i} ({p.trigger.type}, scalerType {scaler_type})")
+            if not p.served:
+                lines.append("  not served by this scaler: KEDA evaluates this built-in trigger")
+                lines.append("  itself, so its value is not known here and not counted below")
+            elif p.reading.error is not None:
+                lines.append(f"  error       {p.reading.error}")
+                lines.append(f"  {SILENT}")
             else:
-                wanted = reading.max_scale(job.max_replica_count)
-                lines.append(f"  metric      {reading.metric_name}")
-                lines.append(
-                    f"  value       {_fmt(reading.queue_length)}  (target {_fmt(reading.target)} "
-                    f"per Job: {_fmt(wanted)} Jobs wanted)"
-                )
-                lines.append(f"  active      {'yes' if reading.active else 'no'}")
+                targets = [s.target for s in p.reading.specs]
+                mean = sum(targets) / len(targets)
+                first = p.reading.specs[0].metric_name
+                for s in p.reading.specs:
+                    lines.append(f"  metric      s{i}-{s.metric_name}")
+                    if s.error:
+                        lines.append(f"  error       {s.error}")
+                        lines.append(f"  {VISIBLE}")
+                        continue
+                    # KEDA counts only values named like the trigger's first spec.
+                    queue = s.queue_length if s.metric_name == first else 0.0
+                    wanted = min(queue / mean, decision.max_replicas) if mean else 0.0
+                    per = f"target {_fmt(mean)}"
+                    if len(targets) > 1:
+                        per = f"mean {per} of {len(targets)} specs"
+                    lines.append(
+                        f"  value       {_fmt(queue)}  ({per} per Job: {_fmt(wanted)} Jobs wanted)"
+                    )
+                    lines.append(f"  active      {'yes' if s.active else 'no'}")
             lines.append("")
+        calculation = spec.scaling_strategy.calculation
         lines.append(
-            f"Jobs KEDA would create this poll (maxScale {decision.max_scale}, "
-            f"{job.multiple_scalers_calculation} of active triggers):"
+            f"Jobs KEDA would create this poll (queue {decision.scale_to}, maxScale "
+            f"{decision.max_scale}, {calculation} of active triggers, "
+            f"{'active' if decision.active else 'not active'}):"
         )
+        own = spec.scaling_strategy.strategy
         for strategy in STRATEGIES:
-            mine = strategy == job.strategy
+            mine = strategy == own
             marker = ">" if mine else " "
             note = "   <- this ScaledJob's scalingStrategy" if mine else ""
             text = f"  {marker} {strategy:<9}{decision.by_strategy[strategy]:>5}{note}"
             lines.append(f"{bold[0]}{text}{bold[1]}" if mine else text)
-        notes = [r for r in decision.reasons if "skipped" in r or "KEDA" in r]
-        for note in notes:
+        for note in notes(job, polled, decision):
             lines.append(f"  note: {note}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render_json(
-    results: Sequence[tuple[ScaledJobSpec, list[tuple[TriggerSpec, TriggerReading]], Decision]],
-) -> str:
+def render_json(results: Sequence[Result]) -> str:
     out: list[dict[str, Any]] = []
-    for job, readings, decision in results:
+    for job, polled, decision in results:
+        strategy = job.spec.scaling_strategy
         out.append(
             {
                 "scaledJob": {"name": job.name, "namespace": job.namespace},
-                "strategy": job.strategy,
+                "strategy": strategy.strategy,
+                "effectiveStrategy": strategy.effective,
                 "jobsToCreate": decision.jobs,
                 "byStrategy": decision.by_strategy,
                 "active": decision.active,
+                "queueLength": decision.scale_to,
                 "maxScale": decision.max_scale,
+                "effectiveMaxScale": decision.effective_max_scale,
                 "running": decision.running,
                 "pending": decision.pending,
-                "triggers": [
-                    {
-                        "type": t.type,
-                        "scalerType": t.metadata.get("scalerType"),
-                        "metricName": r.metric_name,
-                        "value": r.queue_length,
-                        "target": r.target,
-                        "active": r.active,
-                        "error": r.error,
-                    }
-                    for t, r in readings
-                ],
-                "reasons": list(decision.reasons),
-                "settings": {
-                    k: v
-                    for k, v in asdict(job).items()
-                    if k not in ("triggers", "name", "namespace")
-                },
+                "minReplicaCount": decision.min_replicas,
+                "maxReplicaCount": decision.max_replicas,
+                "triggers": [_trigger_json(i, p) for i, p in enumerate(polled)],
+                "notes": notes(job, polled, decision),
             }
         )
     return json.dumps(out if len(out) != 1 else out[0], indent=2) + "\n"
+
+
+def _trigger_json(index: int, p: Polled) -> dict[str, Any]:
+    r = p.reading
+    first = r.specs[0] if r.specs else None
+    out: dict[str, Any] = {
+        "type": p.trigger.type,
+        "scalerType": p.trigger.metadata.get("scalerType"),
+        "servedByThisScaler": p.served,
+        "error": r.error,
+        "errorVisibleInCluster": False if r.error else None,
+        "metricName": first.metric_name if first else None,
+        "value": first.queue_length if first else None,
+        "target": first.target if first else None,
+        "active": any(s.active for s in r.specs) if r.specs else None,
+        "specs": [
+            {
+                "metricName": f"s{index}-{s.metric_name}",
+                "values": list(s.values),
+                "target": s.target,
+                "active": s.active,
+                "error": s.error,
+                "errorVisibleInCluster": True if s.error else None,
+            }
+            for s in r.specs
+        ],
+    }
+    if first is not None and first.error:
+        out["error"] = first.error
+        out["errorVisibleInCluster"] = True
+    return out
 
 
 def parse_env(pairs: Sequence[str]) -> dict[str, str]:
@@ -232,6 +358,20 @@ def parse_env(pairs: Sequence[str]) -> dict[str, str]:
             raise ManifestError(f"--env {pair!r} must be NAME=VALUE")
         env[name] = value
     return env
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """NAME=VALUE lines (blank lines and # comments skipped); ``-`` is stdin."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as exc:
+        raise ManifestError(f"cannot read --env-file {path}: {exc.strerror}") from exc
+    lines = [line.strip() for line in text.splitlines()]
+    pairs = [line for line in lines if line and not line.startswith("#")]
+    try:
+        return parse_env(pairs)
+    except ManifestError:
+        raise ManifestError(f"--env-file {path}: every line must be NAME=VALUE") from None
 
 
 def credentials(

@@ -60,7 +60,7 @@ async def test_text_report_marks_the_manifests_strategy(
         )
         code, out, err = await cli(str(manifest))
     assert code == 0, err
-    assert "metric      memory-jobs" in out
+    assert "metric      s0-memory-jobs" in out
     assert "value       5  (target 2 per Job: 2.5 Jobs wanted)" in out
     assert "> eager        3   <- this ScaledJob's scalingStrategy" in out  # ceil(2.5), capped at 3
     assert "    default      3" in out

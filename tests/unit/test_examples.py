@@ -1,5 +1,6 @@
-"""Every example manifest is a valid KEDA object, checked strictly against the CRDs
-in ../shared/keda-crds/, and its triggers parse with our own metadata rules."""
+"""Every example manifest is a valid KEDA object, checked strictly against KEDA's own
+CRDs (config/crd/bases of the pinned KEDA module, see tests/kedago.py), and its
+triggers parse with our own metadata rules."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from scaler.adapters.rabbitmq import RabbitAdapter
 from scaler.adapters.redis import RedisAdapter
 from scaler.adapters.sqs import SqsAdapter
 from scaler.triggers import Triggers
+from tests.kedago import crd_dir
 
 ROOT = Path(__file__).parents[2]
-CRDS = ROOT.parent / "shared" / "keda-crds"
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 # What the examples' secretKeyRefs would hold, for parsing their triggers.
 SECRET_VALUES = {"RABBITMQ_MANAGEMENT_URL": "http://user:password@rabbitmq.data:15672/%2F"}
@@ -43,7 +44,7 @@ def _strict(schema: Any) -> Any:
 
 def _schemas() -> dict[tuple[str, str], Any]:
     out = {}
-    for path in CRDS.glob("*.yaml"):
+    for path in crd_dir().glob("keda.sh_*.yaml"):
         crd = yaml.safe_load(path.read_text())
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
         for version in crd["spec"]["versions"]:
@@ -63,9 +64,9 @@ def _documents() -> list[tuple[str, dict[str, Any]]]:
 
 @pytest.fixture(scope="module")
 def schemas() -> dict[tuple[str, str], Any]:
-    if not CRDS.is_dir():
-        pytest.fail(f"KEDA CRDs not found at {CRDS}")
-    return _schemas()
+    found = _schemas()
+    assert {kind for _, kind in found} >= {"ScaledJob", "ScaledObject", "TriggerAuthentication"}
+    return found
 
 
 def test_there_are_examples() -> None:

@@ -1,0 +1,1 @@
+"""KEDA's own behaviour, restated: the ScaledJob arithmetic and manifest reading."""

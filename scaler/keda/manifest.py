@@ -1,0 +1,238 @@
+"""Reading a ScaledJob manifest as KEDA reads it: settings, triggers and ``...FromEnv``.
+
+KEDA forwards a trigger's metadata to an external scaler with every key that ends in
+``FromEnv`` replaced by the value of that variable in the Job template's container
+(``envSourceContainerName``, or the first container); a variable that is missing or
+empty drops the key (``parseExternalScalerMetadata``). The container's environment
+is resolved as ``resolver.resolveEnv`` does: ``envFrom`` first, then ``env`` in
+order, literal values with ``$(VAR)`` references expanded, and values from Secrets
+or ConfigMaps, which a manifest alone cannot know: they come from ``--env`` (or the
+cluster), and each one not supplied is reported in :attr:`ScaledJob.unresolved`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from scaler.keda.scaledjob import CALCULATIONS, STRATEGIES, ScaledJobSpec, ScalingStrategy
+
+DEFAULT_POLLING_INTERVAL = 30
+EXTERNAL_TYPES = ("external", "external-push")
+
+
+class ManifestError(ValueError):
+    """The ScaledJob manifest cannot be read; the message says why."""
+
+
+@dataclass(frozen=True)
+class TriggerSpec:
+    """One trigger of a ScaledJob, with metadata as KEDA forwards it to a scaler."""
+
+    type: str
+    metadata: Mapping[str, str]
+    name: str = ""
+
+    @property
+    def scaler_address(self) -> str:
+        return self.metadata.get("scalerAddress", "")
+
+    @property
+    def external(self) -> bool:
+        """Served by an external scaler; other types are KEDA's own built-in scalers."""
+        return self.type in EXTERNAL_TYPES
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """A ``...FromEnv`` key whose variable the manifest alone cannot resolve."""
+
+    trigger: int
+    key: str
+    variable: str
+    source: str  # "Secret NAME key K", "envFrom ...", or "not defined"
+
+    def __str__(self) -> str:
+        where = (
+            "is not defined in the container, so KEDA drops the key"
+            if self.source == "not defined"
+            else f"comes from {self.source}: pass --env {self.variable}=VALUE"
+        )
+        return f"trigger {self.trigger}: {self.key} names variable {self.variable}, which {where}"
+
+
+@dataclass(frozen=True)
+class ScaledJob:
+    name: str
+    namespace: str
+    polling_interval: int
+    spec: ScaledJobSpec
+    triggers: tuple[TriggerSpec, ...]
+    unresolved: tuple[Unresolved, ...] = ()
+
+
+def _int(value: Any, where: str, minimum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ManifestError(f"{where} must be a whole number, not {value!r}")
+    if minimum is not None and value < minimum:
+        raise ManifestError(f"{where} must be >= {minimum}, not {value}")
+    if not -(2**31) <= value < 2**31:
+        raise ManifestError(f"{where} {value} does not fit the CRD's int32")
+    return value
+
+
+def _optional_int(value: Any, where: str) -> int | None:
+    return None if value is None else _int(value, where)
+
+
+def from_manifest(doc: Any, *, env: Mapping[str, str] | None = None) -> ScaledJob:
+    """A :class:`ScaledJob` from a parsed manifest; ``env`` supplies values KEDA would
+    read from Secrets and ConfigMaps (and overrides the manifest's own)."""
+    if not isinstance(doc, dict):
+        raise ManifestError("the manifest is not a YAML mapping")
+    if doc.get("kind") != "ScaledJob":
+        raise ManifestError(f"kind is {doc.get('kind')!r}: explain reads ScaledJobs")
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        raise ManifestError("spec is missing")
+    meta = doc.get("metadata") or {}
+    raw = spec.get("scalingStrategy") or {}
+    if not isinstance(raw, dict):
+        raise ManifestError("spec.scalingStrategy must be a mapping")
+    name = raw.get("strategy") or "default"
+    if name not in STRATEGIES:  # the CRD's enum
+        raise ManifestError(f"scalingStrategy.strategy {name!r} must be one of {STRATEGIES}")
+    calculation = raw.get("multipleScalersCalculation") or ""
+    if calculation and calculation not in CALCULATIONS:
+        raise ManifestError(
+            f"scalingStrategy.multipleScalersCalculation {calculation!r} must be one of "
+            f"{CALCULATIONS}"
+        )
+    conditions = raw.get("pendingPodConditions") or []
+    if not isinstance(conditions, list) or not all(isinstance(c, str) for c in conditions):
+        raise ManifestError("scalingStrategy.pendingPodConditions must be a list of strings")
+    strategy = ScalingStrategy(
+        strategy=name,
+        custom_scaling_queue_length_deduction=_optional_int(
+            raw.get("customScalingQueueLengthDeduction"), "customScalingQueueLengthDeduction"
+        ),
+        custom_scaling_running_job_percentage=str(
+            raw.get("customScalingRunningJobPercentage") or ""
+        ),
+        pending_pod_conditions=tuple(conditions),
+        multiple_scalers_calculation=calculation,
+    )
+    job_spec = ScaledJobSpec(
+        min_replica_count=_optional_int(spec.get("minReplicaCount"), "minReplicaCount"),
+        max_replica_count=_optional_int(spec.get("maxReplicaCount"), "maxReplicaCount"),
+        scaling_strategy=strategy,
+    )
+    polling = spec.get("pollingInterval")
+    polling = DEFAULT_POLLING_INTERVAL if polling is None else _int(polling, "pollingInterval", 1)
+
+    container_env, from_sources = container_environment(spec, env or {})
+    triggers = []
+    unresolved = []
+    raw_triggers = spec.get("triggers")
+    if not isinstance(raw_triggers, list) or not raw_triggers:
+        raise ManifestError("spec.triggers must list at least one trigger")
+    for i, trigger in enumerate(raw_triggers):
+        if not isinstance(trigger, dict) or not isinstance(trigger.get("metadata"), dict):
+            raise ManifestError(f"spec.triggers[{i}] needs a metadata mapping")
+        metadata: dict[str, str] = {}
+        for key, value in trigger["metadata"].items():
+            text = "" if value is None else str(value)
+            if not key.endswith("FromEnv"):
+                metadata[key] = text
+            elif resolved := container_env.get(text, ""):
+                metadata[key] = resolved
+            elif text in from_sources or text not in container_env:
+                source = from_sources.get(text) or from_sources.get("") or "not defined"
+                unresolved.append(Unresolved(i, key, text, source))
+        triggers.append(
+            TriggerSpec(
+                type=str(trigger.get("type", "")),
+                metadata=metadata,
+                name=str(trigger.get("name", "")),
+            )
+        )
+    return ScaledJob(
+        name=str(meta.get("name", "scaledjob")),
+        namespace=str(meta.get("namespace", "default")),
+        polling_interval=polling,
+        spec=job_spec,
+        triggers=tuple(triggers),
+        unresolved=tuple(unresolved),
+    )
+
+
+def expand(value: str, env: Mapping[str, str]) -> str:
+    """``$(VAR)`` references to earlier variables, ``$$`` as ``$`` (``resolveEnvValue``)."""
+    out: list[str] = []
+    i = 0
+    while i < len(value):
+        if value[i] == "$" and i + 3 < len(value):
+            nxt = value[i + 1]
+            if nxt == "$":
+                out.append("$")
+                i += 2
+                continue
+            if nxt == "(":
+                close = value.find(")", i + 2)
+                if close != -1:
+                    name = value[i + 2 : close]
+                    out.append(env.get(name, f"$({name})"))
+                    i = close + 1
+                    continue
+                out.append("$(")
+                i += 2
+                continue
+            out.append("$" + nxt)
+            i += 2
+            continue
+        out.append(value[i])
+        i += 1
+    return "".join(out)
+
+
+def container_environment(
+    spec: Mapping[str, Any], supplied: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(environment, sources) of the container KEDA reads.
+
+    ``sources`` says, for each variable whose value lives in a Secret or ConfigMap
+    and is not in ``supplied``, where it lives; the key ``""`` names the ``envFrom``
+    objects, which may hold any other name. ``supplied`` stands in for the cluster."""
+    env: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    try:
+        containers = spec["jobTargetRef"]["template"]["spec"]["containers"] or []
+    except (KeyError, TypeError):
+        containers = []
+    wanted = spec.get("envSourceContainerName")
+    container = next((c for c in containers if c.get("name") == wanted), None) if wanted else None
+    container = container or (containers[0] if containers else {})
+    env_from = []
+    for source in container.get("envFrom") or []:
+        for field_name, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
+            if isinstance(ref := source.get(field_name), dict):
+                env_from.append(f"{kind} {ref.get('name', '?')}")
+    if env_from:
+        sources[""] = "envFrom " + ", ".join(env_from)
+    for var in container.get("env") or []:
+        name = str(var.get("name", ""))
+        if var.get("value"):
+            env[name] = expand(str(var["value"]), env)
+        elif isinstance(frm := var.get("valueFrom"), dict):
+            for field_name, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
+                if isinstance(ref := frm.get(field_name), dict):
+                    if name in supplied:
+                        env[name] = supplied[name]
+                    else:
+                        sources[name] = f"{kind} {ref.get('name', '?')} key {ref.get('key', '?')}"
+            # fieldRef and resourceFieldRef: KEDA skips them
+        else:
+            env[name] = ""
+    env.update(supplied)
+    return env, sources
