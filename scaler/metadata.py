@@ -8,9 +8,10 @@ per-key checks, then calls :meth:`TriggerMetadata.validate` for the rules that
 involve several keys. Every problem is a :class:`~scaler.errors.MetadataError`
 that quotes the key, the value and what is allowed, like KEDA's typed config.
 
-Parsing follows Go's rules where KEDA relies on them: booleans are
-``strconv.ParseBool`` spellings, integers are plain decimal. An empty value is
-the same as an absent key (KEDA drops ``...FromEnv`` keys whose variable is
+Parsing follows KEDA's typed config: every value is trimmed first, booleans are
+``strconv.ParseBool`` spellings, numbers follow JSON's grammar (``json.Unmarshal``)
+and integers fit int64, list items are trimmed. An empty value is the same as an
+absent key (KEDA drops ``...FromEnv`` keys whose variable is
 empty). A key declared ``from_env`` is also read as ``<key>FromEnv``, which KEDA
 forwards already resolved from the workload's environment; the plain key wins,
 as in KEDA's lookup order.
@@ -157,24 +158,31 @@ def secret_key(
     return field(default=None, metadata={_SPEC: spec})
 
 
-_INT = re.compile(r"[+-]?[0-9]+")
+# KEDA parses numbers with encoding/json (scalersconfig/typed_config.go): JSON's
+# grammar, so no "+5", "007", ".5", "1_000", "0x10", Unicode digits or NaN, and an
+# integer key refuses "5.0" and anything beyond int64.
+_JSON_INT = re.compile(r"-?(?:0|[1-9][0-9]*)", re.ASCII)
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_INT64 = (-(2**63), 2**63 - 1)
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 
 
 def _parse_int(raw: str) -> int:
-    if not _INT.fullmatch(raw):
-        raise ValueError("a whole number")
-    return int(raw)
+    if not _JSON_INT.fullmatch(raw):
+        raise ValueError("a whole number (JSON syntax: digits, optional leading -)")
+    value = int(raw)
+    if not _INT64[0] <= value <= _INT64[1]:
+        raise ValueError("a whole number within int64")
+    return value
 
 
 def _parse_float(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError("a number") from None
+    if not _JSON_NUMBER.fullmatch(raw):
+        raise ValueError("a number (JSON syntax, e.g. 5, 0.5 or 1e3)")
+    value = float(raw)
     if not math.isfinite(value):
-        raise ValueError("a finite number")
+        raise ValueError("a number within float64 range")
     return value
 
 
@@ -221,6 +229,13 @@ class _Field:
 _FIELDS: dict[type, tuple[_Field, ...]] = {}
 
 
+def _placeholder(parse: Callable[[str], Any]) -> Any:
+    """An empty value of a required field's type, for a lenient parse."""
+    if parse is Secret:
+        return None
+    return {str: "", _parse_int: 0, _parse_float: 0.0, _parse_bool: False}.get(parse, ())
+
+
 def _fields_of(cls: type) -> tuple[_Field, ...]:
     """The declared keys of a metadata class, computed once per class."""
     if (known := _FIELDS.get(cls)) is not None:
@@ -237,8 +252,13 @@ def _fields_of(cls: type) -> tuple[_Field, ...]:
     return _FIELDS[cls]
 
 
+_SHOWN = 100  # characters of a value quoted in an error
+
+
 def _shown(spec: KeySpec, raw: str) -> str:
-    return "<redacted>" if spec.secret else raw
+    if spec.secret:
+        return "<redacted>"
+    return raw if len(raw) <= _SHOWN else f"{raw[:_SHOWN]}... ({len(raw)} characters)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -249,33 +269,55 @@ class TriggerMetadata:
     scaler_types: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
-    def parse(cls, raw: Mapping[str, str], *, scaler_type: str) -> Self:
+    def parse(cls, raw: Mapping[str, str], *, scaler_type: str, lenient: bool = False) -> Self:
+        """Parse and validate every key; the first problem is a MetadataError.
+
+        ``lenient`` is for GetMetricSpec's fallback: a bad or missing key takes its
+        default (or an empty placeholder) and :meth:`validate` is skipped, so that
+        :meth:`spec` can still name the metric; GetMetrics reports the problem."""
         values: dict[str, Any] = {}
         for f in _fields_of(cls):
-            found = next(((n, raw[n]) for n in f.spec.names() if raw.get(n, "") != ""), None)
-            if found is None:
-                if f.required:
-                    hint = f": {f.spec.doc}" if f.spec.doc else ""
-                    raise MetadataError(
-                        f'parameter "{f.spec.name}" is required for scalerType '
-                        f'"{scaler_type}"{hint}'
-                    )
-                continue
-            name, text = found
             try:
-                value = f.parse(text)
-            except ValueError as exc:
-                raise MetadataError(
-                    f'parameter "{name}" value "{_shown(f.spec, text)}" must be {exc}'
-                ) from None
-            if f.spec.check is not None and (need := f.spec.check(value)) is not None:
-                raise MetadataError(
-                    f'parameter "{name}" value "{_shown(f.spec, text)}" must be {need}'
-                )
-            values[f.attr] = value
+                found = cls._value(f, raw, scaler_type)
+            except MetadataError:
+                if not lenient:
+                    raise
+                found = None
+            if found is not None:
+                values[f.attr] = found[0]
+            elif f.required and lenient:
+                values[f.attr] = _placeholder(f.parse)
         parsed = cls(**values)
-        parsed.validate(scaler_type)
+        if not lenient:
+            parsed.validate(scaler_type)
         return parsed
+
+    @staticmethod
+    def _value(f: _Field, raw: Mapping[str, str], scaler_type: str) -> tuple[Any] | None:
+        # KEDA trims every value (strings.TrimSpace) and skips empty ones.
+        found = next(((n, v) for n in f.spec.names() if (v := raw.get(n, "").strip()) != ""), None)
+        if found is None:
+            if f.required:
+                hint = f": {f.spec.doc}" if f.spec.doc else ""
+                raise MetadataError(
+                    f'parameter "{f.spec.name}" is required for scalerType "{scaler_type}"{hint}'
+                )
+            return None
+        name, text = found
+        try:
+            value = f.parse(text)
+        except ValueError as exc:
+            raise MetadataError(
+                f'parameter "{name}" value "{_shown(f.spec, text)}" must be {exc}'
+            ) from None
+        if f.spec.check is not None and (need := f.spec.check(value)) is not None:
+            raise MetadataError(f'parameter "{name}" value "{_shown(f.spec, text)}" must be {need}')
+        return (value,)
+
+    def spec(self, scaler_type: str) -> tuple[str, float]:
+        """KEDA's metric name and the target, for GetMetricSpec; MetadataError when
+        even these cannot be derived."""
+        raise NotImplementedError
 
     def validate(self, scaler_type: str) -> None:
         """Rules across several keys; raise MetadataError. Default: none."""
