@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from scaler.adapters.base import Adapter, Trigger
+from scaler.adapters.base import Adapter, Trigger, metric_name
 from scaler.adapters.memory import MemoryMetadata
 from scaler.adapters.rabbitmq import RabbitMetadata
 from scaler.adapters.redis import RedisListMetadata, RedisStreamMetadata
 from scaler.adapters.sqs import SqsMetadata
 from scaler.credentials import CredentialStore, apply_without_store
-from scaler.errors import MetadataError
+from scaler.errors import MetadataError, ScalerError
 
 SCALER_TYPE_KEY = "scalerType"
 
@@ -29,6 +29,8 @@ class _Parses(Protocol):
     """What a metadata class offers the registry."""
 
     def trigger(self, scaler_type: str) -> Trigger: ...
+
+    def spec(self, scaler_type: str) -> tuple[str, float]: ...
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,32 @@ class Triggers:
         if len(self._parsed) > self._cache_size:
             self._parsed.popitem(last=False)
         return trigger
+
+    def spec(self, metadata: Mapping[str, str]) -> tuple[str, float]:
+        """(metric name, target) for GetMetricSpec, whenever they can be derived.
+
+        KEDA hides a failing GetMetricSpec (operator log only) but shows a failing
+        GetMetrics as a Warning event on the ScaledJob. So a trigger whose metadata
+        is wrong anywhere but in its name still gets a spec, from a lenient parse
+        (bad keys take their defaults), and GetMetrics reports what is wrong. Only
+        when even the name cannot be derived is the name a placeholder."""
+        try:
+            trigger = self.parse(metadata)
+        except ScalerError:
+            pass
+        else:
+            return trigger.metric_name, trigger.target
+        scaler_type = metadata.get(SCALER_TYPE_KEY, "").strip()
+        kind = KINDS.get(scaler_type)
+        if kind is not None:
+            try:
+                parsed: _Parses = kind.metadata.parse(
+                    metadata, scaler_type=scaler_type, lenient=True
+                )
+                return parsed.spec(scaler_type)
+            except ScalerError:
+                pass
+        return metric_name(scaler_type or "external", "invalid-metadata"), 1.0
 
     def _parse(self, metadata: Mapping[str, str]) -> Trigger:
         scaler_type = metadata.get(SCALER_TYPE_KEY, "")

@@ -33,11 +33,15 @@ class MemoryMetadata(TriggerMetadata):
         "activationQueueLength", default=0, doc="active when depth is greater"
     )
 
+    def spec(self, scaler_type: str) -> tuple[str, float]:
+        return metric_name("memory", self.queue_name), float(self.queue_length)
+
     def trigger(self, scaler_type: str) -> Trigger:
+        name, target = self.spec(scaler_type)
         return Trigger(
             scaler_type=scaler_type,
-            metric_name=metric_name("memory", self.queue_name),
-            target=float(self.queue_length),
+            metric_name=name,
+            target=target,
             activation=float(self.activation_queue_length),
             query=MemoryQuery(self.queue_name),
         )

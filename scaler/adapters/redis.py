@@ -203,11 +203,15 @@ class RedisListMetadata(RedisConnectionMetadata):
         "activationListLength", default=0, doc="active when the count is greater"
     )
 
+    def spec(self, scaler_type: str) -> tuple[str, float]:
+        return metric_name("redis", self.list_name), float(self.list_length)
+
     def trigger(self, scaler_type: str) -> Trigger:
+        name, target = self.spec(scaler_type)
         return Trigger(
             scaler_type=scaler_type,
-            metric_name=metric_name("redis", self.list_name),
-            target=float(self.list_length),
+            metric_name=name,
+            target=target,
             activation=float(self.activation_list_length),
             query=RedisListQuery(self.connection(scaler_type), self.list_name),
         )
@@ -236,18 +240,24 @@ class RedisStreamMetadata(RedisConnectionMetadata):
         "activationLagCount", default=0, doc="active when the count is greater (every mode)"
     )
 
-    def trigger(self, scaler_type: str) -> Trigger:
-        mode: Literal["length", "pending", "lag"]
+    def mode(self) -> tuple[Literal["length", "pending", "lag"], int]:
+        """KEDA's mode and its target: no group = XLEN, lagCount != 0 = lag, else pending."""
         if not self.consumer_group:
-            mode, target = "length", self.stream_length
-        elif self.lag_count != 0:
-            mode, target = "lag", self.lag_count
-        else:
-            mode, target = "pending", self.pending_entries_count
+            return "length", self.stream_length
+        if self.lag_count != 0:
+            return "lag", self.lag_count
+        return "pending", self.pending_entries_count
+
+    def spec(self, scaler_type: str) -> tuple[str, float]:
+        return metric_name("redis-streams", self.stream), float(self.mode()[1])
+
+    def trigger(self, scaler_type: str) -> Trigger:
+        mode, _ = self.mode()
+        name, target = self.spec(scaler_type)
         return Trigger(
             scaler_type=scaler_type,
-            metric_name=metric_name("redis-streams", self.stream),
-            target=float(target),
+            metric_name=name,
+            target=target,
             activation=float(self.activation_lag_count),
             query=RedisStreamQuery(
                 self.connection(scaler_type), self.stream, mode, self.consumer_group

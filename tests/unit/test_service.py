@@ -67,6 +67,8 @@ async def test_is_active_is_strictly_greater_than_activation(
 async def test_bad_metadata_is_invalid_argument_naming_key_and_value(
     start_server: ServerFactory,
 ) -> None:
+    """GetMetrics and IsActive, whose errors KEDA shows as Warning events, refuse bad
+    metadata; GetMetricSpec, whose errors KEDA hides, still answers (next test)."""
     async with start_server(adapters={"memory": MemoryAdapter()}) as s:
         cases = [
             ({"scalerType": "kafka"}, ['"kafka"', "memory"]),
@@ -77,7 +79,6 @@ async def test_bad_metadata_is_invalid_argument_naming_key_and_value(
         ]
         for metadata, needles in cases:
             for call in (
-                s.stub.GetMetricSpec(ref(metadata)),
                 s.stub.IsActive(ref(metadata)),
                 s.stub.GetMetrics(metrics_request(metadata)),
             ):
@@ -89,6 +90,28 @@ async def test_bad_metadata_is_invalid_argument_naming_key_and_value(
         assert s.sample(
             "keda_queue_scaler_rpc_requests_total", method="GetMetrics", code="INVALID_ARGUMENT"
         ) == len(cases)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "name", "target"),
+    [
+        ({**MEMORY, "queueLength": "lots"}, "memory-jobs", 5.0),  # the key's default
+        ({**MEMORY, "queueLength": "0"}, "memory-jobs", 5.0),
+        ({**MEMORY, "activationQueueLength": "x"}, "memory-jobs", 2.0),
+        ({"scalerType": "memory"}, "memory-", 5.0),  # no queueName: empty placeholder
+        ({"scalerType": "kafka"}, "kafka-invalid-metadata", 1.0),
+        ({}, "external-invalid-metadata", 1.0),
+    ],
+)
+async def test_metric_spec_answers_bad_metadata_so_keda_shows_the_error(
+    start_server: ServerFactory, metadata: dict[str, str], name: str, target: float
+) -> None:
+    async with start_server(adapters={"memory": MemoryAdapter()}) as s:
+        (spec,) = (await s.stub.GetMetricSpec(ref(metadata))).metricSpecs
+        assert (spec.metricName, spec.targetSizeFloat) == (name, target)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await s.stub.GetMetrics(metrics_request(metadata, spec.metricName))
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 @pytest.mark.parametrize(
