@@ -8,7 +8,7 @@ layer maps it.
 
     ScalerError                     (base; code UNKNOWN)
     ├── MetadataError               INVALID_ARGUMENT   bad or missing trigger metadata
-    ├── BrokerError                 UNKNOWN            the broker answered with an error
+    ├── BrokerError                 UNAVAILABLE        no usable answer from the broker
     │   ├── BrokerUnavailable       UNAVAILABLE        cannot connect / connection lost
     │   ├── BrokerTimeout           DEADLINE_EXCEEDED  no answer within the read timeout
     │   ├── BrokerAuthError         UNAUTHENTICATED    credentials refused
@@ -47,7 +47,9 @@ class MetadataError(ScalerError):
 
 
 class BrokerError(ScalerError):
-    """The broker could not give a count."""
+    """The broker could not give a count (an error or an answer we cannot use)."""
+
+    code = "UNAVAILABLE"
 
 
 class BrokerUnavailable(BrokerError):

@@ -49,6 +49,7 @@ from scaler.errors import (
     ScalerError,
     UnsupportedState,
 )
+from scaler.keda.scaledjob import milli
 from scaler.metadata import Secret, TriggerMetadata, fingerprint, key, one_of, secret_key
 
 QUEUE_LENGTH = "QueueLength"
@@ -95,8 +96,8 @@ def _masked(url: str) -> str:
 class QueueStats:
     """One read: counts and the management API's rates (0 over AMQP)."""
 
-    messages: int  # ready + unacknowledged (AMQP: ready)
-    ready: int
+    messages: int | None  # ready + unacknowledged (AMQP: ready); None: no statistics yet
+    ready: int | None
     publish_rate: float = 0.0
     deliver_get_rate: float = 0.0
 
@@ -110,8 +111,11 @@ class RabbitRule:
     exclude_unacknowledged: bool
 
     def __call__(self, sample: QueueStats) -> tuple[float, bool]:
-        count = float(sample.ready if self.exclude_unacknowledged else sample.messages)
         publish, deliver, act = sample.publish_rate, sample.deliver_get_rate, self.activation
+        if self.mode in (DELIVER_GET_RATE, PUBLISHED_TO_DELIVERED):
+            count = 0.0  # not used: a missing message count does not matter
+        else:
+            count = self._count(sample)
         if self.mode == MESSAGE_RATE:
             return publish, publish > act or count > act
         if self.mode == DELIVER_GET_RATE:
@@ -133,6 +137,16 @@ class RabbitRule:
                 eta = (publish - deliver) / deliver + count / deliver
             return eta, eta > act or (deliver == 0 and count > 0)
         return count, count > act
+
+    def _count(self, sample: QueueStats) -> float:
+        field = "messages_ready" if self.exclude_unacknowledged else "messages"
+        count = sample.ready if self.exclude_unacknowledged else sample.messages
+        if count is None:
+            raise BrokerUnavailable(
+                f'the management API has no "{field}" statistics for the queue yet; they '
+                "appear within its statistics interval (5 s by default)"
+            )
+        return float(count)
 
 
 @dataclass(frozen=True)
@@ -215,6 +229,11 @@ class RabbitMetadata(TriggerMetadata):
             )
         if value < 0:
             raise MetadataError(f'parameter "{name}" value "{value:g}" must be greater than 0')
+        if milli(value) == 0:
+            raise MetadataError(
+                f'parameter "{name}" value "{value:g}" must be at least 0.001: KEDA keeps 3 '
+                "decimals of a target, so a smaller one is 0 and no Job would ever be created"
+            )
         return mode, value
 
     def validate(self, scaler_type: str) -> None:
@@ -255,7 +274,10 @@ class RabbitMetadata(TriggerMetadata):
             )
         if self.timeout:
             seconds = parse_timeout(self.timeout)
-            if protocol == "amqp" and seconds != 0:
+            # KEDA checks this only when mode and value are given: its validateTrigger
+            # returns early for the default and for the legacy queueLength.
+            explicit = self.queue_length == 0 and bool(self.mode) and self.value != 0
+            if protocol == "amqp" and seconds != 0 and explicit:
                 raise MetadataError(
                     f'parameter "timeout" value "{self.timeout}" works only with the HTTP '
                     "protocol (AMQP reads are bounded by the server's --read-timeout)"
@@ -296,12 +318,17 @@ class RabbitMetadata(TriggerMetadata):
         )
         return server, vhost
 
+    def spec(self, scaler_type: str) -> tuple[str, float]:
+        _, target = self.target_and_mode()
+        return metric_name("rabbitmq", quote_plus(self.queue_name, safe="")), target
+
     def trigger(self, scaler_type: str) -> Trigger:
-        mode, target = self.target_and_mode()
+        mode, _ = self.target_and_mode()
+        name, target = self.spec(scaler_type)
         server, vhost = self.server()
         return Trigger(
             scaler_type=scaler_type,
-            metric_name=metric_name("rabbitmq", quote_plus(self.queue_name, safe="")),
+            metric_name=name,
             target=target,
             activation=self.activation_value,
             query=RabbitQuery(
@@ -316,32 +343,52 @@ def _combine(items: list[dict[str, Any]], operation: str) -> QueueStats:
     if not items:
         return QueueStats(0, 0)
     stats = [_stats(item) for item in items]
-    messages = [s.messages for s in stats]
-    ready = [s.ready for s in stats]
     publish = [s.publish_rate for s in stats]
     deliver = [s.deliver_get_rate for s in stats]
+    n = len(stats)
+
+    def counts(values: list[int | None]) -> int | None:
+        known = [v for v in values if v is not None]
+        if len(known) < n:
+            return None  # a queue without statistics yet: the combination is unknown
+        if operation == "avg":
+            return sum(known) // n
+        return max([0, *known]) if operation == "max" else sum(known)
+
+    messages = counts([s.messages for s in stats])
+    ready = counts([s.ready for s in stats])
     if operation == "avg":
-        n = len(stats)
-        return QueueStats(sum(messages) // n, sum(ready) // n, sum(publish) / n, sum(deliver) / n)
+        return QueueStats(messages, ready, sum(publish) / n, sum(deliver) / n)
     if operation == "max":
-        return QueueStats(
-            max([0, *messages]), max([0, *ready]), max([0.0, *publish]), max([0.0, *deliver])
-        )
-    return QueueStats(sum(messages), sum(ready), sum(publish), sum(deliver))
+        return QueueStats(messages, ready, max([0.0, *publish]), max([0.0, *deliver]))
+    return QueueStats(messages, ready, sum(publish), sum(deliver))
+
+
+def _count(item: dict[str, Any], field: str) -> int | None:
+    value = item.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BrokerUnavailable(f'the management API answered a non-integer "{field}"')
+    return value
+
+
+def _rate(rates: dict[str, Any], field: str) -> float:
+    value = (rates.get(field) or {}).get("rate", 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BrokerUnavailable(f'the management API answered a non-numeric "{field}" rate')
+    return float(value)
 
 
 def _stats(item: dict[str, Any]) -> QueueStats:
-    if item.get("messages") is None or item.get("messages_ready") is None:
-        raise BrokerUnavailable(
-            f'the management API has no statistics for queue "{item.get("name", "?")}" yet; '
-            "they appear within its statistics interval (5 s by default)"
-        )
     rates = item.get("message_stats") or {}
+    if not isinstance(rates, dict):
+        raise BrokerUnavailable('the management API answered a malformed "message_stats"')
     return QueueStats(
-        messages=int(item["messages"]),
-        ready=int(item["messages_ready"]),
-        publish_rate=float((rates.get("publish_details") or {}).get("rate", 0.0)),
-        deliver_get_rate=float((rates.get("deliver_get_details") or {}).get("rate", 0.0)),
+        messages=_count(item, "messages"),
+        ready=_count(item, "messages_ready"),
+        publish_rate=_rate(rates, "publish_details"),
+        deliver_get_rate=_rate(rates, "deliver_get_details"),
     )
 
 

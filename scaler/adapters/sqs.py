@@ -186,6 +186,9 @@ class SqsMetadata(TriggerMetadata):
                 "e.g. arn:aws:iam::123456789012:role/queue-reader"
             )
 
+    def spec(self, scaler_type: str) -> tuple[str, float]:
+        return metric_name("aws-sqs", self.queue_name()), float(self.queue_length)
+
     def trigger(self, scaler_type: str) -> Trigger:
         attributes = [VISIBLE]
         if self.scale_on_in_flight:
@@ -203,10 +206,11 @@ class SqsMetadata(TriggerMetadata):
             external_id=self.aws_external_id,
         )
         url = self.queue_url if _queue_name_from_url(self.queue_url) is not None else ""
+        metric, target = self.spec(scaler_type)
         return Trigger(
             scaler_type=scaler_type,
-            metric_name=metric_name("aws-sqs", name),
-            target=float(self.queue_length),
+            metric_name=metric,
+            target=target,
             activation=float(self.activation_queue_length),
             query=SqsQuery(identity, url, name, tuple(attributes)),
         )
@@ -255,7 +259,10 @@ def translate(exc: BaseException, identity: SqsIdentity, what: str) -> ScalerErr
         return BrokerTimeout(f"{where} did not answer in time while {what}")
     if isinstance(exc, bexc.EndpointConnectionError | bexc.ConnectionError | OSError):
         return BrokerUnavailable(f"cannot reach {where} while {what}: {exc}")
-    return BrokerError(f"{where} failed while {what}: {type(exc).__name__}: {exc}")
+    if isinstance(exc, bexc.ResponseParserError):
+        # Its text holds the response body, which is the endpoint's, not ours to echo.
+        return BrokerError(f"{where} answered with a body that is not an SQS response while {what}")
+    return BrokerError(f"{where} failed while {what}: {type(exc).__name__}")
 
 
 class _FixedProvider(CredentialProvider):  # type: ignore[misc]
@@ -271,6 +278,7 @@ class _FixedProvider(CredentialProvider):  # type: ignore[misc]
         return self._credentials
 
 
+_ATTRIBUTE = re.compile(r"[+-]?[0-9]{1,19}")
 _RETRY_CODES = _THROTTLED | {"InternalError", "ServiceUnavailable", "InternalFailure"}
 _RETRY_PAUSE = 0.05
 
@@ -353,7 +361,17 @@ class SqsAdapter:
                 f"{query.identity.describe()} did not return {', '.join(missing)} for queue "
                 f'"{query.queue_name}"'
             )
-        return float(sum(int(attributes[a]) for a in query.attributes))
+        total = 0
+        for name in query.attributes:
+            text = str(attributes[name])
+            # KEDA: strconv.ParseInt(value, 10, 64)
+            if not _ATTRIBUTE.fullmatch(text) or not -(2**63) <= int(text) < 2**63:
+                raise BrokerError(
+                    f"{query.identity.describe()} answered {name} for queue "
+                    f'"{query.queue_name}" with a value that is not an integer'
+                )
+            total += int(text)
+        return float(total)
 
     async def _queue_url(self, client: Any, query: SqsQuery, deadline: float) -> str:
         ident = (fingerprint(query.identity), query.queue_name)

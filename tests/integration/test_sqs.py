@@ -231,3 +231,72 @@ async def test_errors_never_contain_the_secret(triggers: Triggers, moto: MotoSer
     with pytest.raises(QueueNotFound) as err:
         await value(triggers, meta(moto, "nope", awsSecretAccessKeyFromEnv=secret))
     assert secret not in str(err.value)
+
+
+class _OddSqs:
+    """A loopback HTTP endpoint that answers every SQS call with one fixed reply: the
+    answers KEDA treats as errors, which moto never gives."""
+
+    def __init__(self, status: int, body: bytes, content_type: str) -> None:
+        import http.server
+        import threading
+
+        reply = (status, body, content_type)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                code, payload, kind = reply
+                self.send_response(code)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _OddSqs:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+ODD_URL = f"http://127.0.0.1:1/{ACCOUNT}/work"  # the endpoint decides where calls go
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "needle"),
+    [
+        (200, b'{"Attributes": {"ApproximateNumberOfMessages": "lots",'
+              b' "ApproximateNumberOfMessagesNotVisible": "1"}}',
+         "application/x-amz-json-1.0", "not an integer"),
+        (200, b'{"Attributes": {"ApproximateNumberOfMessages": "3"}}',
+         "application/x-amz-json-1.0", "did not return ApproximateNumberOfMessagesNotVisible"),
+        (500, b"<html>internal-stack-trace-SECRET</html>", "text/html", "failed while"),
+        (200, b"<html>not json SECRET</html>", "text/html", "did not return"),
+    ],
+)  # fmt: skip
+async def test_answers_keda_treats_as_errors_have_a_status_with_the_cause(
+    start_server: ServerFactory, status: int, body: bytes, content_type: str, needle: str
+) -> None:
+    with _OddSqs(status, body, content_type) as odd:
+        metadata = {
+            "scalerType": "aws-sqs-queue", "queueURL": ODD_URL, "awsRegion": "us-east-1",
+            "awsEndpoint": odd.endpoint, "awsAccessKeyIDFromEnv": "AKID",
+            "awsSecretAccessKeyFromEnv": "secret",
+        }  # fmt: skip
+        async with start_server(read_timeout=5) as s:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await s.stub.GetMetrics(metrics_request(metadata))
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    details = err.value.details() or ""
+    assert needle in details
+    assert "SECRET" not in details  # a body is the endpoint's, never echoed

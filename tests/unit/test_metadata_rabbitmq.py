@@ -73,7 +73,7 @@ BAD: list[tuple[dict[str, str], tuple[str, ...]]] = [
     (rmq(activationValue="many"), ('"activationValue"', '"many"')),
     (rmq(useRegex="true"), ('"useRegex" needs the HTTP protocol',)),
     (rmq(excludeUnacknowledged="true"), ('"excludeUnacknowledged" needs the HTTP protocol',)),
-    (rmq(timeout="5s"), ('"timeout"', "only with the HTTP protocol")),
+    (rmq(timeout="5s", mode="QueueLength", value="5"), ('"timeout"', "only with the HTTP protocol")),
     (rmq(HTTP, timeout="-5s"), ('"timeout"', '"-5s"')),
     (rmq(HTTP, timeout="soon"), ('"timeout"', '"soon"')),
     (rmq(HTTP, operation="median"), ('"operation"', '"median"', '"avg"')),
