@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from scaler.adapters.memory import MemoryAdapter
 from tests.brokers import RedisProcess
@@ -93,3 +94,93 @@ async def test_bad_manifest_exits_2_with_the_reason(tmp_path: Path) -> None:
     assert "cannot read" in err
     code, _, err = await cli(str(bad), "--running", "1", "--pending", "2")
     assert code == 2
+
+
+async def test_address_must_be_host_port(tmp_path: Path) -> None:
+    for bad in ("http://127.0.0.1:6000", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000"):
+        code, _, err = await cli(str(EXAMPLES / "redis-list-scaledjob.yaml"), "--address", bad)
+        assert code == 2, bad
+        assert "--address" in err
+        assert "host:port" in err
+
+
+async def test_a_secret_backed_variable_not_supplied_is_named(
+    start_server: ServerFactory, redis_db: RedisProcess, tmp_path: Path
+) -> None:
+    env_file = tmp_path / "env"
+    env_file.write_text(f"# address only\nREDIS_ADDRESS={redis_db.address}\n")
+    async with start_server() as s:
+        code, out, err = await cli(
+            str(EXAMPLES / "redis-list-scaledjob.yaml"), "--address", s.address,
+            "--env-file", str(env_file), "--output", "json",
+        )  # fmt: skip
+    assert code == 0, err
+    assert "passwordFromEnv names variable REDIS_PASSWORD" in err
+    assert "Secret redis-auth key password" in err
+    assert "--env REDIS_PASSWORD=" in err
+    report = json.loads(out)
+    assert any("REDIS_PASSWORD" in note for note in report["notes"])
+    assert report["triggers"][0]["value"] == 0  # the unprotected test Redis answers
+
+
+async def test_a_failing_metric_spec_is_reported_as_silent_in_a_cluster(tmp_path: Path) -> None:
+    from tests.brokers import free_port
+
+    manifest = tmp_path / "sj.yaml"
+    manifest.write_text(
+        "kind: ScaledJob\nspec:\n  triggers:\n  - type: external\n    metadata:\n"
+        f"      scalerAddress: '127.0.0.1:{free_port()}'\n      scalerType: memory\n"
+        "      queueName: jobs\n"
+    )
+    code, out, _ = await cli(str(manifest), "--timeout", "2")
+    assert code == 1
+    assert "UNAVAILABLE" in out
+    assert "KEDA drops this trigger for the poll silently" in out
+
+
+async def test_keda_retries_a_failed_call_once_and_so_does_explain(tmp_path: Path) -> None:
+    """A scaler whose first GetMetrics fails: KEDA rebuilds the scaler and asks again."""
+    import grpc
+
+    from scaler.proto import externalscaler_pb2 as pb
+    from scaler.proto import externalscaler_pb2_grpc as pb_grpc
+
+    class Flaky(pb_grpc.ExternalScalerServicer):
+        calls = 0
+
+        async def GetMetricSpec(self, request: Any, context: Any) -> Any:
+            return pb.GetMetricSpecResponse(
+                metricSpecs=[pb.MetricSpec(metricName="q", targetSize=2, targetSizeFloat=2)]
+            )
+
+        async def GetMetrics(self, request: Any, context: Any) -> Any:
+            Flaky.calls += 1
+            if Flaky.calls == 1:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "first call fails")
+            return pb.GetMetricsResponse(
+                metricValues=[pb.MetricValue(metricName="q", metricValue=3, metricValueFloat=3),
+                              pb.MetricValue(metricName="q", metricValue=4, metricValueFloat=4.5)]
+            )  # fmt: skip
+
+        async def IsActive(self, request: Any, context: Any) -> Any:
+            return pb.IsActiveResponse(result=True)
+
+    server = grpc.aio.server()
+    pb_grpc.add_ExternalScalerServicer_to_server(Flaky(), server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        manifest = tmp_path / "sj.yaml"
+        manifest.write_text(
+            "kind: ScaledJob\nspec:\n  triggers:\n  - type: external\n    metadata:\n"
+            f"      scalerAddress: '127.0.0.1:{port}'\n"
+        )
+        code, out, err = await cli(str(manifest), "--output", "json")
+    finally:
+        await server.stop(None)
+    assert code == 0, err
+    report = json.loads(out)
+    assert Flaky.calls == 2
+    assert report["triggers"][0]["value"] == 7.5  # every value returned is summed
+    assert report["jobsToCreate"] == 4  # ceil(7.5 / 2)
+    assert any("retry succeeded" in note for note in report["notes"])
