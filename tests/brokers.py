@@ -170,10 +170,14 @@ class RedisCluster:
         ]
         create += ["--cluster-replicas", "0", "--cluster-yes"]
         subprocess.run(create, check=True, capture_output=True, timeout=30)
-        deadline = time.monotonic() + 15
-        while self.nodes[0].client().cluster("info").get("cluster_state") != "ok":
+        # Every node must agree that the cluster is up, not only the first: a client
+        # may be redirected to any of them (ClusterDownError on a busy machine).
+        deadline = time.monotonic() + 60
+        while not all(
+            n.client().cluster("info").get("cluster_state") == "ok" for n in self.nodes
+        ):
             if time.monotonic() > deadline:
-                raise RuntimeError("redis cluster did not reach state ok")
+                raise RuntimeError("redis cluster did not reach state ok on every node")
             time.sleep(0.1)
 
     def client(self) -> redis.RedisCluster:
@@ -335,6 +339,7 @@ class HangingServer:
         self._sock.listen(64)
         self.port = int(self._sock.getsockname()[1])
         self._held: list[socket.socket] = []
+        self.connected = threading.Event()  # set at the first connection
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
 
@@ -344,6 +349,7 @@ class HangingServer:
             try:
                 conn, _ = self._sock.accept()
                 self._held.append(conn)
+                self.connected.set()
             except TimeoutError:
                 continue
             except OSError:

@@ -56,6 +56,7 @@ class MemoryAdapter:
         self._delay: dict[str, float] = {}
         self._failure: dict[str, ScalerError] = {}
         self.reads: Counter[str] = Counter()
+        self._started: dict[str, asyncio.Event] = {}
         self._strict = strict
 
     # -- the store ------------------------------------------------------
@@ -83,9 +84,14 @@ class MemoryAdapter:
             self._failure[queue] = error
 
     # -- Adapter ----------------------------------------------------------
+    async def reading(self, queue: str) -> None:
+        """Wait until a read of ``queue`` has started (for tests: an event, not a sleep)."""
+        await self._started.setdefault(queue, asyncio.Event()).wait()
+
     async def read(self, query: Any) -> float:
         assert isinstance(query, MemoryQuery)
         self.reads[query.queue] += 1
+        self._started.setdefault(query.queue, asyncio.Event()).set()
         if delay := self._delay.get(query.queue):
             await asyncio.sleep(delay)
         if (failure := self._failure.get(query.queue)) is not None:

@@ -287,16 +287,13 @@ async def test_broker_down_gives_errors_then_values_when_back(
         reply = await s.stub.GetMetrics(metrics_request(amqp_meta))
         assert reply.metricValues[0].metricValue == 4
         await asyncio.to_thread(rabbitmq.stop, graceful=True)
-        loop = asyncio.get_running_loop()
         for meta in (amqp_meta, http_meta):
-            started = loop.time()
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await s.stub.GetMetrics(metrics_request(meta))
             assert err.value.code() in (
                 grpc.StatusCode.UNAVAILABLE,
                 grpc.StatusCode.DEADLINE_EXCEEDED,
             )
-            assert loop.time() - started < 2.5  # within the read timeout
             assert "guest" not in (err.value.details() or "")
         await asyncio.to_thread(rabbitmq.start)
         # A durable queue of confirmed persistent messages survives the restart.

@@ -101,7 +101,7 @@ async def test_redis_down_gives_errors_then_recovers_without_restart(
                 reply = await s.stub.GetMetrics(metrics_request(m))
                 break
             except grpc.aio.AioRpcError:
-                assert loop.time() - restarted < 2.0, "no recovery within 2 s"
+                assert loop.time() - restarted < 30, "no recovery within 30 s"
                 await asyncio.sleep(0.1)
         assert reply.metricValues[0].metricValue == 3
         assert (
