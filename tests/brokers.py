@@ -173,9 +173,7 @@ class RedisCluster:
         # Every node must agree that the cluster is up, not only the first: a client
         # may be redirected to any of them (ClusterDownError on a busy machine).
         deadline = time.monotonic() + 60
-        while not all(
-            n.client().cluster("info").get("cluster_state") == "ok" for n in self.nodes
-        ):
+        while not all(n.client().cluster("info").get("cluster_state") == "ok" for n in self.nodes):
             if time.monotonic() > deadline:
                 raise RuntimeError("redis cluster did not reach state ok on every node")
             time.sleep(0.1)

@@ -23,8 +23,9 @@ class Pki:
     client_key: Path
 
 
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+def _name(cn: str, orgs: tuple[str, ...] = ()) -> x509.Name:
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in orgs]
+    return x509.Name([*attributes, x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
 def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
@@ -50,7 +51,15 @@ _CA_USAGE = x509.KeyUsage(
 )
 
 
-def make_pki(folder: Path) -> Pki:
+def make_pki(
+    folder: Path,
+    *,
+    client_cn: str = "keda-operator",
+    client_orgs: tuple[str, ...] = (),
+    server_names: tuple[str, ...] = ("localhost",),
+) -> Pki:
+    """A CA, a server certificate for 127.0.0.1 and ``server_names``, and a client
+    certificate (``client_orgs`` become its O= groups, as Kubernetes reads them)."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
@@ -70,13 +79,14 @@ def make_pki(folder: Path) -> Pki:
     )
 
     def leaf(
-        cn: str, usage: x509.ObjectIdentifier
+        cn: str, usage: x509.ObjectIdentifier, orgs: tuple[str, ...] = ()
     ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
         key = ec.generate_private_key(ec.SECP256R1())
-        sans = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        sans: list[x509.GeneralName] = [x509.DNSName(n) for n in server_names]
+        sans.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
         cert = (
             x509.CertificateBuilder()
-            .subject_name(_name(cn))
+            .subject_name(_name(cn, orgs))
             .issuer_name(ca.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
@@ -93,7 +103,7 @@ def make_pki(folder: Path) -> Pki:
         return cert, key
 
     server_cert, server_key = leaf("localhost", ExtendedKeyUsageOID.SERVER_AUTH)
-    client_cert, client_key = leaf("keda-operator", ExtendedKeyUsageOID.CLIENT_AUTH)
+    client_cert, client_key = leaf(client_cn, ExtendedKeyUsageOID.CLIENT_AUTH, client_orgs)
     pki = Pki(
         ca=folder / "ca.crt",
         server_cert=folder / "tls.crt",
