@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,6 +66,10 @@ class Settings:
 
     def validate(self) -> None:
         """Raise ValueError naming the setting when a value cannot work."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{_flag(f.name)} {value} must be a finite number of seconds")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port {self.port} must be from 0 to 65535")
         if not -1 <= self.metrics_port <= 65535:

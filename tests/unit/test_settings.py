@@ -41,6 +41,10 @@ def test_env_then_flags_win() -> None:
         ({"KQS_STREAM_INTERVAL": "0"}, "stream-interval must be greater than 0"),
         ({"KQS_LOG_LEVEL": "chatty"}, "log-level 'chatty'"),
         ({"KQS_LOG_FORMAT": "xml"}, "log-format 'xml'"),
+        ({"KQS_READ_TIMEOUT": "nan"}, "read-timeout nan must be a finite number"),
+        ({"KQS_READ_TIMEOUT": "inf"}, "read-timeout inf must be a finite number"),
+        ({"KQS_CACHE_TTL": "NaN"}, "cache-ttl nan must be a finite number"),
+        ({"KQS_GRACE_PERIOD": "-inf"}, "grace-period -inf must be a finite number"),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:
