@@ -53,7 +53,13 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"keda-queue-scaler serve: {exc}", file=sys.stderr)
         return 2
     _configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(run(settings))
+    from scaler.server import StartupError
+
+    try:
+        asyncio.run(run(settings))
+    except StartupError as exc:
+        print(f"keda-queue-scaler serve: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

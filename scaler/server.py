@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -53,13 +55,60 @@ def default_adapters(settings: Settings) -> dict[str, Adapter]:
     return adapters
 
 
+class StartupError(Exception):
+    """The server cannot start; the message is one line naming the setting and cause."""
+
+
+def _read(flag: str, path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise StartupError(f"{flag} {path}: {exc.strerror}") from None
+
+
 def _credentials(settings: Settings) -> grpc.ServerCredentials:
-    key = Path(settings.tls_key_file).read_bytes()
-    cert = Path(settings.tls_cert_file).read_bytes()
-    ca = Path(settings.tls_client_ca_file).read_bytes() if settings.tls_client_ca_file else None
+    key = _read("--tls-key-file", settings.tls_key_file)
+    cert = _read("--tls-cert-file", settings.tls_cert_file)
+    ca = None
+    if settings.tls_client_ca_file:
+        ca = _read("--tls-client-ca-file", settings.tls_client_ca_file)
+    # gRPC only reports a bad pair as a failed bind: check it here, with the cause.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    except ssl.SSLError as exc:
+        reason = (
+            "the key does not match the certificate"
+            if "KEY_VALUES_MISMATCH" in str(exc)
+            else f"not a PEM certificate and key ({exc.reason or exc})"
+        )
+        raise StartupError(
+            f"--tls-cert-file {settings.tls_cert_file} / --tls-key-file "
+            f"{settings.tls_key_file}: {reason}"
+        ) from None
+    if ca is not None:
+        try:
+            context.load_verify_locations(cadata=ca.decode(errors="replace"))
+        except (ssl.SSLError, ValueError):
+            raise StartupError(
+                f"--tls-client-ca-file {settings.tls_client_ca_file}: not a PEM CA bundle"
+            ) from None
     return grpc.ssl_server_credentials(
         [(key, cert)], root_certificates=ca, require_client_auth=ca is not None
     )
+
+
+def _check_free(host: str, port: int, flag: str) -> None:
+    """Fail with the flag's name before gRPC logs a bind error of its own."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise StartupError(f"cannot listen on {host}:{port} ({flag}): {exc.strerror}") from None
 
 
 class ScalerServer:
@@ -109,18 +158,32 @@ class ScalerServer:
             server,
         )
         address = f"[{s.host}]:{s.port}" if ":" in s.host else f"{s.host}:{s.port}"
-        if s.tls:
-            self.port = server.add_secure_port(address, _credentials(s))
-        else:
-            self.port = server.add_insecure_port(address)
+        credentials = _credentials(s) if s.tls else None
+        _check_free(s.host, s.port, "--port")
+        if s.metrics_port > 0:
+            _check_free(s.metrics_host, s.metrics_port, "--metrics-port")
+        try:
+            if credentials is not None:
+                self.port = server.add_secure_port(address, credentials)
+            else:
+                self.port = server.add_insecure_port(address)
+        except RuntimeError as exc:
+            raise StartupError(f"cannot listen on {address} (--port): {exc}") from None
+        if s.metrics_port >= 0:
+            httpd = MetricsHTTPServer(self.registry, host=s.metrics_host, port=s.metrics_port)
+            try:
+                await httpd.start()
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot listen on {s.metrics_host}:{s.metrics_port} (--metrics-port): "
+                    f"{exc.strerror}"
+                ) from None
+            self._httpd = httpd
+            self.metrics_port = httpd.port
         await server.start()
         self._server = server
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        if s.metrics_port >= 0:
-            self._httpd = MetricsHTTPServer(self.registry, host=s.metrics_host, port=s.metrics_port)
-            await self._httpd.start()
-            self.metrics_port = self._httpd.port
         mode = "mTLS" if s.tls_client_ca_file else "TLS" if s.tls else "plaintext"
         log.info(
             "serving gRPC (%s) on %s:%d; scalerTypes: %s; metrics on %s",
@@ -147,6 +210,13 @@ class ScalerServer:
         log.info("stopped")
         self._stopped.set()
 
+    async def abandon(self) -> None:
+        """Release what a failed start opened (pools, the /metrics listener)."""
+        if self._httpd is not None:
+            await self._httpd.stop()
+        await self.readings.aclose()
+        await self.triggers.aclose()
+
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
 
@@ -158,7 +228,11 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):  # before start: a signal is never missed
         loop.add_signal_handler(sig, stop.set)
     server = ScalerServer(settings)
-    await server.start()
+    try:
+        await server.start()
+    except StartupError:
+        await server.abandon()
+        raise
     await stop.wait()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.remove_signal_handler(sig)

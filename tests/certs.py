@@ -60,6 +60,7 @@ def make_pki(
 ) -> Pki:
     """A CA, a server certificate for 127.0.0.1 and ``server_names``, and a client
     certificate (``client_orgs`` become its O= groups, as Kubernetes reads them)."""
+    folder.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (

@@ -7,10 +7,12 @@ import dataclasses
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -139,3 +141,44 @@ def test_json_logs_are_one_object_per_line(serve: object) -> None:
     assert entry["logger"] == "scaler.server"
     assert READY.search(entry["message"])
     assert set(entry) == {"time", "level", "logger", "message"}
+
+
+def _serve_fails(*args: str) -> tuple[int, list[str]]:
+    done = subprocess.run(
+        [*CLI, "serve", "--host", "127.0.0.1", *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return done.returncode, done.stderr.strip().splitlines()
+
+
+def test_startup_errors_are_one_line_with_the_cause(tmp_path: Path) -> None:
+    from tests.certs import make_pki
+
+    pki = make_pki(tmp_path / "a")
+    other = make_pki(tmp_path / "b")
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("hello")
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        busy = str(held.getsockname()[1])
+        cases = [
+            (["--port", busy, "--metrics-port", "-1"], f"127.0.0.1:{busy} (--port)"),
+            (["--port", "0", "--metrics-host", "127.0.0.1", "--metrics-port", busy],
+             f"127.0.0.1:{busy} (--metrics-port)"),
+            (["--port", "0", "--metrics-port", "-1", "--tls-cert-file", str(pki.server_cert),
+              "--tls-key-file", str(other.server_key)], "does not match the certificate"),
+            (["--port", "0", "--metrics-port", "-1", "--tls-cert-file", str(not_pem),
+              "--tls-key-file", str(pki.server_key)], "not a PEM certificate"),
+            (["--port", "0", "--metrics-port", "-1", "--tls-cert-file", str(tmp_path / "nope"),
+              "--tls-key-file", str(pki.server_key)], "is not a readable file"),
+            (["--port", "0", "--metrics-port", "-1", "--tls-cert-file", str(pki.server_cert),
+              "--tls-key-file", str(pki.server_key), "--tls-client-ca-file", str(not_pem)],
+             "--tls-client-ca-file"),
+        ]  # fmt: skip
+        for args, needle in cases:
+            code, lines = _serve_fails(*args)
+            assert code == 2, (args, lines)
+            assert len(lines) == 1, lines
+            assert lines[0].startswith("keda-queue-scaler serve: ")
+            assert needle in lines[0], lines
