@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test test-slow parity lint fmt check proto bench brokers helm chart clean
+.PHONY: help install run demo test test-slow parity e2e e2e-cluster lint fmt check proto bench brokers helm chart clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,12 @@ test-slow: install brokers  ## also run the slow soak/load tests
 parity: install brokers  ## only the differential tests against KEDA's own Go code (needs Go); SCENARIOS=, SEED=
 	KQS_PARITY_SCENARIOS="$(or $(SCENARIOS),20000)" KQS_PARITY_SEED="$(or $(SEED),20261129)" \
 	  $(BIN)/pytest tests/keda -m keda $(PYTEST_ARGS)
+
+e2e-cluster:  ## build etcd, kube-apiserver, kube-controller-manager and KEDA's operator from Go modules (cached)
+	@scripts/e2e-cluster
+
+e2e: install brokers  ## end to end: the real KEDA operator on a real API server, on loopback (builds them once)
+	KQS_HELM="$$(scripts/install-helm)" $(BIN)/pytest tests/e2e --run-e2e $(PYTEST_ARGS)
 
 lint: install  ## ruff (lint + format check) and mypy --strict on scaler/
 	$(BIN)/ruff check .

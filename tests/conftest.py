@@ -33,6 +33,10 @@ REDIS_PASSWORD = "s3cret-Pa55"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
+    parser.addoption(
+        "--run-e2e", action="store_true",
+        help="run tests/e2e: the real KEDA on a real API server (make e2e)",
+    )  # fmt: skip
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
