@@ -1,0 +1,185 @@
+"""Helpers for the end-to-end tests: example manifests, KEDA's polls from its log,
+Jobs, events and conditions, read with the Python ``kubernetes`` client."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from scaler.keda.manifest import from_manifest
+from scaler.keda.scaledjob import Decision, SpecReading, TriggerReading, decide
+from tests.e2e.cluster import Cluster, keda_log, wait_for
+from tests.kedago import ROOT
+
+GROUP, VERSION = "keda.sh", "v1alpha1"
+
+
+def example(name: str) -> dict[str, Any]:
+    (doc,) = [d for d in yaml.safe_load_all((ROOT / "examples" / name).read_text()) if d]
+    return dict(doc)
+
+
+def set_env(doc: dict[str, Any], **values: str) -> None:
+    """Replace (or add) literal env values of the Job's first container."""
+    container = doc["spec"]["jobTargetRef"]["template"]["spec"]["containers"][0]
+    env = [e for e in container.get("env", []) if e["name"] not in values]
+    env += [{"name": k, "value": v} for k, v in values.items()]
+    container["env"] = env
+
+
+def namespace(cluster: Cluster, name: str) -> str:
+    core = cluster.core()
+    core.create_namespace({"metadata": {"name": name}})
+    wait_for(f"namespace {name}'s default ServiceAccount",
+             lambda: core.read_namespaced_service_account("default", name))  # fmt: skip
+    return name
+
+
+def secret(cluster: Cluster, ns: str, name: str, data: Mapping[str, str]) -> None:
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+    cluster.core().create_namespaced_secret(
+        ns, {"metadata": {"name": name}, "type": "Opaque", "data": encoded}
+    )
+
+
+def create(cluster: Cluster, ns: str, doc: Mapping[str, Any]) -> None:
+    from kubernetes import client
+
+    body = copy.deepcopy(dict(doc))
+    body["metadata"] = {**body.get("metadata", {}), "namespace": ns}
+    plural = {"ScaledJob": "scaledjobs", "TriggerAuthentication": "triggerauthentications"}[
+        body["kind"]
+    ]
+    client.CustomObjectsApi(cluster.api()).create_namespaced_custom_object(
+        GROUP, VERSION, ns, plural, body
+    )
+
+
+def delete_scaledjob(cluster: Cluster, ns: str, name: str) -> None:
+    from kubernetes import client
+
+    client.CustomObjectsApi(cluster.api()).delete_namespaced_custom_object(
+        GROUP, VERSION, ns, "scaledjobs", name
+    )
+
+
+def scaledjob(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
+    from kubernetes import client
+
+    return dict(
+        client.CustomObjectsApi(cluster.api()).get_namespaced_custom_object(
+            GROUP, VERSION, ns, "scaledjobs", name
+        )
+    )
+
+
+def condition(cluster: Cluster, ns: str, name: str, kind: str) -> tuple[str, str, str] | None:
+    for c in scaledjob(cluster, ns, name).get("status", {}).get("conditions", []) or []:
+        if c.get("type") == kind:
+            return c.get("status", ""), c.get("reason", ""), c.get("message", "")
+    return None
+
+
+def jobs(cluster: Cluster, ns: str, name: str) -> list[Any]:
+    from kubernetes import client
+
+    selector = f"scaledjob.keda.sh/name={name}"
+    return list(
+        client.BatchV1Api(cluster.api()).list_namespaced_job(ns, label_selector=selector).items
+    )
+
+
+def finished(job: Any) -> bool:
+    return any(
+        c.type in ("Complete", "Failed") and c.status == "True"
+        for c in (job.status.conditions or [])
+    )
+
+
+def events(cluster: Cluster, ns: str, name: str, reason: str | None = None) -> list[Any]:
+    """Events about the ScaledJob: core/v1 and events.k8s.io/v1 (KEDA uses the latter)."""
+    from kubernetes import client
+
+    out = []
+    selector = f"regarding.name={name}"
+    for e in (
+        client.EventsV1Api(cluster.api()).list_namespaced_event(ns, field_selector=selector).items
+    ):
+        if reason is None or e.reason == reason:
+            out.append(e)
+    return out
+
+
+@dataclass
+class Poll:
+    """One poll of one ScaledJob, as KEDA's operator logged it."""
+
+    specs: list[SpecReading] = field(default_factory=list)
+    running: int = -1
+    pending: int = -1
+    created: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def polls(cluster: Cluster, ns: str, name: str) -> list[Poll]:
+    """Every completed poll of ``ns/name`` in the operator's log, in order.
+
+    Per poll, getScaledJobMetrics logs each spec's queue length, target and activity
+    ("Scaler Metric value", debug) or its error; RequestJobScale then logs the
+    running and pending Jobs and, when it creates some, "Created jobs"."""
+    out: list[Poll] = []
+    current = Poll()
+    for line in keda_log(cluster):
+        if line.get("scaledJob.Name") != name or line.get("scaledJob.Namespace", ns) != ns:
+            continue
+        msg = line.get("msg")
+        if msg == "Scaler Metric value":
+            metric = next(k for k in line if k.startswith("s") and "-" in k and k[1].isdigit())
+            current.specs.append(
+                SpecReading(metric, float(line["targetAverageValue"]), (float(line[metric]),),
+                            bool(line["isTriggerActive"]))
+            )  # fmt: skip
+        elif msg == "Error getting scaler metrics and activity, but continue":
+            current.specs.append(SpecReading("error", 0.0, error=str(line.get("error"))))
+            current.errors.append(str(line.get("error")))
+        elif msg == "Scaling Jobs" and "Number of running Jobs" in line:
+            current.running = int(line["Number of running Jobs"])
+        elif msg == "Scaling Jobs" and "Number of pending Jobs" in line:
+            current.pending = int(line["Number of pending Jobs"])
+            out.append(current)
+            current = Poll()
+        elif msg == "Created jobs" and out:
+            out[-1].created = int(line["Number of jobs"])
+    return out
+
+
+def predict(manifest: Mapping[str, Any], poll: Poll) -> Decision:
+    """What our model (explain's arithmetic) says KEDA creates in this poll."""
+    spec = from_manifest(dict(manifest)).spec
+    reading = TriggerReading(specs=tuple(poll.specs))
+    return decide(spec, [reading] if poll.specs else [], running=poll.running, pending=poll.pending)
+
+
+def mismatches(manifest: Mapping[str, Any], seen: list[Poll]) -> list[str]:
+    out = []
+    for i, poll in enumerate(seen):
+        predicted = predict(manifest, poll)
+        if predicted.jobs != poll.created:
+            out.append(
+                f"poll {i}: KEDA created {poll.created}, explain says {predicted.jobs} ({poll})"
+            )
+    return out
+
+
+def settle(what: str, check: Callable[[], Any], timeout: float = 240) -> Any:
+    return wait_for(what, check, timeout)
+
+
+def ceil(x: float) -> int:
+    return math.ceil(x)
