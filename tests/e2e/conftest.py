@@ -3,6 +3,7 @@ process, and brokers of its own. Skipped unless pytest runs with ``--run-e2e``."
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -64,13 +65,16 @@ READY = re.compile(r"serving gRPC \((?P<mode>[a-zA-Z]+)\) on 127\.0\.0\.1:(?P<po
 
 
 def start_scaler(workdir: Path, *args: str) -> Scaler:
-    """`keda-queue-scaler serve` as KEDA will reach it: a real process on loopback."""
+    """`keda-queue-scaler serve` as KEDA will reach it: a real process on loopback.
+
+    Its own AWS identity (IRSA in a cluster) is a pair of keys for the emulator."""
     log = workdir / f"scaler-{time.monotonic_ns()}.log"
     handle = log.open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "scaler", "serve", "--host", "127.0.0.1", "--port", "0",
          "--metrics-host", "127.0.0.1", "--metrics-port", str(free_port()), *args],
         stdout=handle, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "e2e", "AWS_SECRET_ACCESS_KEY": "e2e"},
     )  # fmt: skip
     handle.close()
     deadline = time.monotonic() + 30

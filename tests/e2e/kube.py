@@ -123,7 +123,8 @@ class Poll:
     specs: list[SpecReading] = field(default_factory=list)
     running: int = -1
     pending: int = -1
-    created: int = 0
+    decided: int = 0  # the Jobs KEDA set out to create ("Creating jobs")
+    created: int = 0  # the Jobs the API server accepted ("Created jobs")
     errors: list[str] = field(default_factory=list)
 
 
@@ -132,7 +133,9 @@ def polls(cluster: Cluster, ns: str, name: str) -> list[Poll]:
 
     Per poll, getScaledJobMetrics logs each spec's queue length, target and activity
     ("Scaler Metric value", debug) or its error; RequestJobScale then logs the
-    running and pending Jobs and, when it creates some, "Created jobs"."""
+    running and pending Jobs and, when it creates some, "Creating jobs" (its
+    decision) and "Created jobs" (what the API server accepted: a create cancelled
+    because KEDA restarted the ScaledJob's loop counts 0 there)."""
     out: list[Poll] = []
     current = Poll()
     for line in keda_log(cluster):
@@ -154,6 +157,8 @@ def polls(cluster: Cluster, ns: str, name: str) -> list[Poll]:
             current.pending = int(line["Number of pending Jobs"])
             out.append(current)
             current = Poll()
+        elif msg == "Creating jobs" and "Number of jobs" in line and out:
+            out[-1].decided = int(line["Number of jobs"])
         elif msg == "Created jobs" and out:
             out[-1].created = int(line["Number of jobs"])
     return out
@@ -170,9 +175,9 @@ def mismatches(manifest: Mapping[str, Any], seen: list[Poll]) -> list[str]:
     out = []
     for i, poll in enumerate(seen):
         predicted = predict(manifest, poll)
-        if predicted.jobs != poll.created:
+        if predicted.jobs != poll.decided:
             out.append(
-                f"poll {i}: KEDA created {poll.created}, explain says {predicted.jobs} ({poll})"
+                f"poll {i}: KEDA decided {poll.decided}, explain says {predicted.jobs} ({poll})"
             )
     return out
 
