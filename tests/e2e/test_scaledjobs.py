@@ -234,3 +234,83 @@ def test_rabbitmq_example(cluster: Cluster, scaler: Scaler, rabbitmq: Any) -> No
 
     run_bursts(cluster, ns, doc, push, empty)
     rabbitmq.api("DELETE", "/api/queues/%2F/jobs")
+
+
+@pytest.fixture(scope="module")
+def tls_scaler(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The scaler with a server certificate and required client certificates (mTLS)."""
+    from tests.certs import make_pki
+    from tests.e2e.conftest import start_scaler
+
+    pki = make_pki(tmp_path_factory.mktemp("scaler-pki"))
+    s = start_scaler(
+        tmp_path_factory.mktemp("tls-scaler"),
+        "--tls-cert-file", str(pki.server_cert), "--tls-key-file", str(pki.server_key),
+        "--tls-client-ca-file", str(pki.ca),
+    )  # fmt: skip
+    yield s, pki
+    s.stop()
+
+
+@pytest.mark.parametrize("case", ["mtls", "wrong-ca", "no-client-cert"])
+def test_keda_reaches_the_scaler_over_mtls(
+    cluster: Cluster, tls_scaler: Any, e2e_redis: RedisProcess, tmp_path: Path, case: str
+) -> None:
+    """KEDA takes caCert, tlsClientCert and tlsClientKey from a TriggerAuthentication
+    (a Secret in the ScaledJob's namespace) for its own connection to us."""
+    from tests.certs import make_pki
+
+    scaler, pki = tls_scaler
+    ns = kube.namespace(cluster, f"e2e-tls-{case}")
+    kube.secret(cluster, ns, "redis-auth", {"password": REDIS_PASSWORD})
+    ca = make_pki(tmp_path / "other").ca if case == "wrong-ca" else pki.ca
+    material = {"ca.crt": ca.read_text()}
+    if case != "no-client-cert":
+        material |= {"tls.crt": pki.client_cert.read_text(), "tls.key": pki.client_key.read_text()}
+    kube.secret(cluster, ns, "scaler-tls", material)
+    params = [{"parameter": "caCert", "name": "scaler-tls", "key": "ca.crt"}]
+    if case != "no-client-cert":
+        params += [
+            {"parameter": "tlsClientCert", "name": "scaler-tls", "key": "tls.crt"},
+            {"parameter": "tlsClientKey", "name": "scaler-tls", "key": "tls.key"},
+        ]
+    kube.create(cluster, ns, {
+        "apiVersion": "keda.sh/v1alpha1", "kind": "TriggerAuthentication",
+        "metadata": {"name": "scaler-tls"}, "spec": {"secretTargetRef": params}})  # fmt: skip
+    doc = kube.example("redis-list-scaledjob.yaml")
+    name = doc["metadata"]["name"] = f"tls-{case}"
+    doc["spec"]["pollingInterval"] = 2
+    trigger = doc["spec"]["triggers"][0]
+    trigger["metadata"].update(scalerAddress=scaler.address, listName=f"tls-{case}")
+    trigger["authenticationRef"] = {"name": "scaler-tls"}
+    kube.set_env(doc, REDIS_ADDRESS=e2e_redis.address, LIST_NAME=f"tls-{case}")
+    r = e2e_redis.client()
+    r.rpush(f"tls-{case}", "item-0")
+    kube.create(cluster, ns, doc)
+    if case == "mtls":
+        kube.settle("the item drained", lambda: drained(
+            cluster, ns, name, lambda: r.llen(f"tls-{case}") == 0, 1))  # fmt: skip
+        seen = kube.polls(cluster, ns, name)
+        assert kube.mismatches(doc, seen) == []
+        assert sum(p.created for p in seen) == 1
+    else:
+        # The handshake fails, so GetMetricSpec fails first: KEDA drops the trigger
+        # silently (operator log only) and never calls GetMetrics. No Job, no event.
+        def refused() -> list[dict[str, Any]]:
+            return [line for line in cluster_log(cluster)
+                    if line.get("name") == name and line.get("level") == "error"
+                    and "GetMetricSpecForScaling" in str(line.get("stacktrace", ""))]  # fmt: skip
+
+        kube.settle("the operator logs the failed GetMetricSpec", refused)
+        after = len(kube.polls(cluster, ns, name))
+        kube.settle("2 more polls", lambda: quiet_polls(cluster, ns, name, after, 2))
+        assert kube.jobs(cluster, ns, name) == []
+        assert kube.events(cluster, ns, name, "KEDAScalerFailed") == []
+        assert r.llen(f"tls-{case}") == 1
+    kube.delete_scaledjob(cluster, ns, name)
+
+
+def cluster_log(cluster: Cluster) -> list[dict[str, Any]]:
+    from tests.e2e.cluster import keda_log
+
+    return list(keda_log(cluster))
