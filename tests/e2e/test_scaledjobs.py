@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.brokers import RedisProcess
 from tests.conftest import REDIS_PASSWORD
@@ -314,3 +315,70 @@ def cluster_log(cluster: Cluster) -> list[dict[str, Any]]:
     from tests.e2e.cluster import keda_log
 
     return list(keda_log(cluster))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["--set", "networkPolicy.enabled=true", "--set", "grafanaDashboard.enabled=true"],
+        ["-f", "replicas-values.yaml"],
+        ["-f", "tls-values.yaml"],
+        [
+            "--set",
+            "tls.enabled=true",
+            "--set",
+            "tls.existingSecret=scaler-tls",
+            "--set",
+            "tls.clientAuth=true",
+        ],
+    ],
+    ids=["policy-and-dashboard", "replicas", "tls", "mtls"],
+)
+def test_the_chart_installs_into_a_real_api_server(
+    cluster: Cluster, tmp_path: Path, values: list[str]
+) -> None:
+    """helm install (no --wait: no image runs here): the API server accepts every
+    object the chart renders, and helm uninstall removes them. (The monitoring and
+    cert-manager values need the Prometheus operator's and cert-manager's CRDs,
+    which this cluster does not have.)"""
+    import os
+    import subprocess
+
+    helm = os.environ.get("KQS_HELM") or "helm"
+    chart = str(Path(__file__).parents[2] / "charts" / "keda-queue-scaler")
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig), "HELM_CACHE_HOME": str(tmp_path),
+           "HELM_CONFIG_HOME": str(tmp_path), "HELM_DATA_HOME": str(tmp_path)}  # fmt: skip
+
+    def run(*args: str) -> str:
+        done = subprocess.run([helm, *args], env=env, capture_output=True, text=True,
+                              timeout=120, check=False)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    values = [str(Path(chart) / "ci" / v) if v.endswith(".yaml") else v for v in values]
+    run("install", "kqs", chart, "--namespace", "keda", *values)
+    manifest = [d for d in yaml.safe_load_all(run("get", "manifest", "kqs", "-n", "keda")) if d]
+    kinds = sorted({d["kind"] for d in manifest})
+    assert {"Deployment", "Service", "ServiceAccount"} <= set(kinds), kinds
+    present = [_exists_object(cluster, d) for d in manifest]
+    assert all(present), list(zip(kinds, present, strict=False))
+    print(f"\nchart: the API server accepted {len(manifest)} objects: {', '.join(kinds)}")
+    run("uninstall", "kqs", "-n", "keda")
+    assert not any(_exists_object(cluster, d) for d in manifest)
+
+
+def _exists_object(cluster: Cluster, doc: dict[str, Any]) -> bool:
+    from kubernetes import dynamic
+    from kubernetes.client.exceptions import ApiException
+
+    client = dynamic.DynamicClient(cluster.api())
+    resource = client.resources.get(api_version=doc["apiVersion"], kind=doc["kind"])
+    try:
+        resource.get(
+            name=doc["metadata"]["name"], namespace=doc["metadata"].get("namespace", "keda")
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
