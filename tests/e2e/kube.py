@@ -167,8 +167,11 @@ def polls(cluster: Cluster, ns: str, name: str) -> list[Poll]:
 def predict(manifest: Mapping[str, Any], poll: Poll) -> Decision:
     """What our model (explain's arithmetic) says KEDA creates in this poll."""
     spec = from_manifest(dict(manifest)).spec
-    reading = TriggerReading(specs=tuple(poll.specs))
-    return decide(spec, [reading] if poll.specs else [], running=poll.running, pending=poll.pending)
+    by_trigger: dict[str, list[SpecReading]] = {}
+    for reading in poll.specs:  # KEDA names a trigger's metrics s<index>-...
+        by_trigger.setdefault(reading.metric_name.split("-", 1)[0], []).append(reading)
+    readings = [TriggerReading(specs=tuple(specs)) for specs in by_trigger.values()]
+    return decide(spec, readings, running=poll.running, pending=poll.pending)
 
 
 def mismatches(manifest: Mapping[str, Any], seen: list[Poll]) -> list[str]:
