@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test test-slow parity e2e e2e-cluster lint fmt check proto bench brokers helm chart clean
+.PHONY: help install run demo demo-real-keda test test-slow parity e2e e2e-cluster lint fmt check proto bench brokers helm chart clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ proto: install  ## regenerate scaler/proto/ from proto/externalscaler.proto
 
 demo: install  ## watch a burst of work turn into Jobs locally (Redis if installed); ARGS=...
 	$(BIN)/keda-queue-scaler demo $(ARGS)
+
+demo-real-keda: install brokers  ## the demo with the real KEDA operator on a local API server (needs Go; builds once)
+	$(BIN)/keda-queue-scaler demo --real-keda $(ARGS)
 
 bench: install brokers  ## print RPC throughput next to a no-op grpc.aio server
 	$(BIN)/python bench/rpc_throughput.py $(ARGS)

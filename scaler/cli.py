@@ -143,8 +143,34 @@ def _explain(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _demo_real_keda(args: argparse.Namespace) -> int:
+    """Run the checkout's end-to-end fixture (tests/e2e/realdemo.py): it needs the
+    repository and Go, which build Kubernetes and KEDA from their modules."""
+    import os
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "tests" / "e2e" / "realdemo.py").is_file():
+        print("keda-queue-scaler demo: --real-keda runs from a source checkout (it builds "
+              "Kubernetes and KEDA from their Go modules): clone the repository and run "
+              "`make demo-real-keda`", file=sys.stderr)  # fmt: skip
+        return 2
+    argv = [sys.executable, "-m", "tests.e2e.realdemo", "--items", str(args.items),
+            "--work-seconds", str(args.work_seconds), "--timeout", str(args.timeout)]  # fmt: skip
+    if args.strategy != "custom":
+        argv += ["--strategy", args.strategy]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    try:
+        return subprocess.run(argv, cwd=root, env=env, check=False).returncode  # noqa: S603 (our own argv)
+    except KeyboardInterrupt:
+        return 130
+
+
 def _demo(args: argparse.Namespace) -> int:
     from scaler.demo import options_from_args, run_demo
+
+    if args.real_keda:
+        return _demo_real_keda(args)
 
     if args.items < 1 or args.max_replicas < 1 or args.polling_interval <= 0:
         print("keda-queue-scaler demo: --items, --max-replicas and --polling-interval must "
@@ -245,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="queue backend [auto: redis when redis-server is installed]",
     )  # fmt: skip
     demo.add_argument("--plain", action="store_true", help="one line per poll, no redraw")
+    demo.add_argument(
+        "--real-keda", action="store_true",
+        help="use the real KEDA operator on a local Kubernetes API server instead of the "
+        "model (a source checkout with Go: builds them once; make demo-real-keda)",
+    )  # fmt: skip
     demo.add_argument("--timeout", type=float, default=300.0, help="give up after [300] s")
     demo.set_defaults(func=_demo)
     return parser

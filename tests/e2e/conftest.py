@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.brokers import RedisProcess, free_port
-from tests.conftest import REDIS_PASSWORD
+from tests.brokers import free_port
 from tests.e2e.cluster import Cluster, build_binaries, python_worker
 
 WORKER_IMAGE = "ghcr.io/example/queue-worker"
@@ -93,12 +92,3 @@ def scaler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scaler]:
     s = start_scaler(tmp_path_factory.mktemp("scaler"))
     yield s
     s.stop()
-
-
-@pytest.fixture(scope="session")
-def e2e_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
-    """A password-protected Redis for the example ScaledJobs (a Secret holds it)."""
-    server = RedisProcess(tmp_path_factory.mktemp("e2e-redis"), password=REDIS_PASSWORD)
-    server.start()
-    yield server
-    server.stop()

@@ -73,29 +73,24 @@ def assert_scenario(cluster: Cluster, ns: str, doc: dict[str, Any], items: int) 
     return seen
 
 
-def test_redis_list_example(cluster: Cluster, scaler: Scaler, e2e_redis: RedisProcess) -> None:
+def test_redis_list_example(
+    cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess
+) -> None:
     ns = kube.namespace(cluster, "e2e-redis-list")
     kube.secret(cluster, ns, "redis-auth", {"password": REDIS_PASSWORD})
     doc = kube.example("redis-list-scaledjob.yaml")
     doc["spec"]["triggers"][0]["metadata"]["scalerAddress"] = scaler.address
-    kube.set_env(doc, REDIS_ADDRESS=e2e_redis.address)
-    name = doc["metadata"]["name"]
-    r = e2e_redis.client()
+    kube.set_env(doc, REDIS_ADDRESS=redis_password_server.address)
+    r = redis_password_server.client()
     r.delete("jobs", "jobs:processing")
-    r.rpush("jobs", *(f"item-{i}" for i in range(7)))
-    kube.create(cluster, ns, doc)
+
+    def push(ids: range) -> None:
+        r.rpush("jobs", *(f"item-{i}" for i in ids))
 
     def empty() -> bool:
         return r.llen("jobs") == 0 and r.llen("jobs:processing") == 0
 
-    kube.settle("7 items drained", lambda: drained(cluster, ns, name, empty, 7))
-    r.rpush("jobs", *(f"item-{i}" for i in range(7, 10)))  # a second burst
-    kube.settle("10 items drained", lambda: drained(cluster, ns, name, empty, 10))
-    after = len(kube.polls(cluster, ns, name))
-    kube.settle("3 quiet polls", lambda: quiet_polls(cluster, ns, name, after))
-    seen = assert_scenario(cluster, ns, doc, 10)
-    assert sum(p.created for p in seen[after:]) == 0  # no Jobs once the queue is empty
-    kube.delete_scaledjob(cluster, ns, name)
+    run_bursts(cluster, ns, doc, push, empty)
 
 
 def _broken(cluster: Cluster, scaler: Scaler, ns: str, env: dict[str, str],
@@ -118,7 +113,7 @@ def _broken(cluster: Cluster, scaler: Scaler, ns: str, env: dict[str, str],
     ],
 )
 def test_errors_users_can_see(
-    cluster: Cluster, scaler: Scaler, e2e_redis: RedisProcess, case: str,
+    cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess, case: str,
     metadata: dict[str, str], password: str, needle: str,
 ) -> None:  # fmt: skip
     """A failing trigger is a KEDAScalerFailed Warning event with our message and a
@@ -127,8 +122,8 @@ def test_errors_users_can_see(
 
     ns = kube.namespace(cluster, f"e2e-{case}")
     kube.secret(cluster, ns, "redis-auth", {"password": password})
-    e2e_redis.client().rpush("jobs", "item-x")  # work is waiting: a 0 would be a lie
-    address = f"127.0.0.1:{free_port()}" if case == "broker-down" else e2e_redis.address
+    redis_password_server.client().rpush("jobs", "item-x")  # work is waiting: a 0 would be a lie
+    address = f"127.0.0.1:{free_port()}" if case == "broker-down" else redis_password_server.address
     doc = _broken(cluster, scaler, ns, {"REDIS_ADDRESS": address}, metadata)
     name = doc["metadata"]["name"]
 
@@ -149,7 +144,7 @@ def test_errors_users_can_see(
     assert kube.settle("Ready False", not_ready)[1] == "TriggerError"
     assert kube.jobs(cluster, ns, name) == []
     kube.delete_scaledjob(cluster, ns, name)
-    e2e_redis.client().delete("jobs")
+    redis_password_server.client().delete("jobs")
 
 
 def run_bursts(
@@ -171,13 +166,15 @@ def run_bursts(
     return seen
 
 
-def test_redis_stream_example(cluster: Cluster, scaler: Scaler, e2e_redis: RedisProcess) -> None:
+def test_redis_stream_example(
+    cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess
+) -> None:
     ns = kube.namespace(cluster, "e2e-redis-stream")
     kube.secret(cluster, ns, "redis-auth", {"password": REDIS_PASSWORD})
     doc = kube.example("redis-stream-scaledjob.yaml")
     doc["spec"]["triggers"][0]["metadata"]["scalerAddress"] = scaler.address
-    kube.set_env(doc, REDIS_ADDRESS=e2e_redis.address)
-    r = e2e_redis.client()
+    kube.set_env(doc, REDIS_ADDRESS=redis_password_server.address)
+    r = redis_password_server.client()
     r.delete("orders")
     r.xgroup_create("orders", "order-workers", id="0", mkstream=True)
 
@@ -258,7 +255,11 @@ def tls_scaler(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.mark.parametrize("case", ["mtls", "wrong-ca", "no-client-cert"])
 def test_keda_reaches_the_scaler_over_mtls(
-    cluster: Cluster, tls_scaler: Any, e2e_redis: RedisProcess, tmp_path: Path, case: str
+    cluster: Cluster,
+    tls_scaler: Any,
+    redis_password_server: RedisProcess,
+    tmp_path: Path,
+    case: str,
 ) -> None:
     """KEDA takes caCert, tlsClientCert and tlsClientKey from a TriggerAuthentication
     (a Secret in the ScaledJob's namespace) for its own connection to us."""
@@ -287,8 +288,8 @@ def test_keda_reaches_the_scaler_over_mtls(
     trigger = doc["spec"]["triggers"][0]
     trigger["metadata"].update(scalerAddress=scaler.address, listName=f"tls-{case}")
     trigger["authenticationRef"] = {"name": "scaler-tls"}
-    kube.set_env(doc, REDIS_ADDRESS=e2e_redis.address, LIST_NAME=f"tls-{case}")
-    r = e2e_redis.client()
+    kube.set_env(doc, REDIS_ADDRESS=redis_password_server.address, LIST_NAME=f"tls-{case}")
+    r = redis_password_server.client()
     r.rpush(f"tls-{case}", "item-0")
     kube.create(cluster, ns, doc)
     if case == "mtls":
@@ -405,15 +406,15 @@ def slow_redis_list(
 
 @pytest.mark.parametrize("strategy", ["default", "accurate", "eager"])
 def test_strategies_on_a_steady_inflow(
-    cluster: Cluster, scaler: Scaler, e2e_redis: RedisProcess, strategy: str
+    cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess, strategy: str
 ) -> None:
     """Items keep arriving while Jobs hold earlier ones, where the strategies differ:
     every poll of the real KEDA still matches the model, for each strategy."""
     ns = kube.namespace(cluster, f"e2e-strategy-{strategy}")
     kube.secret(cluster, ns, "redis-auth", {"password": REDIS_PASSWORD})
     name = f"inflow-{strategy}"
-    doc = slow_redis_list(scaler, e2e_redis, name, strategy)
-    r = e2e_redis.client()
+    doc = slow_redis_list(scaler, redis_password_server, name, strategy)
+    r = redis_password_server.client()
     r.delete(name, f"{name}:processing")
     kube.create(cluster, ns, doc)
     for burst in range(4):  # 3 items per burst, the next once Jobs hold earlier items
@@ -435,21 +436,21 @@ def test_strategies_on_a_steady_inflow(
 
 
 def test_min_replicas_and_two_triggers(
-    cluster: Cluster, scaler: Scaler, e2e_redis: RedisProcess
+    cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess
 ) -> None:
     """minReplicaCount 2 and two triggers combined by sum: KEDA tops up to the minimum,
     keeps the ScaledJob active, and subtracts the minimum as the model says."""
     ns = kube.namespace(cluster, "e2e-min-two")
     kube.secret(cluster, ns, "redis-auth", {"password": REDIS_PASSWORD})
     name = "min-two"
-    doc = slow_redis_list(scaler, e2e_redis, name, "accurate")
+    doc = slow_redis_list(scaler, redis_password_server, name, "accurate")
     doc["spec"]["minReplicaCount"] = 2
     doc["spec"]["maxReplicaCount"] = 8
     doc["spec"]["scalingStrategy"]["multipleScalersCalculation"] = "sum"
     second = {**doc["spec"]["triggers"][0], "metadata": {
         **doc["spec"]["triggers"][0]["metadata"], "listName": "min-two-b", "listLength": "2"}}  # fmt: skip
     doc["spec"]["triggers"].append(second)
-    r = e2e_redis.client()
+    r = redis_password_server.client()
     r.delete(name, "min-two-b", f"{name}:processing")
     r.rpush(name, *(f"item-{i}" for i in range(5)))
     r.rpush("min-two-b", *(f"other-{i}" for i in range(4)))  # counted, never worked
