@@ -73,15 +73,22 @@ def assert_scenario(cluster: Cluster, ns: str, doc: dict[str, Any], items: int) 
     return seen
 
 
+def redis_example(
+    cluster: Cluster, scaler: Scaler, redis: RedisProcess, kind: str
+) -> tuple[str, dict[str, Any], Any]:
+    """A namespace with the example's Secret, and the Redis example aimed at us."""
+    ns = kube.namespace(cluster, f"e2e-redis-{kind}")
+    kube.secret(cluster, ns, "redis-auth", {"password": REDIS_PASSWORD})
+    doc = kube.example(f"redis-{kind}-scaledjob.yaml")
+    doc["spec"]["triggers"][0]["metadata"]["scalerAddress"] = scaler.address
+    kube.set_env(doc, REDIS_ADDRESS=redis.address)
+    return ns, doc, redis.client()
+
+
 def test_redis_list_example(
     cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess
 ) -> None:
-    ns = kube.namespace(cluster, "e2e-redis-list")
-    kube.secret(cluster, ns, "redis-auth", {"password": REDIS_PASSWORD})
-    doc = kube.example("redis-list-scaledjob.yaml")
-    doc["spec"]["triggers"][0]["metadata"]["scalerAddress"] = scaler.address
-    kube.set_env(doc, REDIS_ADDRESS=redis_password_server.address)
-    r = redis_password_server.client()
+    ns, doc, r = redis_example(cluster, scaler, redis_password_server, "list")
     r.delete("jobs", "jobs:processing")
 
     def push(ids: range) -> None:
@@ -169,12 +176,7 @@ def run_bursts(
 def test_redis_stream_example(
     cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess
 ) -> None:
-    ns = kube.namespace(cluster, "e2e-redis-stream")
-    kube.secret(cluster, ns, "redis-auth", {"password": REDIS_PASSWORD})
-    doc = kube.example("redis-stream-scaledjob.yaml")
-    doc["spec"]["triggers"][0]["metadata"]["scalerAddress"] = scaler.address
-    kube.set_env(doc, REDIS_ADDRESS=redis_password_server.address)
-    r = redis_password_server.client()
+    ns, doc, r = redis_example(cluster, scaler, redis_password_server, "stream")
     r.delete("orders")
     r.xgroup_create("orders", "order-workers", id="0", mkstream=True)
 
