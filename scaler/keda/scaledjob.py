@@ -23,6 +23,7 @@ Go's integer conversions are kept: ``int64(math.Ceil(x))`` of a value out of ran
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -350,7 +351,6 @@ def scaling_decision(
 
 def jobs_to_create(active: bool, scale_to: int, effective: int) -> int:
     """``RequestJobScale`` and ``createJobs``: min(scaleTo, effective max), if active."""
-    effective = max(effective, 0)
     if not active or effective <= 0:
         return 0
     return max(0, min(scale_to, effective))
@@ -460,18 +460,12 @@ def decide(
         return max(effective, 0), jobs_to_create(active, to, effective)
 
     effective, jobs = jobs_for(spec)
-    by_strategy = {}
-    for name in STRATEGIES:
-        variant = ScalingStrategy(
-            strategy=name,
-            custom_scaling_queue_length_deduction=strategy.custom_scaling_queue_length_deduction,
-            custom_scaling_running_job_percentage=strategy.custom_scaling_running_job_percentage,
-            pending_pod_conditions=strategy.pending_pod_conditions,
-            multiple_scalers_calculation=strategy.multiple_scalers_calculation,
-        )
-        by_strategy[name] = jobs_for(
-            ScaledJobSpec(spec.min_replica_count, spec.max_replica_count, variant)
+    by_strategy = {
+        name: jobs_for(
+            dataclasses.replace(spec, scaling_strategy=dataclasses.replace(strategy, strategy=name))
         )[1]
+        for name in STRATEGIES
+    }
     return Decision(
         active=active,
         is_error=is_error,
