@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from tests.brokers import free_port
-from tests.certs import Pki, make_pki
+from tests.certs import make_pki
 from tests.kedago import ROOT, crd_dir
 
 NODE = "e2e-node"
@@ -561,14 +561,3 @@ def keda_log(cluster: Cluster) -> Iterator[dict[str, Any]]:
 def python_worker() -> list[str]:
     """The local stand-in for the example worker image."""
     return [sys.executable, str(ROOT / "examples" / "worker" / "worker.py")]
-
-
-__all__ = [
-    "Cluster",
-    "NodeStandIn",
-    "Pki",
-    "build_binaries",
-    "keda_log",
-    "python_worker",
-    "wait_for",
-]

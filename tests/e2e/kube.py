@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -103,7 +102,7 @@ def finished(job: Any) -> bool:
 
 
 def events(cluster: Cluster, ns: str, name: str, reason: str | None = None) -> list[Any]:
-    """Events about the ScaledJob: core/v1 and events.k8s.io/v1 (KEDA uses the latter)."""
+    """Events about the ScaledJob (events.k8s.io/v1, the API KEDA's recorder writes)."""
     from kubernetes import client
 
     out = []
@@ -187,7 +186,3 @@ def mismatches(manifest: Mapping[str, Any], seen: list[Poll]) -> list[str]:
 
 def settle(what: str, check: Callable[[], Any], timeout: float = 240) -> Any:
     return wait_for(what, check, timeout)
-
-
-def ceil(x: float) -> int:
-    return math.ceil(x)
