@@ -139,20 +139,16 @@ class Caller:
         retried = []
         for spec in specs:
             target = metric_target(spec.targetSize, spec.targetSizeFloat)
-            first_error = None
-            for _attempt in range(2):  # KEDA rebuilds the scaler and tries once more
-                try:
+            try:
+                values, active = await self._metrics_and_activity(stub, ref, spec.metricName)
+            except grpc.aio.AioRpcError as first:
+                try:  # KEDA rebuilds the scaler and tries once more
                     values, active = await self._metrics_and_activity(stub, ref, spec.metricName)
                 except grpc.aio.AioRpcError as exc:
-                    if first_error is None:
-                        first_error = _status(exc)
-                        continue
                     readings.append(SpecReading(spec.metricName, target, error=_status(exc)))
-                    break
-                if first_error is not None:
-                    retried.append(first_error)
-                readings.append(SpecReading(spec.metricName, target, values, active))
-                break
+                    continue
+                retried.append(_status(first))
+            readings.append(SpecReading(spec.metricName, target, values, active))
         return Polled(trigger, TriggerReading(specs=tuple(readings)), retried=tuple(retried))
 
     async def _metrics_and_activity(
