@@ -364,7 +364,7 @@ def _combine(items: list[dict[str, Any]], operation: str) -> QueueStats:
     return QueueStats(messages, ready, sum(publish), sum(deliver))
 
 
-def _count(item: dict[str, Any], field: str) -> int | None:
+def _stat_count(item: dict[str, Any], field: str) -> int | None:
     value = item.get(field)
     if value is None:
         return None
@@ -385,8 +385,8 @@ def _stats(item: dict[str, Any]) -> QueueStats:
     if not isinstance(rates, dict):
         raise BrokerUnavailable('the management API answered a malformed "message_stats"')
     return QueueStats(
-        messages=_count(item, "messages"),
-        ready=_count(item, "messages_ready"),
+        messages=_stat_count(item, "messages"),
+        ready=_stat_count(item, "messages_ready"),
         publish_rate=_rate(rates, "publish_details"),
         deliver_get_rate=_rate(rates, "deliver_get_details"),
     )
