@@ -25,6 +25,8 @@ import asyncio
 import contextlib
 import re
 import ssl
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -331,13 +333,18 @@ class RedisAdapter:
     """Counts Redis lists and streams; one client per server identity."""
 
     def __init__(
-        self, *, timeout: float, max_connections: int = 32, idle_seconds: float = 600.0
+        self,
+        *,
+        timeout: float,
+        max_connections: int = 32,
+        idle_seconds: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._timeout = timeout
         self._max_connections = max_connections
         # (client, sentinel clients to close with it), per server identity
         self._clients: ClientPool[tuple[Any, list[Any]]] = ClientPool(
-            close=_close_all, idle_seconds=idle_seconds
+            close=_close_all, idle_seconds=idle_seconds, clock=clock
         )
 
     async def read(self, query: Any) -> float:
