@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)  ## create .venv and install the package with dev tools (pinned)
 
-brokers:  ## install redis-server and rabbitmq-server if missing (tests start their own)
+brokers:  ## install redis-server, rabbitmq-server and promtool if missing (tests start their own)
 	scripts/install-brokers
 
 run: install  ## start the scaler with defaults (gRPC :6000, metrics :9464); ARGS="--help"

@@ -21,6 +21,7 @@ Names and labels (the Grafana dashboard and docs rely on them):
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -30,8 +31,23 @@ _PREFIX = "keda_queue_scaler"
 _RPC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
+#: The RPCs KEDA calls; their OK series exist from the start.
+RPC_METHODS = ("GetMetricSpec", "GetMetrics", "IsActive", "StreamIsActive")
+
+
 class Metrics:
-    def __init__(self, registry: CollectorRegistry, *, max_series: int = 500) -> None:
+    """The scaler's metrics. Every labelled series a dashboard panel or alert divides or
+    rates over is created at zero for each ``scaler_types`` entry and RPC method, so a
+    panel shows 0 (not "No data") before the first event and ``rate()`` sees the
+    first increment."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        *,
+        max_series: int = 500,
+        scaler_types: Iterable[str] = (),
+    ) -> None:
         self.registry = registry
         self._max_series = max_series
         self._series: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -93,6 +109,14 @@ class Metrics:
         Info(f"{_PREFIX}_build", "Build information", registry=registry).info(
             {"version": __version__}
         )
+        for method in RPC_METHODS:
+            self.rpc_requests.labels(method, "OK")
+            self.rpc_duration.labels(method)
+        for scaler_type in scaler_types:
+            self.broker_reads.labels(scaler_type, "ok")
+            self.broker_read_duration.labels(scaler_type)
+            self.cache_hits.labels(scaler_type)
+            self.coalesced_waits.labels(scaler_type)
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         self.rpc_requests.labels(method, code).inc()

@@ -121,12 +121,16 @@ class ScalerServer:
     ) -> None:
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
-        self.metrics = Metrics(self.registry, max_series=settings.max_metric_series)
         store = (
             CredentialStore(Path(settings.credentials_dir)) if settings.credentials_dir else None
         )
         self.triggers = Triggers(
             adapters if adapters is not None else default_adapters(settings), credentials=store
+        )
+        self.metrics = Metrics(
+            self.registry,
+            max_series=settings.max_metric_series,
+            scaler_types=self.triggers.scaler_types,
         )
         self.readings = Readings(
             metrics=self.metrics, ttl=settings.cache_ttl, timeout=settings.read_timeout

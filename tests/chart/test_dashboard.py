@@ -31,6 +31,8 @@ MATCHER = re.compile(r"([a-zA-Z_]\w*)\s*(?:=~|!~|!=|=)\s*\"")
 GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
 LEGEND = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 LABEL_VALUES = re.compile(r"label_values\(\s*([a-z_]+)[^,]*,\s*(\w+)\s*\)")
+# Labels Prometheus adds to every scraped series (target labels), and its own metric.
+TARGET_LABELS = {"job", "namespace", "pod", "instance", "service", "container", "endpoint"}
 
 
 def queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
@@ -83,14 +85,14 @@ async def test_dashboard_matches_live_metrics(start_server: ServerFactory) -> No
         assert names, f"no keda_queue_scaler metric in {expr!r}"
         for name in names:
             assert name in series, f"{name} is not exported (in {expr!r})"
-        available = set().union(*(series[n] for n in names))
+        available = set().union(*(series[n] for n in names)) | TARGET_LABELS
         if any(n.endswith("_bucket") for n in names):
             assert "le" in available
         used = set(MATCHER.findall(expr)) | set(LEGEND.findall(legend))
         for group in GROUPING.findall(expr):
             used |= {label.strip() for label in group.split(",") if label.strip()}
         for metric, label in LABEL_VALUES.findall(expr):
-            assert label in series[metric], (metric, label)
+            assert label in series[metric] | TARGET_LABELS, (metric, label)
         assert used <= available, f"labels {used - available} not on {names} ({expr!r})"
         checked += 1
     assert checked >= 15
@@ -100,7 +102,7 @@ def test_dashboard_is_importable_on_its_own() -> None:
     dashboard = json.loads(DASHBOARD.read_text())
     assert dashboard["uid"] == "keda-queue-scaler"
     variables = {v["name"] for v in dashboard["templating"]["list"]}
-    assert {"datasource", "scaler_type", "metric"} <= variables
+    assert {"datasource", "namespace", "job", "instance", "scaler_type", "metric"} <= variables
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     for panel in dashboard["panels"]:
@@ -115,8 +117,6 @@ def test_the_label_check_can_fail() -> None:
     assert used - series["keda_queue_scaler_rpc_requests_total"] == {"queue"}
 
 
-# Labels Prometheus adds to every scraped series (target labels), and its own metric.
-TARGET_LABELS = {"job", "namespace", "pod", "instance", "service", "container", "endpoint"}
 ANNOTATION_LABEL = re.compile(r"\$labels\.(\w+)")
 
 

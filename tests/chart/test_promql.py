@@ -1,0 +1,411 @@
+"""The dashboard's and the alerts' PromQL, evaluated by Prometheus itself (``promtool
+test rules``) over samples this test controls, checking values, not names.
+
+The series fed in are the ones a freshly started server exports (scraped from its
+/metrics before any traffic), given target labels as Prometheus would add, plus a
+controlled traffic pattern and a decoy scaler in another namespace whose numbers must
+never leak into the selected one. Every expected value below is worked out by hand
+from the pattern (per-minute increments, rates over 2m windows at minute 10).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.chart.test_dashboard import DASHBOARD, rendered_rules
+from tests.conftest import ServerFactory
+
+P = "keda_queue_scaler"
+TEAM = {"namespace": "team", "job": "kqs"}
+A = {**TEAM, "instance": "10.0.0.1:9464", "pod": "kqs-a"}
+B = {**TEAM, "instance": "10.0.0.2:9464", "pod": "kqs-b"}
+DECOY = {"namespace": "other", "job": "kqs", "instance": "10.0.0.3:9464", "pod": "kqs-c"}
+
+# Grafana's variables as a user picks them: namespace "team", everything else "All".
+VARIABLES = {
+    "$namespace": "team",
+    "$job": ".*",
+    "$instance": ".*",
+    "$scaler_type": ".*",
+    "$metric": ".*",
+    "$__rate_interval": "2m",
+}
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail("promtool not found: scripts/install-brokers installs Debian's prometheus")
+    return path
+
+
+def series(name: str, labels: dict[str, str]) -> str:
+    inner = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}}"
+
+
+async def startup_samples(
+    start_server: ServerFactory,
+) -> tuple[list[tuple[str, dict[str, str]]], set[str]]:
+    """Counter and gauge samples a server exports before its first call, and the names
+    of all its metric families (labelled gauges have no sample until first set)."""
+    import asyncio
+
+    async with start_server() as s:
+        url = f"http://127.0.0.1:{s.server.metrics_port}/metrics"
+        text = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(url, timeout=5).read().decode()
+        )
+    out = []
+    families = set()
+    for family in text_string_to_metric_families(text):
+        families.add(family.name)
+        if family.type in ("counter", "gauge", "info"):
+            for sample in family.samples:
+                if not sample.name.endswith("_created"):
+                    out.append((sample.name, dict(sample.labels)))
+    return out, families
+
+
+def per_minute(step: float) -> str:
+    """A counter that grows by ``step`` each minute for 10 minutes (rate = step/60)."""
+    return f"0+{step:g}x10"
+
+
+def traffic() -> dict[str, str]:
+    """The controlled pattern: series -> values (1m apart)."""
+    t: dict[str, str] = {}
+
+    def add(name: str, where: dict[str, str], value: str, **labels: str) -> None:
+        t[series(f"{P}_{name}", {**where, **labels})] = value
+
+    for where, scale in ((A, 1), (DECOY, 50)):
+        # Redis on A: 2 cache hits/s, 1 ok read/s, 1 failed read/s, and no coalesced
+        # wait ever (its series exists only because a server creates it at 0).
+        add("cache_hits_total", where, per_minute(120 * scale), scaler_type="redis")
+        if where is DECOY:
+            add("coalesced_waits_total", where, per_minute(60 * scale), scaler_type="redis")
+        add("broker_reads_total", where, per_minute(60 * scale), scaler_type="redis", outcome="ok")
+        add(
+            "broker_reads_total", where, per_minute(60 * scale),
+            scaler_type="redis", outcome="unavailable",
+        )  # fmt: skip
+        # Read latency: 50/s within 10 ms (none under 5 ms), 100/s within 25 ms.
+        for le, rate in (("0.005", 0), ("0.01", 50), ("0.025", 100), ("+Inf", 100)):
+            add(
+                "broker_read_duration_seconds_bucket", where, per_minute(rate * 60 * scale),
+                scaler_type="redis", le=le,
+            )  # fmt: skip
+            add(
+                "rpc_duration_seconds_bucket", where, per_minute(rate * 60 * scale),
+                method="GetMetrics", le=le,
+            )  # fmt: skip
+        # GetMetrics: 2 OK/s and 1 UNAVAILABLE/s; IsActive 1 OK/s; a stream always open.
+        add("rpc_requests_total", where, per_minute(120 * scale), method="GetMetrics", code="OK")
+        add(
+            "rpc_requests_total", where, per_minute(60 * scale),
+            method="GetMetrics", code="UNAVAILABLE",
+        )  # fmt: skip
+        add("rpc_requests_total", where, per_minute(60 * scale), method="IsActive", code="OK")
+        add("trigger_value", where, f"{7 * scale}x10", scaler_type="redis", metric="s0-redis-jobs")
+        add("trigger_active", where, "1x10", scaler_type="redis", metric="s0-redis-jobs")
+        add("stream_is_active_streams", where, f"{2 * scale}x10")
+    # SQS on B: 3 cache hits/s, 3 ok reads/s; its queue is empty and inactive.
+    add("cache_hits_total", B, per_minute(180), scaler_type="aws-sqs-queue")
+    add("broker_reads_total", B, per_minute(180), scaler_type="aws-sqs-queue", outcome="ok")
+    add("rpc_requests_total", B, per_minute(60), method="GetMetrics", code="OK")
+    add("trigger_value", B, "0x10", scaler_type="aws-sqs-queue", metric="s0-aws-sqs-queue-q")
+    add("trigger_active", B, "0x10", scaler_type="aws-sqs-queue", metric="s0-aws-sqs-queue-q")
+    add("stream_is_active_streams", B, "1x10")
+    return t
+
+
+def input_series(
+    startup: list[tuple[str, dict[str, str]]], families: set[str]
+) -> list[dict[str, str]]:
+    """What Prometheus would hold: every startup series on each scaler, at 0 unless the
+    traffic pattern moves it."""
+    held: dict[str, str] = {}
+    for where in (A, B, DECOY):
+        for name, labels in startup:
+            value = "1x10" if name.endswith("_info") else "0x10"
+            held[series(name, {**labels, **where})] = value
+    for name in traffic():
+        base = name.split("{", 1)[0]
+        family = base.removesuffix("_total").removesuffix("_bucket")
+        assert family in families, f"{base} is fed to the test but a server does not export it"
+    held.update(traffic())
+    return [{"series": k, "values": v} for k, v in held.items()]
+
+
+def s(value: float, **labels: str) -> dict[str, Any]:
+    inner = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return {"labels": "{" + inner + "}", "value": value}
+
+
+def full(name: str, where: dict[str, str], value: float, **labels: str) -> dict[str, Any]:
+    return {"labels": series(name, {**where, **labels}), "value": value}
+
+
+def expected(version: str) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """(panel title, legend) -> the samples Prometheus must answer at minute 10."""
+    tv, ta = f"{P}_trigger_value", f"{P}_trigger_active"
+    return {
+        ("Queue value per KEDA metric", "{{scaler_type}} {{metric}}"): [
+            full(tv, A, 7, scaler_type="redis", metric="s0-redis-jobs"),
+            full(tv, B, 0, scaler_type="aws-sqs-queue", metric="s0-aws-sqs-queue-q"),
+        ],
+        ("Active triggers", "active"): [s(1)],
+        ("StreamIsActive streams open", "streams"): [s(3)],
+        ("Activity per KEDA metric", "{{scaler_type}} {{metric}}"): [
+            full(ta, A, 1, scaler_type="redis", metric="s0-redis-jobs"),
+            full(ta, B, 0, scaler_type="aws-sqs-queue", metric="s0-aws-sqs-queue-q"),
+        ],
+        ("Broker reads by outcome", "{{scaler_type}} {{outcome}}"): [
+            s(1, scaler_type="redis", outcome="ok"),
+            s(1, scaler_type="redis", outcome="unavailable"),
+            s(3, scaler_type="aws-sqs-queue", outcome="ok"),
+            # Started at zero, never read: rate 0, a line at 0 rather than no data.
+            *(
+                s(0, scaler_type=t, outcome="ok")
+                for t in startup_types() - {"redis", "aws-sqs-queue"}
+            ),
+        ],
+        ("Broker errors by scaler type", "{{scaler_type}} {{outcome}}"): [
+            s(1, scaler_type="redis", outcome="unavailable"),
+        ],
+        # Cumulative 0 / 50 / 100 / 100 per second at 5 ms / 10 ms / 25 ms / +Inf:
+        # p50 is the 50th of 100, the top of the 10 ms bucket; p99 is 49/50 of the way
+        # from 10 ms to 25 ms = 24.7 ms. Other scaler types have no reads: NaN, dropped.
+        ("Broker read latency", "p50 {{scaler_type}}"): [s(0.01, scaler_type="redis")],
+        ("Broker read latency", "p99 {{scaler_type}}"): [s(0.0247, scaler_type="redis")],
+        # (2 + 3 hits + 0 coalesced) / (5 + 1 ok + 1 failed + 3 ok reads) = 5/10. Were
+        # coalesced waits not exported from the start, the sum would be empty: no data.
+        ("Cache hit ratio", "answers without a broker read"): [s(0.5)],
+        ("RPC rate by method and code", "{{method}} {{code}}"): [
+            s(3, method="GetMetrics", code="OK"),
+            s(1, method="GetMetrics", code="UNAVAILABLE"),
+            s(1, method="IsActive", code="OK"),
+            s(0, method="GetMetricSpec", code="OK"),
+            s(0, method="StreamIsActive", code="OK"),
+        ],
+        ("RPC latency by method", "p50 {{method}}"): [s(0.01, method="GetMetrics")],
+        ("RPC latency by method", "p99 {{method}}"): [s(0.0247, method="GetMetrics")],
+        ("RPC errors by code", "{{method}} {{code}}"): [
+            s(1, method="GetMetrics", code="UNAVAILABLE")
+        ],
+        ("Scaler versions", "{{version}}"): [s(2, version=version)],
+    }
+
+
+_TYPES: set[str] = set()
+
+
+def startup_types() -> set[str]:
+    return _TYPES
+
+
+def substitute(expr: str) -> str:
+    for name, value in sorted(VARIABLES.items(), key=lambda kv: -len(kv[0])):
+        expr = expr.replace(name, value)
+    return expr
+
+
+def run_promtool(promtool: str, tmp_path: Path, test: dict[str, Any]) -> None:
+    path = tmp_path / "promql-test.yml"
+    path.write_text(yaml.safe_dump(test, sort_keys=False))
+    done = subprocess.run(
+        [promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+async def test_every_panel_computes_the_expected_values(
+    start_server: ServerFactory, promtool: str, tmp_path: Path
+) -> None:
+    startup, families = await startup_samples(start_server)
+    _TYPES.clear()
+    _TYPES.update(lbl["scaler_type"] for n, lbl in startup if n == f"{P}_broker_reads_total")
+    assert {"redis", "aws-sqs-queue", "rabbitmq"} <= _TYPES
+    version = next(lbl["version"] for n, lbl in startup if n == f"{P}_build_info")
+    want = expected(version)
+    dashboard = json.loads(DASHBOARD.read_text())
+    tests = []
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            key = (panel["title"], target.get("legendFormat", ""))
+            assert key in want, f"panel {key} has no expected values in this test"
+            # Rounded to 0.1 ms so that values like 24.7 ms compare exactly.
+            expr = f"round({substitute(target['expr'])}, 0.0001)"
+            if key[0] in ("Queue value per KEDA metric", "Activity per KEDA metric"):
+                expr = substitute(target["expr"])  # keep __name__, as Grafana shows it
+            tests.append({"expr": expr, "eval_time": "10m", "exp_samples": want.pop(key)})
+    assert not want, f"expected values for panels that do not exist: {list(want)}"
+    # The templating queries: the values each variable offers.
+    tests += [
+        {
+            "expr": f"count by (namespace) ({P}_build_info)",
+            "eval_time": "10m",
+            "exp_samples": [s(2, namespace="team"), s(1, namespace="other")],
+        },
+        {
+            "expr": f'count by (job) ({P}_build_info{{namespace=~"team"}})',
+            "eval_time": "10m",
+            "exp_samples": [s(2, job="kqs")],
+        },
+    ]
+    run_promtool(
+        promtool,
+        tmp_path,
+        {
+            "rule_files": [],
+            "tests": [
+                {
+                    "interval": "1m",
+                    "input_series": input_series(startup, families),
+                    "promql_expr_test": tests,
+                }
+            ],
+        },
+    )
+
+
+def test_the_value_check_can_fail(promtool: str, tmp_path: Path) -> None:
+    """The old ratio (`hits + coalesced / all`, PromQL's precedence) gives 5, not 0.5."""
+    hits = f'sum(rate({P}_cache_hits_total{{namespace="team"}}[2m]))'
+    waits = f'sum(rate({P}_coalesced_waits_total{{namespace="team"}}[2m]))'
+    reads = f'sum(rate({P}_broker_reads_total{{namespace="team"}}[2m]))'
+    buggy = f"{hits} + {waits} / ({hits} + {waits} + {reads})"
+    test = {
+        "rule_files": [],
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": k, "values": v} for k, v in traffic().items()],
+                "promql_expr_test": [{"expr": buggy, "eval_time": "10m", "exp_samples": [s(0.5)]}],
+            }
+        ],
+    }
+    with pytest.raises(AssertionError, match="got"):
+        run_promtool(promtool, tmp_path, test)
+
+
+JOB = {"job": "kqs-keda-queue-scaler", "namespace": "default"}
+POD = {**JOB, "instance": "10.0.0.1:9464", "pod": "kqs-a"}
+
+
+def alert(name: str, labels: dict[str, str], summary: str, description: str) -> dict[str, Any]:
+    return {
+        "exp_labels": {**labels, "severity": "warning" if name != "down" else "critical"},
+        "exp_annotations": {"summary": summary, "description": description},
+    }
+
+
+async def test_alerts_fire_when_they_should_and_only_then(
+    helm: str, promtool: str, tmp_path: Path
+) -> None:
+    """The chart's rules (helm-rendered), by promtool, over 20 minutes of samples."""
+    rules = rendered_rules(helm)
+    descriptions = {r["alert"]: r["annotations"]["description"] for r in rules}
+    (tmp_path / "rules.yml").write_text(
+        yaml.safe_dump({"groups": [{"name": "keda-queue-scaler", "rules": rules}]})
+    )
+
+    def case(input_: dict[str, str], alertname: str, exp: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "interval": "1m",
+            "input_series": [{"series": k, "values": v} for k, v in input_.items()],
+            "alert_rule_test": [{"eval_time": "15m", "alertname": alertname, "exp_alerts": exp}],
+        }
+
+    down = "KedaQueueScalerDown"
+    errors = "KedaQueueScalerBrokerErrors"
+    rpc = "KedaQueueScalerRPCErrors"
+    slow = "KedaQueueScalerSlowBrokerReads"
+    reads = f"{P}_broker_reads_total"
+    buckets = f"{P}_broker_read_duration_seconds_bucket"
+    healthy = {
+        series("up", POD): "1x20",
+        series(reads, {**POD, "scaler_type": "redis", "outcome": "ok"}): "0+60x20",
+        # Started at zero and stays there: no failure, no alert.
+        series(reads, {**POD, "scaler_type": "redis", "outcome": "unavailable"}): "0x20",
+        series(f"{P}_rpc_requests_total", {**POD, "method": "GetMetrics", "code": "OK"}): "0+60x20",
+        series(buckets, {**POD, "scaler_type": "redis", "le": "0.005"}): "0+60x20",
+        series(buckets, {**POD, "scaler_type": "redis", "le": "+Inf"}): "0+60x20",
+    }
+    tests = [
+        *(case(healthy, name, []) for name in (down, errors, rpc, slow)),
+        # The pod's scrape fails.
+        case(
+            {**healthy, series("up", POD): "0x20"},
+            down,
+            [alert("down", POD, "keda-queue-scaler pod kqs-a is not scraped", descriptions[down])],
+        ),
+        # No target at all: no up series that could be 0; absent() fires.
+        case(
+            {series("up", {**POD, "job": "someone-else"}): "1x20"},
+            down,
+            [
+                alert(
+                    "down",
+                    JOB,
+                    "no keda-queue-scaler target default/kqs-keda-queue-scaler is scraped",
+                    descriptions[down],
+                )
+            ],
+        ),
+        case(
+            {**healthy, series(reads, {**POD, "scaler_type": "redis", "outcome": "unavailable"}): "0+6x20"},
+            errors,
+            [
+                alert(
+                    "errors",
+                    {"namespace": "default", "scaler_type": "redis", "outcome": "unavailable"},
+                    "redis reads fail with unavailable",
+                    descriptions[errors],
+                )
+            ],
+        ),
+        case(
+            {
+                **healthy,
+                series(f"{P}_rpc_requests_total", {**POD, "method": "GetMetrics", "code": "INVALID_ARGUMENT"}): "0+6x20",
+                # KEDA cancelling a stream is not an error.
+                series(f"{P}_rpc_requests_total", {**POD, "method": "StreamIsActive", "code": "CANCELLED"}): "0+6x20",
+            },
+            rpc,
+            [
+                alert(
+                    "rpc",
+                    {"namespace": "default", "method": "GetMetrics", "code": "INVALID_ARGUMENT"},
+                    "KEDA gets INVALID_ARGUMENT from GetMetrics",
+                    descriptions[rpc],
+                )
+            ],
+        ),
+        # Every read slower than the largest finite bucket (10 s): p99 is reported as 10 s.
+        case(
+            {**healthy, series(buckets, {**POD, "scaler_type": "redis", "le": "0.005"}): "0x20",
+             series(buckets, {**POD, "scaler_type": "redis", "le": "10"}): "0x20"},
+            slow,
+            [
+                alert(
+                    "slow",
+                    {"namespace": "default", "scaler_type": "redis"},
+                    "p99 redis read takes 10s",
+                    descriptions[slow],
+                )
+            ],
+        ),
+    ]  # fmt: skip
+    run_promtool(promtool, tmp_path, {"rule_files": ["rules.yml"], "tests": tests})
