@@ -26,7 +26,7 @@ brokers:  ## install redis-server, rabbitmq-server and promtool if missing (test
 run: install  ## start the scaler with defaults (gRPC :6000, metrics :9464); ARGS="--help"
 	$(BIN)/keda-queue-scaler serve $(ARGS)
 
-helm:  ## build the pinned helm once (go install) and print its cached path
+helm:  ## print the helm the tests use: helm v3.14+ on PATH, else the pinned one built once (go install)
 	@scripts/install-helm
 
 test: install brokers  ## run the test suite against real brokers it starts on loopback
