@@ -2,23 +2,30 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+RUNTIME := $(VENV)/.runtime-stamp
+DEV := $(VENV)/.dev-stamp
 PYTEST_ARGS ?=
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo demo-real-keda test test-slow parity e2e e2e-cluster lint fmt check proto bench brokers helm chart clean
+.PHONY: help install install-dev run demo demo-real-keda test test-slow parity e2e e2e-cluster lint fmt check proto bench brokers helm chart clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml constraints.txt
+$(RUNTIME): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
-	@touch $(STAMP)
+	$(BIN)/pip install --quiet -c constraints.txt -e .
+	@touch $(RUNTIME)
 
-install: $(STAMP)  ## create .venv and install the package with dev tools (pinned)
+$(DEV): $(RUNTIME)
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(DEV)
+
+install: $(RUNTIME)  ## create .venv with the scaler and its CLI only (pinned; what run and demo use)
+
+install-dev: $(DEV)  ## add the test, lint and codegen tools to .venv (what test, lint, e2e use)
 
 brokers:  ## install redis-server, rabbitmq-server and promtool if missing (tests start their own)
 	scripts/install-brokers
@@ -29,46 +36,46 @@ run: install  ## start the scaler with defaults (gRPC :6000, metrics :9464); ARG
 helm:  ## print the helm the tests use: helm v3.14+ on PATH, else the pinned one built once (go install)
 	@scripts/install-helm
 
-test: install brokers  ## run the test suite against real brokers it starts on loopback
+test: install-dev brokers  ## run the test suite against real brokers it starts on loopback
 	KQS_HELM="$$(scripts/install-helm)" $(BIN)/pytest $(PYTEST_ARGS)
 
-test-slow: install brokers  ## also run the slow soak/load tests
+test-slow: install-dev brokers  ## also run the slow soak/load tests
 	KQS_HELM="$$(scripts/install-helm)" $(BIN)/pytest --run-slow $(PYTEST_ARGS)
 
-parity: install brokers  ## only the differential tests against KEDA's own Go code (needs Go); SCENARIOS=, SEED=
+parity: install-dev brokers  ## only the differential tests against KEDA's own Go code (needs Go); SCENARIOS=, SEED=
 	KQS_PARITY_SCENARIOS="$(or $(SCENARIOS),20000)" KQS_PARITY_SEED="$(or $(SEED),20261129)" \
 	  $(BIN)/pytest tests/keda -m keda $(PYTEST_ARGS)
 
 e2e-cluster:  ## build etcd, kube-apiserver, kube-controller-manager and KEDA's operator from Go modules (cached)
 	@scripts/e2e-cluster
 
-e2e: install brokers  ## end to end: the real KEDA operator on a real API server, on loopback (builds them once)
+e2e: install-dev brokers  ## end to end: the real KEDA operator on a real API server, on loopback (builds them once)
 	KQS_HELM="$$(scripts/install-helm)" $(BIN)/pytest tests/e2e --run-e2e $(PYTEST_ARGS)
 
-lint: install  ## ruff (lint + format check) and mypy --strict on scaler/
+lint: install-dev  ## ruff (lint + format check) and mypy --strict on scaler/
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-fmt: install  ## format and auto-fix
+fmt: install-dev  ## format and auto-fix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 check: lint test  ## what CI runs
 
-proto: install  ## regenerate scaler/proto/ from proto/externalscaler.proto
+proto: install-dev  ## regenerate scaler/proto/ from proto/externalscaler.proto
 	$(BIN)/python tools/genproto.py
 
 demo: install  ## watch a burst of work turn into Jobs locally (Redis if installed); ARGS=...
 	$(BIN)/keda-queue-scaler demo $(ARGS)
 
-demo-real-keda: install brokers  ## the demo with the real KEDA operator on a local API server (needs Go; builds once)
+demo-real-keda: install-dev brokers  ## the demo with the real KEDA operator on a local API server (needs Go; builds once)
 	$(BIN)/keda-queue-scaler demo --real-keda $(ARGS)
 
-bench: install brokers  ## print RPC throughput next to a no-op grpc.aio server
+bench: install-dev brokers  ## print RPC throughput next to a no-op grpc.aio server
 	$(BIN)/python bench/rpc_throughput.py $(ARGS)
 
-chart: install  ## lint and template the Helm chart (what the chart tests check)
+chart: install-dev  ## lint and template the Helm chart (what the chart tests check)
 	KQS_HELM="$$(scripts/install-helm)" $(BIN)/pytest tests/chart $(PYTEST_ARGS)
 
 clean:  ## remove the venv and caches

@@ -53,3 +53,46 @@ def test_dockerfile_promises() -> None:
     assert 'ENTRYPOINT ["keda-queue-scaler", "serve"]' in text
     assert '"keda-queue-scaler", "probe"' in text
     assert "-c constraints.txt" in text  # the same pins as CI
+
+
+def dev_only() -> set[str]:
+    """Top-level modules that only the test/lint/dev extras bring in."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = {d.split(">")[0].split("<")[0].split("[")[0].strip() for d in project["dependencies"]}
+    extras = project["optional-dependencies"]
+    names = {
+        d.split(">")[0].split("<")[0].split("=")[0].split("!")[0].split("[")[0].strip()
+        for extra in ("test", "lint") for d in extras[extra]
+    } - runtime  # fmt: skip
+    module = {"moto": "moto", "boto3": "boto3", "kubernetes": "kubernetes", "pytest": "pytest",
+              "cryptography": "cryptography", "jsonschema": "jsonschema", "mypy": "mypy"}  # fmt: skip
+    assert set(module) <= names, "the dev-only list below is out of date with pyproject"
+    return set(module.values())
+
+
+def test_the_runtime_and_cli_import_nothing_from_the_dev_extras() -> None:
+    """`pip install .` (no extras) must run serve, explain and demo: the light install."""
+    blocked = sorted(dev_only())
+    code = (
+        "import sys, importlib.abc\n"
+        f"BLOCKED = {blocked!r}\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in BLOCKED:\n"
+        "            raise ImportError('dev-only module imported: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import scaler.cli, scaler.server, scaler.explain, scaler.demo\n"
+        "for cmd in ('serve', 'explain', 'demo', 'probe'):\n"
+        "    try:\n"
+        "        scaler.cli.main([cmd, '--help'])\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code == 0, (cmd, e.code)\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.rstrip().endswith("ok")
