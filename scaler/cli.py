@@ -267,6 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     demo.add_argument("--work-seconds", type=float, default=2.0, help="work per item [2]")
     demo.add_argument(
+        "--inflow", type=float, default=0.0, metavar="PER_SECOND",
+        help="items arrive steadily at this rate instead of all at once [0: a burst]; with "
+        "--strategy default the queue settles higher than with accurate, because default "
+        "subtracts running Jobs whose items already left the list",
+    )  # fmt: skip
+    demo.add_argument(
         "--backend", choices=("auto", "redis", "memory"), default="auto",
         help="queue backend [auto: redis when redis-server is installed]",
     )  # fmt: skip

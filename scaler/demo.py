@@ -2,10 +2,12 @@
 
 It starts a local ``redis-server`` on a free loopback port (or, without one, the
 in-memory queue), our gRPC server, and the KEDA ScaledJob loop of
-:mod:`scaler.kedamodel` at a short polling interval; pushes a burst of work; and
+:mod:`scaler.keda.scaledjob` at a short polling interval; pushes a burst of work; and
 runs every Job KEDA would create as a local worker process that takes one item
 (LPOP) and works on it for a while. A live view shows each poll until the queue
-is drained. Ctrl-C stops everything it started.
+is drained. Ctrl-C stops everything it started. With ``inflow`` the items arrive
+steadily instead of at once, so scaling strategies that count running Jobs
+differently (``default`` against ``accurate``) visibly keep different backlogs.
 
 With the in-memory queue the Jobs are tasks inside this process (another process
 cannot reach it).
@@ -46,6 +48,7 @@ class DemoOptions:
     max_replicas: int = 5
     strategy: str = "accurate"
     work_seconds: float = 2.0
+    inflow: float = 0.0  # items per second; 0 = all items at once (a burst)
     backend: str = "auto"  # auto | redis | memory
     plain: bool = False
     timeout: float = 300.0
@@ -59,6 +62,7 @@ class Stats:
     idle: int = 0  # Jobs that found nothing to do
     failed: int = 0
     peak_running: int = 0
+    longest_queue: float = 0.0
     history: list[str] = field(default_factory=list)
 
 
@@ -134,7 +138,7 @@ class Jobs:
             self._stats.finished += 1
             return
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "scaler.demo", str(self._redis), QUEUE,
+            sys.executable, "-m", "scaler.demo_worker", str(self._redis), QUEUE,
             str(self._options.work_seconds),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
@@ -173,19 +177,38 @@ class Jobs:
         await asyncio.gather(*self._running, return_exceptions=True)
 
 
-def _view(out: TextIO, options: DemoOptions, stats: Stats, line: str, *, tty: bool) -> None:
-    stats.history.append(line)
-    if not tty:
-        print(line, file=out, flush=True)
-        return
-    recent = stats.history[-15:]
-    out.write("\033[H\033[J")  # home, clear
-    out.write(
-        f"keda-queue-scaler demo: {options.items} items, pollingInterval "
-        f"{options.polling_interval:g}s, maxReplicaCount {options.max_replicas}, strategy "
-        f"{options.strategy}, {options.work_seconds:g}s of work per item (Ctrl-C stops)\n\n"
+# One row per poll; every row and header line fits 80 columns.
+_ROW = "{:>7} {:>6} {:>7} {:>8} {:>8} {:>5} {:>8} {:>5} {:>7}"
+COLUMNS = _ROW.format(
+    "time", "queue", "active", "running", "pending", "new", "created", "done", "reads"
+)
+
+
+def header(options: DemoOptions, backend: str) -> list[str]:
+    """The lines pinned above the rows: where the queue is, the ScaledJob, the columns."""
+    arrival = (
+        f"{options.items} items at {options.inflow:g}/s"
+        if options.inflow > 0
+        else f"{options.items} items at once"
     )
-    out.write("\n".join(recent) + "\n")
+    return [
+        f"keda-queue-scaler demo · {backend}",
+        f"{arrival} · {options.work_seconds:g}s of work each · pollingInterval "
+        f"{options.polling_interval:g}s",
+        f"maxReplicaCount {options.max_replicas} · scalingStrategy {options.strategy} · "
+        "Ctrl-C stops",
+        "",
+        COLUMNS,
+    ]
+
+
+def _view(out: TextIO, lines: list[str], stats: Stats, row: str, *, tty: bool) -> None:
+    stats.history.append(row)
+    if not tty:
+        print(row, file=out, flush=True)
+        return
+    out.write("\033[H\033[J")  # home, clear
+    out.write("\n".join([*lines, *stats.history[-15:]]) + "\n")
     out.flush()
 
 
@@ -216,7 +239,14 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
             memory = None
             if backend == "redis":
                 redis_address = await stack.enter_async_context(local_redis())
-                print(f"redis-server on {redis_address}", file=out, flush=True)
+                where = f"redis-server on {redis_address}, list {QUEUE}"
+            else:
+                where = "in-memory (no redis-server installed)"
+                if options.backend == "memory":
+                    where = "in-memory (--backend memory)"
+            lines = header(options, where)
+            if not tty:
+                print("\n".join(lines), file=out, flush=True)
             settings = Settings(
                 host="127.0.0.1", port=0, metrics_port=-1, enable_memory=True,
                 cache_ttl=min(1.0, options.polling_interval / 2), log_level="WARNING",
@@ -230,27 +260,55 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
             stack.push_async_callback(server.stop, 1.0)
             caller = Caller(timeout=5.0, credentials=None)
             stack.push_async_callback(caller.close)
-            outcome = await _loop(options, out, stop, tty, server, caller, redis_address, memory)
+            outcome = await _loop(
+                options, out, stop, tty, lines, server, caller, redis_address, memory
+            )
             return 128 + received[0] if outcome == 130 and received else outcome
     finally:
         for sig in _STOP_SIGNALS:
             loop.remove_signal_handler(sig)
 
 
-async def _loop(options: DemoOptions, out: TextIO, stop: asyncio.Event, tty: bool,
-                server: ScalerServer, caller: Caller, redis_address: str | None,
-                memory: MemoryAdapter | None) -> int:  # fmt: skip
-    if redis_address is not None:
-        from redis.asyncio import Redis
+class Inflow:
+    """Pushes the demo's items: all at once, or ``inflow`` per second as time passes."""
 
-        host, _, port = redis_address.rpartition(":")
-        client = Redis(host=host, port=int(port))
-        await client.rpush(QUEUE, *range(options.items))
-        await client.aclose()
+    def __init__(self, options: DemoOptions, redis_address: str | None,
+                 memory: MemoryAdapter | None) -> None:  # fmt: skip
+        self._options = options
+        self._memory = memory
+        self._client: Any = None
+        if redis_address is not None:
+            from redis.asyncio import Redis
+
+            host, _, port = redis_address.rpartition(":")
+            self._client = Redis(host=host, port=int(port), socket_timeout=5)
+        self.pushed = 0
+
+    async def push_due(self, elapsed: float) -> None:
+        rate = self._options.inflow
+        due = self._options.items if rate <= 0 else min(self._options.items, int(elapsed * rate))
+        count = due - self.pushed
+        if count <= 0:
+            return
+        if self._client is not None:
+            await self._client.rpush(QUEUE, *range(self.pushed, due))
+        else:
+            assert self._memory is not None
+            self._memory.put(QUEUE, count)
+        self.pushed = due
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+async def _loop(options: DemoOptions, out: TextIO, stop: asyncio.Event, tty: bool,
+                lines: list[str], server: ScalerServer, caller: Caller,
+                redis_address: str | None, memory: MemoryAdapter | None) -> int:  # fmt: skip
+    if redis_address is not None:
         metadata = {"scalerType": "redis", "address": redis_address, "listName": QUEUE}
     else:
         assert memory is not None
-        memory.put(QUEUE, options.items)
         metadata = {"scalerType": "memory", "queueName": QUEUE}
     metadata["listLength" if redis_address else "queueLength"] = "1"
     address = f"127.0.0.1:{server.port}"
@@ -265,10 +323,12 @@ async def _loop(options: DemoOptions, out: TextIO, stop: asyncio.Event, tty: boo
     )  # fmt: skip
     stats = Stats()
     jobs = Jobs(options, stats, redis=redis_address, memory=memory)
+    inflow = Inflow(options, redis_address, memory)
     started = time.monotonic()
     outcome = 0
     try:
         while not stop.is_set():
+            await inflow.push_due(time.monotonic() - started)
             polled = await caller.poll(job, 0, address)
             reading = polled.reading
             decision = decide(job.spec, [reading], running=jobs.running, pending=jobs.pending)
@@ -281,18 +341,23 @@ async def _loop(options: DemoOptions, out: TextIO, stop: asyncio.Event, tty: boo
                 "keda_queue_scaler_broker_reads_total",
                 {"scaler_type": metadata["scalerType"], "outcome": "ok"},
             ) or 0  # fmt: skip
-            queue = "error" if error else f"{queue_length:>4g}"
-            line = (
-                f"t={time.monotonic() - started:6.1f}s  queue {queue}  "
-                f"active {'yes' if spec and spec.active else 'no ':<3}  running {jobs.running:>3} "
-                f"(pending {decision.pending})  created +{decision.jobs:<3} total "
-                f"{stats.created:>4}  done {stats.finished:>4}  broker reads {reads:>4g}"
+            stats.longest_queue = max(stats.longest_queue, queue_length)
+            row = _ROW.format(
+                f"{time.monotonic() - started:.1f}s",
+                "error" if error else f"{queue_length:g}",
+                "yes" if spec and spec.active else "no",
+                jobs.running,
+                decision.pending,
+                f"+{decision.jobs}",
+                stats.created,
+                stats.finished,
+                f"{reads:g}",
             )
-            _view(out, options, stats, line, tty=tty)
+            _view(out, lines, stats, row, tty=tty)
             if error:
                 print(f"  scaler error: {error}", file=out, flush=True)
             drained = not error and queue_length == 0 and jobs.running == 0
-            if drained and stats.finished >= options.items:
+            if drained and inflow.pushed == options.items and stats.finished >= options.items:
                 break
             if time.monotonic() - started > options.timeout:
                 print(f"not drained after {options.timeout:g}s", file=out, flush=True)
@@ -306,6 +371,7 @@ async def _loop(options: DemoOptions, out: TextIO, stop: asyncio.Event, tty: boo
             print("interrupted: stopping Jobs, the scaler and Redis", file=out, flush=True)
     finally:
         await jobs.stop()
+        await inflow.aclose()
     elapsed = time.monotonic() - started
     labels = {"scaler_type": metadata["scalerType"], "outcome": "ok"}
     reads = server.registry.get_sample_value("keda_queue_scaler_broker_reads_total", labels) or 0
@@ -315,35 +381,17 @@ async def _loop(options: DemoOptions, out: TextIO, stop: asyncio.Event, tty: boo
         ) or 0
         for m in ("GetMetricSpec", "GetMetrics", "IsActive")
     )  # fmt: skip
-    summary = (
+    summary = [
         f"{'drained' if outcome == 0 else 'stopped'}: {stats.finished} of {options.items} items "
-        f"done by {stats.created} Jobs ({stats.idle} found nothing to do, {stats.failed} failed), "
-        f"at most {stats.peak_running} at once, in {elapsed:.1f}s over {stats.polls} polls; "
-        f"{rpcs:g} RPCs answered with {reads:g} broker reads; left running: {jobs.running}"
-    )
-    print(summary, file=out, flush=True)
+        f"done by {stats.created} Jobs ({stats.idle} found nothing, {stats.failed} failed)",
+        f"  at most {stats.peak_running} Jobs at once, longest queue {stats.longest_queue:g}, "
+        f"{elapsed:.1f}s over {stats.polls} polls",
+        f"  {rpcs:g} RPCs answered with {reads:g} broker reads; left running: {jobs.running}",
+    ]
+    print("\n".join(summary), file=out, flush=True)
     return outcome
-
-
-def run_job(redis_address: str, queue: str, work_seconds: float) -> int:
-    """One demo Job: LPOP one item, work on it, exit 0; exit 3 when there was none."""
-    import redis
-
-    host, _, port = redis_address.rpartition(":")
-    client = redis.Redis(host=host, port=int(port), socket_timeout=5)
-    item = client.lpop(queue)
-    client.close()
-    print("took" if item is not None else "none", flush=True)  # the demo counts us running
-    if item is None:
-        return 3
-    time.sleep(work_seconds)
-    return 0
 
 
 def options_from_args(args: Any) -> DemoOptions:
     fields = {f.name for f in dataclasses.fields(DemoOptions)}
     return DemoOptions(**{k: v for k, v in vars(args).items() if k in fields})
-
-
-if __name__ == "__main__":  # one demo Job: python -m scaler.demo REDIS_ADDRESS LIST SECONDS
-    sys.exit(run_job(sys.argv[1], sys.argv[2], float(sys.argv[3])))
