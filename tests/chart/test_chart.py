@@ -54,6 +54,21 @@ def test_lint_strict(helm: str) -> None:
             timeout=60,
         )
         assert done.returncode == 0, (scenario, done.stdout, done.stderr)
+        assert "[INFO]" not in done.stdout, done.stdout  # e.g. "icon is recommended"
+
+
+def test_chart_readme_has_the_sections_users_expect() -> None:
+    headings = re.findall(r"^## (.+)$", (CHART / "README.md").read_text(), flags=re.M)
+    assert headings == ["Prerequisites", "Install", "Verify", "Upgrade", "Uninstall", "Values"]
+
+
+def test_chart_icon_is_the_svg_shipped_with_the_chart() -> None:
+    import xml.etree.ElementTree as ET
+
+    meta = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert meta["icon"].endswith("/charts/keda-queue-scaler/icon.svg")
+    root = ET.parse(CHART / "icon.svg").getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -176,24 +191,56 @@ def test_bad_values_are_rejected(helm: str, args: list[str], message: str) -> No
     assert message in done.stderr
 
 
-def test_notes_give_the_scaler_address(helm: str, tmp_path: Path) -> None:
+def notes(helm: str, tmp_path: Path, *args: str) -> str:
     # `helm install --dry-run` needs a cluster; render NOTES.txt as a plain template.
     import shutil
 
     chart = tmp_path / "chart"
-    shutil.copytree(CHART, chart)
-    (chart / "templates" / "NOTES.txt").rename(chart / "notes.txt")
-    (chart / "templates" / "notes.yaml").write_text(
-        'notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n'
-    )
+    if not chart.exists():
+        shutil.copytree(CHART, chart)
+        (chart / "templates" / "NOTES.txt").rename(chart / "notes.txt")
+        (chart / "templates" / "notes.yaml").write_text(
+            'notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n'
+        )
     done = subprocess.run(
         [helm, "template", "kqs", str(chart), "--namespace", "platform", "--kube-version",
-         KUBERNETES[-1], "--show-only", "templates/notes.yaml"],
+         KUBERNETES[-1], "--show-only", "templates/notes.yaml", *args],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    notes = yaml.safe_load(done.stdout)["notes"]
-    assert "scalerAddress: kqs-keda-queue-scaler.platform.svc.cluster.local:6000" in notes
+    return str(yaml.safe_load(done.stdout)["notes"])
+
+
+def test_notes_give_the_scaler_address(helm: str, tmp_path: Path) -> None:
+    text = notes(helm, tmp_path)
+    assert "scalerAddress: kqs-keda-queue-scaler.platform.svc.cluster.local:6000" in text
+    assert "authenticationRef" not in text
+    # The port-forward runs in the background, so the curl after it is reached.
+    forward = next(
+        line for line in text.splitlines() if "kubectl" in line and "port-forward" in line
+    )
+    assert forward.rstrip().endswith("&")
+
+
+def test_tls_notes_name_only_what_the_examples_create(helm: str, tmp_path: Path) -> None:
+    text = notes(helm, tmp_path, "-f", str(CHART / "ci" / "mtls-values.yaml"))
+    examples = CHART.parents[1] / "examples"
+    named = re.findall(r"examples/([\w-]+\.yaml)", text)
+    assert set(named) == {
+        "mtls-clustertriggerauthentication.yaml",
+        "mtls-triggerauthentication.yaml",
+    }
+    objects = {
+        (d["kind"], d["metadata"]["name"])
+        for n in named
+        for d in yaml.safe_load_all((examples / n).read_text())
+        if d
+    }
+    ref = re.search(r"authenticationRef:.*\n\s+name: (\S+)\n\s+kind: (\S+)", text)
+    assert ref is not None
+    assert (ref[2], ref[1]) in objects
+    assert "Secret kqs-keda-queue-scaler-tls in platform" in text
+    assert "tlsClientCert and tlsClientKey" in text
 
 
 def _undocumented(lines: list[str]) -> list[str]:

@@ -20,8 +20,12 @@ GROUP, VERSION = "keda.sh", "v1alpha1"
 
 
 def example(name: str) -> dict[str, Any]:
-    (doc,) = [d for d in yaml.safe_load_all((ROOT / "examples" / name).read_text()) if d]
-    return dict(doc)
+    (doc,) = example_documents(name)
+    return doc
+
+
+def example_documents(name: str) -> list[dict[str, Any]]:
+    return [dict(d) for d in yaml.safe_load_all((ROOT / "examples" / name).read_text()) if d]
 
 
 def set_env(doc: dict[str, Any], **values: str) -> None:
@@ -32,9 +36,15 @@ def set_env(doc: dict[str, Any], **values: str) -> None:
     container["env"] = env
 
 
-def namespace(cluster: Cluster, name: str) -> str:
+def namespace(cluster: Cluster, name: str, *, exist_ok: bool = False) -> str:
+    from kubernetes.client.exceptions import ApiException
+
     core = cluster.core()
-    core.create_namespace({"metadata": {"name": name}})
+    try:
+        core.create_namespace({"metadata": {"name": name}})
+    except ApiException as exc:
+        if not (exist_ok and exc.status == 409):
+            raise
     wait_for(f"namespace {name}'s default ServiceAccount",
              lambda: core.read_namespaced_service_account("default", name))  # fmt: skip
     return name
@@ -51,13 +61,15 @@ def create(cluster: Cluster, ns: str, doc: Mapping[str, Any]) -> None:
     from kubernetes import client
 
     body = copy.deepcopy(dict(doc))
+    api = client.CustomObjectsApi(cluster.api())
+    if body["kind"] == "ClusterTriggerAuthentication":  # cluster-scoped
+        api.create_cluster_custom_object(GROUP, VERSION, "clustertriggerauthentications", body)
+        return
     body["metadata"] = {**body.get("metadata", {}), "namespace": ns}
     plural = {"ScaledJob": "scaledjobs", "TriggerAuthentication": "triggerauthentications"}[
         body["kind"]
     ]
-    client.CustomObjectsApi(cluster.api()).create_namespaced_custom_object(
-        GROUP, VERSION, ns, plural, body
-    )
+    api.create_namespaced_custom_object(GROUP, VERSION, ns, plural, body)
 
 
 def delete_scaledjob(cluster: Cluster, ns: str, name: str) -> None:

@@ -255,7 +255,11 @@ def tls_scaler(tmp_path_factory: pytest.TempPathFactory) -> Any:
     s.stop()
 
 
-@pytest.mark.parametrize("case", ["mtls", "wrong-ca", "no-client-cert"])
+@pytest.mark.parametrize(
+    "case",
+    ["mtls-triggerauthentication", "mtls-clustertriggerauthentication", "wrong-ca",
+     "no-client-cert"],
+)  # fmt: skip
 def test_keda_reaches_the_scaler_over_mtls(
     cluster: Cluster,
     tls_scaler: Any,
@@ -264,39 +268,59 @@ def test_keda_reaches_the_scaler_over_mtls(
     case: str,
 ) -> None:
     """KEDA takes caCert, tlsClientCert and tlsClientKey from a TriggerAuthentication
-    (a Secret in the ScaledJob's namespace) for its own connection to us."""
+    (Secrets in the ScaledJob's namespace) or a ClusterTriggerAuthentication (Secrets
+    in KEDA's cluster-objects namespace) for its own connection to us. The two mtls
+    cases apply the examples' objects as shipped, with the Secret their cert-manager
+    Certificate would issue, where it would issue it."""
     from tests.certs import make_pki
 
     scaler, pki = tls_scaler
     ns = kube.namespace(cluster, f"e2e-tls-{case}")
-    kube.secret(cluster, ns, "redis-auth", {"password": REDIS_PASSWORD})
-    ca = make_pki(tmp_path / "other").ca if case == "wrong-ca" else pki.ca
-    material = {"ca.crt": ca.read_text()}
-    if case != "no-client-cert":
-        material |= {"tls.crt": pki.client_cert.read_text(), "tls.key": pki.client_key.read_text()}
-    kube.secret(cluster, ns, "scaler-tls", material)
-    params = [{"parameter": "caCert", "name": "scaler-tls", "key": "ca.crt"}]
-    if case != "no-client-cert":
-        params += [
-            {"parameter": "tlsClientCert", "name": "scaler-tls", "key": "tls.crt"},
-            {"parameter": "tlsClientKey", "name": "scaler-tls", "key": "tls.key"},
-        ]
-    kube.create(cluster, ns, {
-        "apiVersion": "keda.sh/v1alpha1", "kind": "TriggerAuthentication",
-        "metadata": {"name": "scaler-tls"}, "spec": {"secretTargetRef": params}})  # fmt: skip
-    doc = kube.example("redis-list-scaledjob.yaml")
-    name = doc["metadata"]["name"] = f"tls-{case}"
+    list_name = f"tls-{case}"
+    client_cert = {"tls.crt": pki.client_cert.read_text(), "tls.key": pki.client_key.read_text()}
+    if case.startswith("mtls-"):
+        docs = {d["kind"]: d for d in kube.example_documents(f"{case}.yaml")}
+        certificate, doc = docs["Certificate"], docs["ScaledJob"]
+        auth = docs.get("TriggerAuthentication") or docs["ClusterTriggerAuthentication"]
+        if auth["kind"] == "ClusterTriggerAuthentication":
+            secret_ns = kube.namespace(cluster, certificate["metadata"]["namespace"], exist_ok=True)
+        else:
+            secret_ns = ns  # the example's team namespace, here the test's
+        kube.secret(cluster, secret_ns, certificate["spec"]["secretName"],
+                    {"ca.crt": pki.ca.read_text(), **client_cert})  # fmt: skip
+        kube.create(cluster, ns, auth)
+    else:
+        kube.secret(cluster, ns, "redis-auth", {"password": REDIS_PASSWORD})
+        ca = make_pki(tmp_path / "other").ca if case == "wrong-ca" else pki.ca
+        material = {"ca.crt": ca.read_text()}
+        if case != "no-client-cert":
+            material |= client_cert
+        kube.secret(cluster, ns, "scaler-tls", material)
+        params = [{"parameter": "caCert", "name": "scaler-tls", "key": "ca.crt"}]
+        if case != "no-client-cert":
+            params += [
+                {"parameter": "tlsClientCert", "name": "scaler-tls", "key": "tls.crt"},
+                {"parameter": "tlsClientKey", "name": "scaler-tls", "key": "tls.key"},
+            ]
+        kube.create(cluster, ns, {
+            "apiVersion": "keda.sh/v1alpha1", "kind": "TriggerAuthentication",
+            "metadata": {"name": "scaler-tls"}, "spec": {"secretTargetRef": params}})  # fmt: skip
+        doc = kube.example("redis-list-scaledjob.yaml")
+        doc["spec"]["triggers"][0]["authenticationRef"] = {"name": "scaler-tls"}
+    name = doc["metadata"]["name"] = f"tls-{case}"[:50]
     doc["spec"]["pollingInterval"] = 2
     trigger = doc["spec"]["triggers"][0]
-    trigger["metadata"].update(scalerAddress=scaler.address, listName=f"tls-{case}")
-    trigger["authenticationRef"] = {"name": "scaler-tls"}
-    kube.set_env(doc, REDIS_ADDRESS=redis_password_server.address, LIST_NAME=f"tls-{case}")
+    trigger["metadata"].update(scalerAddress=scaler.address, listName=list_name)
+    if "passwordFromEnv" not in trigger["metadata"]:  # the TLS examples' Redis has none
+        trigger["metadata"]["passwordFromEnv"] = "REDIS_PASSWORD"
+        kube.set_env(doc, REDIS_PASSWORD=REDIS_PASSWORD)
+    kube.set_env(doc, REDIS_ADDRESS=redis_password_server.address, LIST_NAME=list_name)
     r = redis_password_server.client()
-    r.rpush(f"tls-{case}", "item-0")
+    r.rpush(list_name, "item-0")
     kube.create(cluster, ns, doc)
-    if case == "mtls":
+    if case.startswith("mtls-"):
         kube.settle("the item drained", lambda: drained(
-            cluster, ns, name, lambda: r.llen(f"tls-{case}") == 0, 1))  # fmt: skip
+            cluster, ns, name, lambda: r.llen(list_name) == 0, 1))  # fmt: skip
         seen = kube.polls(cluster, ns, name)
         assert kube.mismatches(doc, seen) == []
         assert sum(p.created for p in seen) == 1
@@ -313,7 +337,7 @@ def test_keda_reaches_the_scaler_over_mtls(
         kube.settle("2 more polls", lambda: quiet_polls(cluster, ns, name, after, 2))
         assert kube.jobs(cluster, ns, name) == []
         assert kube.events(cluster, ns, name, "KEDAScalerFailed") == []
-        assert r.llen(f"tls-{case}") == 1
+        assert r.llen(list_name) == 1
     kube.delete_scaledjob(cluster, ns, name)
 
 

@@ -71,6 +71,37 @@ def schemas() -> dict[tuple[str, str], Any]:
 
 def test_there_are_examples() -> None:
     assert len(EXAMPLES) >= 4
+    kinds = {doc["kind"] for _, doc in _documents()}
+    assert {"ScaledJob", "TriggerAuthentication", "ClusterTriggerAuthentication"} <= kinds
+
+
+def test_tls_examples_give_keda_every_tls_parameter() -> None:
+    """caCert, tlsClientCert and tlsClientKey (KEDA's external-scaler TLS parameters),
+    from Secrets where KEDA looks: the TriggerAuthentication's own namespace, or the
+    cluster-objects namespace for a ClusterTriggerAuthentication."""
+    docs = [doc for _, doc in _documents()]
+    for auth in (d for d in docs if d["kind"].endswith("TriggerAuthentication")):
+        refs = auth["spec"]["secretTargetRef"]
+        assert {r["parameter"] for r in refs} == {"caCert", "tlsClientCert", "tlsClientKey"}
+        secret = {r["name"] for r in refs}.pop()
+        issued = [
+            d for d in docs if d["kind"] == "Certificate" and d["spec"]["secretName"] == secret
+        ]
+        assert len(issued) == 1, auth["metadata"]["name"]
+        where = issued[0]["metadata"]["namespace"]
+        if auth["kind"] == "TriggerAuthentication":
+            assert where == auth["metadata"]["namespace"]
+        else:
+            assert where == "keda"  # KEDA_CLUSTER_OBJECT_NAMESPACE's default
+        users = [
+            d for d in docs if d["kind"] == "ScaledJob"
+            and any(t.get("authenticationRef", {}).get("name") == auth["metadata"]["name"]
+                    and t["authenticationRef"].get("kind", "TriggerAuthentication") == auth["kind"]
+                    for t in d["spec"]["triggers"])
+        ]  # fmt: skip
+        assert users, f"no ScaledJob uses {auth['kind']} {auth['metadata']['name']}"
+        if auth["kind"] == "TriggerAuthentication":
+            assert all(u["metadata"]["namespace"] == where for u in users)
 
 
 @pytest.mark.parametrize(("name", "doc"), _documents(), ids=[n for n, _ in _documents()])
@@ -104,7 +135,7 @@ def test_example_triggers_parse(name: str, doc: dict[str, Any]) -> None:
 
 
 def test_strict_schema_rejects_a_typo(schemas: dict[Any, Any]) -> None:
-    _, doc = _documents()[0]
+    doc = next(doc for _, doc in _documents() if doc["kind"] == "ScaledJob")
     bad = copy.deepcopy(doc)
     bad["spec"]["pollingIntervall"] = 5
     with pytest.raises(jsonschema.ValidationError, match="pollingIntervall"):
