@@ -2,7 +2,7 @@
 
 Precedence: command-line flag, then environment variable, then the default. Each
 field's ``help`` (with its unit) is shown by ``keda-queue-scaler serve --help`` and
-in the README's settings table, which a test keeps identical to
+in docs/configuration.md's settings table, which a test keeps identical to
 :func:`markdown_table`.
 """
 
@@ -174,7 +174,7 @@ def from_sources(
 
 
 def markdown_table() -> str:
-    """The README's settings table."""
+    """The settings table of docs/configuration.md."""
     rows = ["| Flag | Environment variable | Default | Meaning |", "|---|---|---|---|"]
     for f in dataclasses.fields(Settings):
         default = (

@@ -52,9 +52,9 @@ def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:
         s.from_sources(_args(), env=env)
 
 
-def test_readme_settings_table_is_current() -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    assert s.markdown_table() in readme, (
-        "README's settings table is out of date; paste the output of "
+def test_docs_settings_table_is_current() -> None:
+    page = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    assert s.markdown_table() in page, (
+        "docs/configuration.md's settings table is out of date; paste the output of "
         "`python -c 'from scaler.settings import markdown_table; print(markdown_table())'`"
     )
