@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -20,30 +19,6 @@ and `scalerType: redis` (or redis-streams, ...) plus the built-in trigger's meta
 """
 
 
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
-
-
-def _configure_logging(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-
-
 def _serve(args: argparse.Namespace) -> int:
     from scaler.server import run
 
@@ -52,7 +27,9 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"keda-queue-scaler serve: {exc}", file=sys.stderr)
         return 2
-    _configure_logging(settings.log_level, settings.log_format)
+    from scaler import logs
+
+    logs.configure(settings.log_level, settings.log_format)
     from scaler.server import StartupError
 
     try:

@@ -1,22 +1,34 @@
 """Broker credentials kept on the scaler, selected by a trigger's ``credentialsRef``.
 
-``--credentials-dir DIR`` holds one folder per reference, one file per key —
+``--credentials-dir DIR`` holds one folder per credential set, one file per key —
 exactly how Kubernetes mounts a Secret as a volume:
 
+    DIR/redis-main/namespaces     team-a, team-b       (who may use the set; * for all)
+    DIR/redis-main/address        redis.data:6379      (where its credentials may go)
     DIR/redis-main/password
-    DIR/redis-main/username
-    DIR/rabbit-prod/host          (amqp://user:pass@rabbitmq:5672/vhost)
+    DIR/rabbit-prod/namespaces
+    DIR/rabbit-prod/host          amqp://user:pass@rabbitmq:5672/vhost
+    DIR/aws-reader/namespaces
     DIR/aws-reader/awsAccessKeyID
     DIR/aws-reader/awsSecretAccessKey
 
-A trigger with ``credentialsRef: redis-main`` gets each file as if KEDA had sent
-``<key>FromEnv`` with its content, unless the metadata already sets ``<key>`` or
-``<key>FromEnv`` (the trigger wins). So the keys are the trigger's own connection
-and credential keys (address, host, port, username, password, sentinel*, host for
-RabbitMQ, awsAccessKeyID, awsSecretAccessKey, awsSessionToken, ...), and secrets
-never sit in a ScaledJob. Files are re-read every ``refresh`` seconds, so a rotated
-Secret takes effect without a restart; reading never follows a reference outside
-DIR.
+A set is bound twice:
+
+- to **namespaces**: its ``namespaces`` file lists the namespaces whose ScaledJobs
+  may name it (``*``: every namespace). A set without one is refused, and so is a
+  trigger from a namespace not on the list (PERMISSION_DENIED naming both).
+- to **a broker**: the set carries its connection target (``address``/``host`` for
+  Redis, ``host`` for RabbitMQ, optionally ``awsEndpoint`` for SQS, else AWS). A
+  trigger that names the set may not set any target key itself, in any form
+  (PERMISSION_DENIED naming the key): it can narrow what it reads (list, queue,
+  database), never where the credentials go. A Redis or RabbitMQ set without a
+  target is refused.
+
+Every other file fills the key of the same name unless the trigger sets that key
+itself (the trigger's own ``username``, for example, wins). Keys that have a
+``<key>FromEnv`` form are filled in that form, as if KEDA had resolved them. Files are re-read
+every ``refresh`` seconds, so a rotated Secret takes effect without a restart;
+reading never follows a reference outside DIR.
 """
 
 from __future__ import annotations
@@ -26,11 +38,22 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from scaler.errors import MetadataError
+from scaler.errors import MetadataError, PolicyError
+from scaler.guard import quoted
 
 REF_KEY = "credentialsRef"
+NAMESPACES_FILE = "namespaces"
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+
+#: Keys that say where a connection goes. A trigger naming a set may not set them.
+TARGET_KEYS = ("address", "addresses", "host", "hosts", "port", "ports", "awsEndpoint")
+#: Keys that say who the scaler becomes (SQS): a trigger naming a set may not set them.
+IDENTITY_KEYS = ("awsRoleArn", "awsExternalId")
+#: Keys that say how a connection is protected: locked when the set defines them.
+TRANSPORT_KEYS = ("enableTLS", "unsafeSsl")
+#: Per broker family (the scalerType's prefix), the keys one of which a set must hold.
+REQUIRED_TARGET = {"redis": ("address", "addresses", "host", "hosts"), "rabbitmq": ("host",)}
 
 
 class CredentialStore:
@@ -43,10 +66,10 @@ class CredentialStore:
         self._cache: dict[str, tuple[float, dict[str, str]]] = {}
 
     def get(self, ref: str) -> dict[str, str]:
-        """The keys of one reference; MetadataError when it does not exist."""
+        """The files of one set; MetadataError when it does not exist."""
         if not _REF.match(ref):
             raise MetadataError(
-                f'parameter "{REF_KEY}" value "{ref}" must be a name of letters, digits, '
+                f'parameter "{REF_KEY}" value "{quoted(ref)}" must be a name of letters, digits, '
                 "'.', '_' or '-' (the name of a folder in the scaler's --credentials-dir)"
             )
         now = self._clock()
@@ -67,16 +90,60 @@ class CredentialStore:
         self._cache[ref] = (now, values)
         return values
 
-    def apply(self, metadata: Mapping[str, str]) -> Mapping[str, str]:
-        """The metadata with the referenced keys filled in as ``<key>FromEnv``."""
+    def apply(
+        self,
+        metadata: Mapping[str, str],
+        namespace: str,
+        form: Callable[[str], str] = lambda key: f"{key}FromEnv",
+    ) -> Mapping[str, str]:
+        """The metadata with the set's keys filled in, each under ``form(key)`` (the
+        scalerType's ``<key>FromEnv`` when it has one), after checking that
+        ``namespace`` may use the set and that the trigger leaves its target alone."""
         ref = metadata.get(REF_KEY, "")
         if not ref:
             return metadata
+        files = self.get(ref)
+        allowed = _namespaces(ref, files)
+        if "*" not in allowed and namespace not in allowed:
+            raise PolicyError(
+                f'namespace "{quoted(namespace)}" may not use credential set "{ref}": the set\'s '
+                f'"{NAMESPACES_FILE}" file does not list it'
+            )
+        locked = TARGET_KEYS + IDENTITY_KEYS + tuple(k for k in TRANSPORT_KEYS if files.get(k))
+        for key in locked:
+            for name in (key, f"{key}FromEnv"):
+                if name in metadata:
+                    raise PolicyError(
+                        f'parameter "{name}" may not be set with {REF_KEY} "{ref}": a credential '
+                        "set fixes where its credentials go and whom they act as (its own "
+                        "address, host, endpoint or role)"
+                    )
+        family = metadata.get("scalerType", "").strip().split("-")[0]
+        needed = REQUIRED_TARGET.get(family, ())
+        if needed and not any(files.get(k) for k in needed):
+            raise PolicyError(
+                f'credential set "{ref}" names no broker to go to: add a '
+                f"{' or '.join(repr(k) for k in needed)} file to it, so its credentials "
+                "can only reach that broker"
+            )
         merged = dict(metadata)
-        for key, value in self.get(ref).items():
-            if value and not metadata.get(key) and not metadata.get(f"{key}FromEnv"):
-                merged[f"{key}FromEnv"] = value
+        for key, value in files.items():
+            if key == NAMESPACES_FILE or not value:
+                continue
+            if metadata.get(key) or metadata.get(f"{key}FromEnv"):
+                continue  # the trigger's own (non-target) key wins
+            merged[form(key)] = value
         return merged
+
+
+def _namespaces(ref: str, files: Mapping[str, str]) -> set[str]:
+    text = files.get(NAMESPACES_FILE)
+    if text is None:
+        raise PolicyError(
+            f'credential set "{ref}" has no "{NAMESPACES_FILE}" file: list the namespaces '
+            'whose ScaledJobs may use it (or "*" for all) before any trigger can'
+        )
+    return {n for n in re.split(r"[\s,]+", text) if n and not n.startswith("#")}
 
 
 def apply_without_store(metadata: Mapping[str, str]) -> Mapping[str, str]:

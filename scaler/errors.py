@@ -8,6 +8,7 @@ layer maps it.
 
     ScalerError                     (base; code UNKNOWN)
     ├── MetadataError               INVALID_ARGUMENT   bad or missing trigger metadata
+    ├── PolicyError                 PERMISSION_DENIED  refused by the scaler's own rules
     ├── BrokerError                 UNAVAILABLE        no usable answer from the broker
     │   ├── BrokerUnavailable       UNAVAILABLE        cannot connect / connection lost
     │   ├── BrokerTimeout           DEADLINE_EXCEEDED  no answer within the read timeout
@@ -44,6 +45,13 @@ class MetadataError(ScalerError):
     """The trigger's scalerMetadata is missing a key or holds a bad value."""
 
     code = "INVALID_ARGUMENT"
+
+
+class PolicyError(ScalerError):
+    """The scaler's own rules refuse the trigger: a broker address it may not dial, or
+    a credential set the trigger's namespace may not use. Nothing was dialed."""
+
+    code = "PERMISSION_DENIED"
 
 
 class BrokerError(ScalerError):

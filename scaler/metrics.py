@@ -14,12 +14,17 @@ Names and labels (the Grafana dashboard and docs rely on them):
   ``keda_queue_scaler_trigger_active{scaler_type,metric}``: the last value read and whether
   it passed the activation threshold, per KEDA metric name. At most ``max_series``
   metric names are kept (least recently updated dropped first), counted in
-  ``keda_queue_scaler_trigger_series_evicted_total``.
+  ``keda_queue_scaler_trigger_series_evicted_total``; a name longer than 128
+  characters is cut to 100 and suffixed with ``~`` and a digest.
 - ``keda_queue_scaler_stream_is_active_streams``: StreamIsActive streams open.
+- ``keda_queue_scaler_broker_clients`` and
+  ``keda_queue_scaler_broker_client_evictions_total``: broker clients open across all
+  triggers, and the idle ones closed to stay within ``--max-broker-clients``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Iterable
 
@@ -29,6 +34,19 @@ from scaler import __version__
 
 _PREFIX = "keda_queue_scaler"
 _RPC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+#: Label values longer than this are cut and suffixed with a digest of the whole.
+MAX_LABEL_CHARS = 128
+
+
+def bounded_label(value: str) -> str:
+    """A label value of at most MAX_LABEL_CHARS characters that still tells long
+    values apart: the first 100 characters, ``~`` and 16 hex digits of a SHA-256."""
+    if len(value) <= MAX_LABEL_CHARS:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:16]
+    return f"{value[:100]}~{digest}"
 
 
 #: The RPCs KEDA calls; their OK series exist from the start.
@@ -103,6 +121,16 @@ class Metrics:
             "Per-metric series dropped to keep label cardinality bounded",
             registry=registry,
         )
+        self.broker_clients = Gauge(
+            f"{_PREFIX}_broker_clients",
+            "Broker clients open, across all triggers (at most --max-broker-clients)",
+            registry=registry,
+        )
+        self.broker_client_evictions = Counter(
+            f"{_PREFIX}_broker_client_evictions",
+            "Idle broker clients closed to stay within --max-broker-clients",
+            registry=registry,
+        )
         self.streams_open = Gauge(
             f"{_PREFIX}_stream_is_active_streams", "StreamIsActive streams open", registry=registry
         )
@@ -127,7 +155,7 @@ class Metrics:
         self.broker_read_duration.labels(scaler_type).observe(seconds)
 
     def set_trigger(self, scaler_type: str, metric: str, value: float, active: bool) -> None:
-        series = (scaler_type, metric)
+        series = (scaler_type, bounded_label(metric))
         if series in self._series:
             self._series.move_to_end(series)
         else:

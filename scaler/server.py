@@ -21,34 +21,37 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
 
-from scaler.adapters.base import Adapter
+from scaler.adapters.base import Adapter, ClientBudget
 from scaler.adapters.memory import MemoryAdapter
 from scaler.adapters.rabbitmq import RabbitAdapter
 from scaler.adapters.redis import RedisAdapter
 from scaler.adapters.sqs import SqsAdapter
 from scaler.credentials import CredentialStore
+from scaler.guard import BrokerPolicy
 from scaler.httpmetrics import MetricsHTTPServer
 from scaler.metrics import Metrics
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.readings import Readings
 from scaler.service import ExternalScalerService
-from scaler.settings import Settings
-from scaler.triggers import Triggers
+from scaler.settings import Settings, split_list
+from scaler.triggers import AwsPolicy, Triggers
 
 log = logging.getLogger("scaler.server")
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["ExternalScaler"].full_name
 
 
-def default_adapters(settings: Settings) -> dict[str, Adapter]:
-    """The adapters a server built from settings offers."""
+def default_adapters(settings: Settings, budget: ClientBudget | None = None) -> dict[str, Adapter]:
+    """The adapters a server built from settings offers, sharing one client budget."""
     adapters: dict[str, Adapter] = {
         "redis": RedisAdapter(
-            timeout=settings.read_timeout, max_connections=settings.redis_max_connections
+            timeout=settings.read_timeout,
+            max_connections=settings.redis_max_connections,
+            budget=budget,
         ),
-        "sqs": SqsAdapter(timeout=settings.read_timeout),
-        "rabbitmq": RabbitAdapter(timeout=settings.read_timeout),
+        "sqs": SqsAdapter(timeout=settings.read_timeout, budget=budget),
+        "rabbitmq": RabbitAdapter(timeout=settings.read_timeout, budget=budget),
     }
     if settings.enable_memory:
         adapters["memory"] = MemoryAdapter()
@@ -124,14 +127,25 @@ class ScalerServer:
         store = (
             CredentialStore(Path(settings.credentials_dir)) if settings.credentials_dir else None
         )
+        self.budget = ClientBudget(settings.max_broker_clients)
         self.triggers = Triggers(
-            adapters if adapters is not None else default_adapters(settings), credentials=store
+            adapters if adapters is not None else default_adapters(settings, self.budget),
+            credentials=store,
+            aws=AwsPolicy(
+                endpoints=frozenset(split_list(settings.allow_aws_endpoints)),
+                roles=split_list(settings.allow_aws_roles),
+            ),
+        )
+        self.policy = BrokerPolicy(
+            split_list(settings.allow_brokers), resolve_seconds=settings.read_timeout
         )
         self.metrics = Metrics(
             self.registry,
             max_series=settings.max_metric_series,
             scaler_types=self.triggers.scaler_types,
         )
+        self.metrics.broker_clients.set_function(self.budget.open_count)
+        self.budget.on_evict = self.metrics.broker_client_evictions.inc
         self.readings = Readings(
             metrics=self.metrics, ttl=settings.cache_ttl, timeout=settings.read_timeout
         )
@@ -140,6 +154,7 @@ class ScalerServer:
             readings=self.readings,
             metrics=self.metrics,
             stream_interval=settings.stream_interval,
+            policy=self.policy,
         )
         self.health = health.aio.HealthServicer()
         self.port = 0

@@ -19,6 +19,7 @@ import grpc
 
 from scaler.adapters.base import Trigger
 from scaler.errors import MetadataError, ScalerError, ShuttingDown
+from scaler.guard import BrokerPolicy, capped, quoted
 from scaler.metrics import Metrics
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
@@ -49,8 +50,10 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         readings: Readings,
         metrics: Metrics,
         stream_interval: float,
+        policy: BrokerPolicy | None = None,
     ) -> None:
         self._triggers = triggers
+        self._policy = policy if policy is not None else BrokerPolicy()
         self._readings = readings
         self._metrics = metrics
         self._stream_interval = stream_interval
@@ -62,10 +65,14 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
 
     # -- the work ---------------------------------------------------------
     def _trigger(self, ref: pb.ScaledObjectRef) -> Trigger:
-        return self._triggers.parse(ref.scalerMetadata)
+        return self._triggers.parse(ref.scalerMetadata, ref.namespace)
 
     async def _evaluate(self, trigger: Trigger) -> tuple[float, bool]:
-        """(value, active) for the trigger, from a shared broker read."""
+        """(value, active) for the trigger, from a shared broker read, once the broker
+        policy allows every address the read would dial."""
+        destinations = getattr(trigger.query, "destinations", None)
+        if destinations is not None:
+            await self._policy.check(destinations())
         adapter = self._triggers.adapter_for(trigger)
         sample = await self._readings.read(
             trigger.scaler_type, trigger.read_key, lambda: adapter.read(trigger.query)
@@ -77,7 +84,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
     def _spec(self, ref: pb.ScaledObjectRef) -> pb.GetMetricSpecResponse:
         """Answered whenever a name and target can be derived (Triggers.spec): KEDA
         would hide an error here, so metadata errors are left to GetMetrics."""
-        name, target = self._triggers.spec(ref.scalerMetadata)
+        name, target = self._triggers.spec(ref.scalerMetadata, ref.namespace)
         spec = pb.MetricSpec(
             metricName=name,
             targetSize=max(1, _as_int64(target)),
@@ -113,9 +120,10 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         """End the call with the error's status; anything not a ScalerError is a bug,
         logged with its traceback and answered INTERNAL."""
         if isinstance(exc, ScalerError):
+            message = capped(exc.message)
             if not isinstance(exc, ShuttingDown):
-                log.warning("%s %s: %s %s", method, _who(ref), exc.code, exc.message)
-            await context.abort(grpc.StatusCode[exc.code], exc.message)
+                log.warning("%s %s: %s %s", method, _who(ref), exc.code, message)
+            await context.abort(grpc.StatusCode[exc.code], message)
         else:
             log.error("%s %s failed unexpectedly", method, _who(ref), exc_info=exc)
             await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the scaler's log")
@@ -144,8 +152,8 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
                 and asked != trigger.metric_name
             ):
                 raise MetadataError(
-                    f'metric name "{asked}" is not this trigger\'s metric '
-                    f'"{trigger.metric_name}" (from GetMetricSpec)'
+                    f'metric name "{quoted(asked)}" is not this trigger\'s metric '
+                    f'"{quoted(trigger.metric_name)}" (from GetMetricSpec)'
                 )
             value, _ = await self._evaluate(trigger)
             metric = pb.MetricValue(

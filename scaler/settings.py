@@ -16,6 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from scaler.guard import Pattern
 
 ENV_PREFIX = "KQS_"
 
@@ -58,10 +61,35 @@ class Settings:
         500, "Most KEDA metric names kept as Prometheus label values (oldest dropped)."
     )
     redis_max_connections: int = _setting(32, "Connection pool size per Redis server identity.")
+    max_broker_clients: int = _setting(
+        256,
+        "Most broker clients (connections, pools, sessions) open at once across all triggers; "
+        "the least recently used idle one is closed to make room.",
+    )
+    allow_brokers: str = _setting(
+        "",
+        "Comma-separated host[:port] patterns the scaler may dial: names with * wildcards, IP "
+        "addresses or CIDR networks ([IPv6]:port). Unset: any broker. Link-local and cloud "
+        "metadata addresses are refused unless a pattern names them explicitly.",
+    )
+    allow_aws_endpoints: str = _setting(
+        "",
+        "Comma-separated awsEndpoint URLs a trigger may name (SQS and STS requests are "
+        "signed); unset: none, only AWS's own endpoints.",
+    )
+    allow_aws_roles: str = _setting(
+        "",
+        "Comma-separated role ARN patterns (* wildcards) the scaler may assume with its own "
+        "AWS identity for a trigger's awsRoleArn; unset: none.",
+    )
     enable_memory: bool = _setting(
         False, 'Serve scalerType "memory" (in-process queues, for tests and demos).'
     )
-    log_level: str = _setting("INFO", "Log level: DEBUG, INFO, WARNING or ERROR.")
+    log_level: str = _setting(
+        "INFO",
+        "Log level: DEBUG, INFO, WARNING or ERROR. Broker client libraries (botocore, aiohttp, "
+        "aiormq) stay at INFO or above: their debug output carries signed headers and tokens.",
+    )
     log_format: str = _setting("text", "Log format: text or json.")
 
     def validate(self) -> None:
@@ -82,8 +110,10 @@ class Settings:
                 raise ValueError(f"{_flag(name)} must be greater than 0")
         if self.grace_period < 0:
             raise ValueError("grace-period must be 0 or more")
-        if self.max_metric_series < 1 or self.redis_max_connections < 1:
-            raise ValueError("max-metric-series and redis-max-connections must be at least 1")
+        if min(self.max_metric_series, self.redis_max_connections, self.max_broker_clients) < 1:
+            raise ValueError(
+                "max-metric-series, redis-max-connections and max-broker-clients must be at least 1"
+            )
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise ValueError("tls-cert-file and tls-key-file must be given together")
         if self.tls_client_ca_file and not self.tls_cert_file:
@@ -94,6 +124,15 @@ class Settings:
             path = getattr(self, name)
             if path and not Path(path).is_file():
                 raise ValueError(f"{_flag(name)} {path!r} is not a readable file")
+        for text in split_list(self.allow_brokers):
+            try:
+                Pattern.parse(text)
+            except ValueError as exc:
+                raise ValueError(f"allow-brokers: {exc}") from None
+        for url in split_list(self.allow_aws_endpoints):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"allow-aws-endpoints: {url!r} must be an http(s) URL")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError(f"log-level {self.log_level!r} must be DEBUG, INFO, WARNING or ERROR")
         if self.log_format not in {"text", "json"}:
@@ -102,6 +141,11 @@ class Settings:
     @property
     def tls(self) -> bool:
         return bool(self.tls_cert_file)
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    """A comma-separated setting as its items."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
 def _flag(name: str) -> str:

@@ -6,13 +6,16 @@ class(es) and Adapter, and one entry per scalerType in ``KINDS`` below.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import hmac
 import os
+import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from scaler.adapters.base import Adapter, Trigger, metric_name
 from scaler.adapters.memory import MemoryMetadata
@@ -20,7 +23,8 @@ from scaler.adapters.rabbitmq import RabbitMetadata
 from scaler.adapters.redis import RedisListMetadata, RedisStreamMetadata
 from scaler.adapters.sqs import SqsMetadata
 from scaler.credentials import CredentialStore, apply_without_store
-from scaler.errors import MetadataError, ScalerError
+from scaler.errors import MetadataError, PolicyError, ScalerError
+from scaler.guard import check_metadata_size, quoted
 
 SCALER_TYPE_KEY = "scalerType"
 
@@ -54,6 +58,65 @@ KINDS: dict[str, Kind] = {
 }
 
 
+def _fill_form(scaler_type: str) -> Callable[[str], str]:
+    """How a credential set fills a key for this scalerType: ``<key>FromEnv`` when the
+    key has that form (as if KEDA had resolved it), else the key itself."""
+    kind = KINDS.get(scaler_type)
+    specs = {} if kind is None else {n: s for s in kind.metadata.keys() for n in s.names()}  # noqa: SIM118
+
+    def form(key: str) -> str:
+        return f"{key}FromEnv" if f"{key}FromEnv" in specs else key
+
+    return form
+
+
+@dataclass(frozen=True)
+class AwsPolicy:
+    """Where the scaler's AWS requests may go, and which roles it may assume with its
+    own identity. Metadata never chooses where a signed request travels:
+
+    - ``awsEndpoint`` in trigger metadata must be one of ``endpoints`` (a credential
+      set's own ``awsEndpoint`` is the operator's choice and needs no listing);
+    - ``awsRoleArn`` assumed with the scaler's own identity (no keys in the trigger,
+      no credential set) must match one of ``roles`` (``*`` wildcards).
+    """
+
+    endpoints: frozenset[str] = frozenset()
+    roles: tuple[str, ...] = ()
+
+    @staticmethod
+    def normal(url: str) -> str:
+        parts = urlsplit(url.strip())
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
+
+    def check(self, metadata: Mapping[str, str]) -> None:
+        if metadata.get(SCALER_TYPE_KEY, "").strip() != "aws-sqs-queue":
+            return
+        endpoint = metadata.get("awsEndpoint", "").strip()
+        if endpoint:
+            try:
+                allowed = self.normal(endpoint) in {self.normal(e) for e in self.endpoints}
+            except ValueError:
+                allowed = False
+            if not allowed:
+                raise PolicyError(
+                    f'parameter "awsEndpoint" value "{quoted(endpoint)}" is not one of the '
+                    "scaler's --allow-aws-endpoints (KQS_ALLOW_AWS_ENDPOINTS): requests signed "
+                    "with AWS credentials go only to endpoints the scaler's operator lists"
+                )
+        role = metadata.get("awsRoleArn", "").strip()
+        own_keys = any(
+            metadata.get(k) for k in ("awsAccessKeyID", "awsAccessKeyIDFromEnv", "credentialsRef")
+        )
+        if role and not own_keys and not any(fnmatch.fnmatchcase(role, p) for p in self.roles):
+            raise PolicyError(
+                f'parameter "awsRoleArn" value "{quoted(role)}" is not one of the scaler\'s '
+                "--allow-aws-roles (KQS_ALLOW_AWS_ROLES): the scaler assumes a role with its "
+                "own identity only when its operator lists it"
+            )
+
+
 class Triggers:
     """Parses scalerMetadata into Triggers and routes reads to the right adapter.
 
@@ -68,9 +131,11 @@ class Triggers:
         *,
         cache_size: int = 4096,
         credentials: CredentialStore | None = None,
+        aws: AwsPolicy | None = None,
     ) -> None:
         self._adapters = dict(adapters)
         self._credentials = credentials
+        self._aws = aws
         self._parsed: OrderedDict[bytes, Trigger] = OrderedDict()
         self._cache_size = cache_size
         self._salt = os.urandom(16)
@@ -79,15 +144,23 @@ class Triggers:
     def scaler_types(self) -> tuple[str, ...]:
         return tuple(t for t, kind in KINDS.items() if kind.adapter in self._adapters)
 
-    def parse(self, metadata: Mapping[str, str]) -> Trigger:
-        """The Trigger for this metadata, or MetadataError naming the bad key.
+    def parse(self, metadata: Mapping[str, str], namespace: str = "") -> Trigger:
+        """The Trigger for this metadata, or MetadataError naming the bad key and
+        PolicyError for what the scaler's rules refuse.
 
-        A ``credentialsRef`` is resolved first, so rotated credentials make a new
-        Trigger (and a new connection identity)."""
+        ``namespace`` is the ScaledJob's (KEDA's ScaledObjectRef): the tenant. A
+        ``credentialsRef`` is resolved first, for that namespace, so rotated
+        credentials make a new Trigger (and a new connection identity)."""
+        check_metadata_size(metadata)
+        raw = metadata
         if self._credentials is not None:
-            metadata = self._credentials.apply(metadata)
+            metadata = self._credentials.apply(
+                metadata, namespace, _fill_form(metadata.get(SCALER_TYPE_KEY, "").strip())
+            )
         else:
             metadata = apply_without_store(metadata)
+        if self._aws is not None:
+            self._aws.check(raw)  # what the trigger itself asks for, not its set's
         digest = hmac.new(self._salt, digestmod=hashlib.sha256)
         for k, v in sorted(metadata.items()):
             digest.update(b"%d:%s%d:%s" % (len(k), k.encode(), len(v), v.encode()))
@@ -102,21 +175,28 @@ class Triggers:
             self._parsed.popitem(last=False)
         return trigger
 
-    def spec(self, metadata: Mapping[str, str]) -> tuple[str, float]:
+    def spec(self, metadata: Mapping[str, str], namespace: str = "") -> tuple[str, float]:
         """(metric name, target) for GetMetricSpec, whenever they can be derived.
 
         KEDA hides a failing GetMetricSpec (operator log only) but shows a failing
         GetMetrics as a Warning event on the ScaledJob. So a trigger whose metadata
         is wrong anywhere but in its name still gets a spec, from a lenient parse
         (bad keys take their defaults), and GetMetrics reports what is wrong. Only
-        when even the name cannot be derived is the name a placeholder."""
+        when even the name cannot be derived (or the metadata is too large to read)
+        is the name a placeholder, ``<scalerType>-invalid-metadata``."""
+        scaler_type = metadata.get(SCALER_TYPE_KEY, "").strip()
+        named = re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", scaler_type) is not None
+        placeholder = metric_name(scaler_type if named else "external", "invalid-metadata")
         try:
-            trigger = self.parse(metadata)
+            check_metadata_size(metadata)
+        except ScalerError:
+            return placeholder, 1.0
+        try:
+            trigger = self.parse(metadata, namespace)
         except ScalerError:
             pass
         else:
             return trigger.metric_name, trigger.target
-        scaler_type = metadata.get(SCALER_TYPE_KEY, "").strip()
         kind = KINDS.get(scaler_type)
         if kind is not None:
             try:
@@ -126,7 +206,7 @@ class Triggers:
                 return parsed.spec(scaler_type)
             except ScalerError:
                 pass
-        return metric_name(scaler_type or "external", "invalid-metadata"), 1.0
+        return placeholder, 1.0
 
     def _parse(self, metadata: Mapping[str, str]) -> Trigger:
         scaler_type = metadata.get(SCALER_TYPE_KEY, "")
@@ -138,8 +218,8 @@ class Triggers:
                     f'parameter "{SCALER_TYPE_KEY}" is required: one of {supported}'
                 )
             raise MetadataError(
-                f'parameter "{SCALER_TYPE_KEY}" value "{scaler_type}" is not supported by this '
-                f"server: use one of {supported}"
+                f'parameter "{SCALER_TYPE_KEY}" value "{quoted(scaler_type)}" is not supported '
+                f"by this server: use one of {supported}"
             )
         parsed: _Parses = kind.metadata.parse(metadata, scaler_type=scaler_type)
         return parsed.trigger(scaler_type)

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from scaler.adapters.base import Adapter
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
-from scaler.server import ScalerServer, default_adapters
+from scaler.server import ScalerServer
 from scaler.settings import Settings
 from scaler.triggers import Triggers
 from tests.brokers import (
@@ -189,7 +189,7 @@ def start_server() -> ServerFactory:
         settings = test_settings(**overrides)
         server = ScalerServer(
             settings,
-            adapters=adapters if adapters is not None else default_adapters(settings),
+            adapters=adapters,
             registry=CollectorRegistry(),
         )
         await server.start()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import re
 import ssl
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ import aiormq.abc
 import aiormq.exceptions as amqp_errors
 from yarl import URL
 
-from scaler.adapters.base import ClientPool, Trigger, metric_name
+from scaler.adapters.base import ClientBudget, ClientPool, Trigger, metric_name
 from scaler.errors import (
     BrokerAuthError,
     BrokerError,
@@ -49,7 +50,9 @@ from scaler.errors import (
     ScalerError,
     UnsupportedState,
 )
+from scaler.guard import Destination, quoted
 from scaler.keda.scaledjob import milli
+from scaler.logs import redact
 from scaler.metadata import Secret, TriggerMetadata, fingerprint, key, one_of, secret_key
 
 QUEUE_LENGTH = "QueueLength"
@@ -79,6 +82,38 @@ def parse_timeout(text: str) -> float:
     if not text or text.startswith("-") or _DURATION_PART.sub("", text.lstrip("+")) != "":
         raise bad
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+
+
+def _check_url(raw: str) -> None:
+    """MetadataError when ``host`` is not a URL with a host, in words that never quote
+    it (it holds credentials), and before anything else parses it."""
+    hint = (
+        'parameter "host" (or "hostFromEnv") is not a usable URL: it must be '
+        "scheme://[user:password@]host[:port][/vhost], with '/', '#', '?' and '@' in the user "
+        "name or password percent-encoded (e.g. %2F for '/')"
+    )
+    try:
+        parts = urlsplit(raw)
+        _ = parts.port  # raises ValueError for a port that is not a number
+    except ValueError:
+        raise MetadataError(hint) from None
+    if not parts.hostname or "@" in parts.path + parts.query + parts.fragment:
+        # "user:pa/ss@host": the authority ends at the "/", so the rest of the password
+        # and the real host would be read as the vhost. Refuse rather than guess.
+        raise MetadataError(hint)
+
+
+def _local(exc: BaseException) -> str:
+    """What of a connection error a message may show: our own stack's text (refused,
+    TLS verification, DNS), cut short; for a close the server sent, only its class
+    (its reply text is the server's to write, not ours to echo)."""
+    if isinstance(exc, amqp_errors.ConnectionClosed | amqp_errors.ChannelClosed):
+        return type(exc).__name__
+    return redact(str(exc))[:200] or type(exc).__name__
+
+
+#: The largest management API answer read (a page of pageSize queues fits well).
+_MAX_BODY = 32 * 2**20
 
 
 def _masked(url: str) -> str:
@@ -171,6 +206,12 @@ class RabbitQuery:
     page_size: int
     operation: str
 
+    def destinations(self) -> tuple[Destination, ...]:
+        parts = urlsplit(self.server.display)
+        default = {"amqp": 5672, "amqps": 5671, "http": 80, "https": 443}[parts.scheme]
+        what = "RabbitMQ" if self.server.protocol == "amqp" else "RabbitMQ management API"
+        return (Destination(parts.hostname or "", parts.port or default, what),)
+
 
 @dataclass(frozen=True, kw_only=True)
 class RabbitMetadata(TriggerMetadata):
@@ -242,6 +283,7 @@ class RabbitMetadata(TriggerMetadata):
                 'parameter "host" (or "hostFromEnv") is required for scalerType "rabbitmq": '
                 "an amqp(s):// or http(s):// URL of the broker"
             )
+        _check_url(self.host.reveal())
         if self.use_regex:
             try:
                 re.compile(self.queue_name)
@@ -403,20 +445,25 @@ def _ssl_context(unsafe: bool) -> ssl.SSLContext:
 class RabbitAdapter:
     """Reads RabbitMQ queues over AMQP or HTTP; connections reused per broker."""
 
-    def __init__(self, *, timeout: float, idle_seconds: float = 600.0) -> None:
+    def __init__(
+        self, *, timeout: float, idle_seconds: float = 600.0, budget: ClientBudget | None = None
+    ) -> None:
         self._timeout = timeout
         self._amqp: ClientPool[aiormq.abc.AbstractConnection] = ClientPool(
-            close=_close_amqp, idle_seconds=idle_seconds
+            close=_close_amqp, idle_seconds=idle_seconds, budget=budget
         )
         self._http: ClientPool[aiohttp.ClientSession] = ClientPool(
-            close=_close_http, idle_seconds=idle_seconds
+            close=_close_http, idle_seconds=idle_seconds, budget=budget
         )
 
     async def read(self, query: Any) -> QueueStats:
         assert isinstance(query, RabbitQuery)
+        ident = fingerprint(query.server)
         if query.server.protocol == "amqp":
-            return await self._read_amqp(query)
-        return await self._read_http(query)
+            with self._amqp.holding(ident):
+                return await self._read_amqp(query)
+        with self._http.holding(ident):
+            return await self._read_http(query)
 
     # -- AMQP ---------------------------------------------------------------
     async def _connection(self, server: RabbitServer) -> aiormq.abc.AbstractConnection:
@@ -445,9 +492,9 @@ class RabbitAdapter:
                 conn = await self._connection(query.server)
                 channel = await conn.channel()
             except amqp_errors.ProbableAuthenticationError as exc:
-                raise BrokerAuthError(f"{where} refused our credentials: {exc}") from exc
+                raise BrokerAuthError(f"{where} refused our credentials") from exc
             except amqp_errors.ConnectionNotAllowed as exc:
-                raise BrokerPermissionError(f"{where} refused the vhost: {exc}") from exc
+                raise BrokerPermissionError(f"{where} refused the vhost") from exc
             except amqp_errors.InvalidFrameError as exc:
                 if "Connection.Close" not in str(exc):
                     raise BrokerUnavailable(f"{where} broke the protocol while {what}") from exc
@@ -461,7 +508,9 @@ class RabbitAdapter:
                 self._amqp.discard(fingerprint(query.server))  # reconnect next time
                 if attempt == 1 and isinstance(exc, amqp_errors.ConnectionClosed):
                     continue  # a connection that died since the last read: one fresh try
-                raise BrokerUnavailable(f"cannot reach {where} while {what}: {exc}") from exc
+                raise BrokerUnavailable(
+                    f"cannot reach {where} while {what}: {_local(exc)}"
+                ) from exc
             try:
                 ok = await channel.queue_declare(query.queue, passive=True)
             except amqp_errors.ChannelNotFoundEntity as exc:
@@ -470,7 +519,9 @@ class RabbitAdapter:
                 raise BrokerPermissionError(f"{where}: access refused while {what}") from exc
             except (amqp_errors.AMQPError, ConnectionError, OSError) as exc:
                 self._amqp.discard(fingerprint(query.server))
-                raise BrokerUnavailable(f"{where} failed while {what}: {exc}") from exc
+                raise BrokerUnavailable(
+                    f"{where} failed while {what}: {type(exc).__name__}"
+                ) from exc
             finally:
                 if not channel.is_closed:
                     with contextlib.suppress(amqp_errors.AMQPError, ConnectionError, OSError):
@@ -513,8 +564,17 @@ class RabbitAdapter:
             session = await self._session(query.server)
             async with session.get(URL(url, encoded=True)) as response:
                 status = response.status
-                body = await response.read()
-                payload = await response.json(content_type=None) if status == 200 else None
+                reason = response.reason or ""
+                payload = None
+                if status == 200:
+                    body = bytearray()
+                    async for chunk in response.content.iter_chunked(65536):
+                        body += chunk
+                        if len(body) > _MAX_BODY:
+                            raise BrokerError(
+                                f"{where} sent more than {_MAX_BODY // 2**20} MiB while {what}"
+                            )
+                    payload = json.loads(body)
         except TimeoutError as exc:
             raise BrokerTimeout(f"{where} did not answer in time while {what}") from exc
         except (aiohttp.ClientError, OSError) as exc:
@@ -522,7 +582,7 @@ class RabbitAdapter:
         except ValueError as exc:
             raise BrokerError(f"{where} sent a body that is not JSON while {what}") from exc
         if status != 200:
-            raise self._http_error(status, body, where, what, query)
+            raise self._http_error(status, reason, where, what, query)
         if not isinstance(payload, dict):
             raise BrokerError(f"{where} sent an unexpected JSON document while {what}")
         if not query.use_regex:
@@ -537,9 +597,11 @@ class RabbitAdapter:
 
     @staticmethod
     def _http_error(
-        status: int, body: bytes, where: str, what: str, query: RabbitQuery
+        status: int, reason: str, where: str, what: str, query: RabbitQuery
     ) -> ScalerError:
-        text = body[:200].decode(errors="replace")
+        # The status line only: the body is the server's to write, not ours to echo
+        # (KEDA copies our message into events the ScaledJob's owner reads).
+        text = f"HTTP {status} {quoted(reason[:40])}".rstrip()
         if status == 404:
             vhost = query.vhost.replace("%2F", "/")
             return QueueNotFound(
@@ -555,8 +617,8 @@ class RabbitAdapter:
                 f"{where}: the user may not read the management API while {what}"
             )
         if status in (502, 503, 504):
-            return BrokerUnavailable(f"{where} answered HTTP {status} while {what}: {text}")
-        return BrokerError(f"{where} answered HTTP {status} while {what}: {text}")
+            return BrokerUnavailable(f"{where} answered {text} while {what}")
+        return BrokerError(f"{where} answered {text} while {what}")
 
     async def aclose(self) -> None:
         await self._amqp.aclose()

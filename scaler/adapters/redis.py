@@ -38,7 +38,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
 
-from scaler.adapters.base import ClientPool, Trigger, metric_name
+from scaler.adapters.base import ClientBudget, ClientPool, Trigger, metric_name
 from scaler.errors import (
     BrokerAuthError,
     BrokerError,
@@ -50,6 +50,7 @@ from scaler.errors import (
     ScalerError,
     UnsupportedState,
 )
+from scaler.guard import Destination
 from scaler.metadata import (
     Secret,
     TriggerMetadata,
@@ -96,11 +97,20 @@ class RedisConnection:
             return f"Redis cluster {where}"
         return f"Redis {where} db {self.database}"
 
+    def destinations(self) -> tuple[Destination, ...]:
+        """Where a read dials first (cluster nodes and the sentinels' master are then
+        discovered from these, as every Redis client does)."""
+        what = "Redis sentinel" if self.mode == "sentinel" else "Redis"
+        return tuple(Destination(host, port, what) for host, port in self.addresses)
+
 
 @dataclass(frozen=True)
 class RedisListQuery:
     conn: RedisConnection
     key: str
+
+    def destinations(self) -> tuple[Destination, ...]:
+        return self.conn.destinations()
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,9 @@ class RedisStreamQuery:
     stream: str
     mode: Literal["length", "pending", "lag"]
     group: str
+
+    def destinations(self) -> tuple[Destination, ...]:
+        return self.conn.destinations()
 
 
 def _parse_address(param: str, text: str) -> tuple[str, int]:
@@ -283,11 +296,23 @@ def _scrub(text: str, conn: RedisConnection) -> str:
     return text
 
 
+def _detail(exc: BaseException, conn: RedisConnection) -> str:
+    """What of an exception a message may show. A server's error reply is the server's
+    text (any server a trigger names could write anything there): only its error code
+    (WRONGTYPE, NOAUTH, ...). redis-py's own texts (connection errors) are kept,
+    without credentials, cut short."""
+    text = str(exc)
+    if isinstance(exc, rexc.ResponseError | rexc.AuthenticationError):
+        code = text.split(" ", 1)[0]
+        return code if re.fullmatch(r"[A-Z][A-Z_-]{1,31}", code) else type(exc).__name__
+    return _scrub(text[:200], conn) or type(exc).__name__
+
+
 def _translate(exc: BaseException, conn: RedisConnection, what: str) -> ScalerError:
     """Map a redis-py exception to our error tree. Order matters: auth errors are
     ConnectionErrors in redis-py."""
     where = conn.describe()
-    detail = _scrub(str(exc) or type(exc).__name__, conn)
+    detail = _detail(exc, conn)
     if isinstance(exc, rexc.AuthenticationError | rexc.AuthenticationWrongNumberOfArgsError):
         return BrokerAuthError(f"{where} refused our credentials while {what}: {detail}")
     if isinstance(exc, MasterNotFoundError):
@@ -339,12 +364,13 @@ class RedisAdapter:
         max_connections: int = 32,
         idle_seconds: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
+        budget: ClientBudget | None = None,
     ) -> None:
         self._timeout = timeout
         self._max_connections = max_connections
         # (client, sentinel clients to close with it), per server identity
         self._clients: ClientPool[tuple[Any, list[Any]]] = ClientPool(
-            close=_close_all, idle_seconds=idle_seconds, clock=clock
+            close=_close_all, idle_seconds=idle_seconds, clock=clock, budget=budget
         )
 
     async def read(self, query: Any) -> float:
@@ -355,11 +381,15 @@ class RedisAdapter:
             what = f'reading stream "{query.stream}" ({query.mode})'
         else:
             raise TypeError(f"not a Redis query: {query!r}")
+
+        async def open_client() -> tuple[Any, list[Any]]:
+            return self._new_client(conn)
+
         try:
-            client = await self._client(conn)
-            if isinstance(query, RedisListQuery):
-                return float(await self._count_key(client, query))
-            return float(await self._count_stream(client, query))
+            async with self._clients.lease(fingerprint(conn), open_client) as (client, _):
+                if isinstance(query, RedisListQuery):
+                    return float(await self._count_key(client, query))
+                return float(await self._count_stream(client, query))
         except ScalerError:
             raise
         # RedisClusterException is not a RedisError in redis-py: catch it too.
@@ -416,13 +446,6 @@ class RedisAdapter:
                 )
             return int(group["lag"])
         return int(await client.xlen(query.stream))  # KEDA: a missing group counts XLEN
-
-    async def _client(self, conn: RedisConnection) -> Any:
-        async def open_client() -> tuple[Any, list[Any]]:
-            return self._new_client(conn)
-
-        client, _ = await self._clients.get(fingerprint(conn), open_client)
-        return client
 
     def _common(self, conn: RedisConnection) -> dict[str, Any]:
         kwargs: dict[str, Any] = {

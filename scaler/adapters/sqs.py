@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import datetime
 import re
-from collections.abc import Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -41,7 +41,7 @@ from aiobotocore.session import AioSession
 from botocore import exceptions as bexc
 from botocore.credentials import CredentialProvider
 
-from scaler.adapters.base import ClientPool, Trigger, metric_name
+from scaler.adapters.base import ClientBudget, ClientPool, Trigger, metric_name
 from scaler.errors import (
     BrokerAuthError,
     BrokerError,
@@ -53,6 +53,7 @@ from scaler.errors import (
     QueueNotFound,
     ScalerError,
 )
+from scaler.guard import Destination
 from scaler.metadata import Secret, TriggerMetadata, fingerprint, key, one_of, positive, secret_key
 
 VISIBLE = "ApproximateNumberOfMessages"
@@ -92,6 +93,21 @@ class SqsQuery:
     queue_url: str  # "" when only the name is known
     queue_name: str
     attributes: tuple[str, ...]
+
+    def destinations(self) -> tuple[Destination, ...]:
+        """Where signed requests go: ``awsEndpoint``, else AWS's regional endpoints
+        (botocore sends every call to the client's endpoint, never to the queue URL's
+        host). With a role, STS is called there first."""
+        identity = self.identity
+        if identity.endpoint:
+            parts = urlsplit(identity.endpoint)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            return (Destination(parts.hostname or "", port, "SQS endpoint"),)
+        suffix = "amazonaws.com.cn" if identity.region.startswith("cn-") else "amazonaws.com"
+        out = [Destination(f"sqs.{identity.region}.{suffix}", 443, "SQS endpoint")]
+        if identity.role_arn:
+            out.append(Destination(f"sts.{identity.region}.{suffix}", 443, "STS endpoint"))
+        return tuple(out)
 
 
 def _queue_name_from_url(text: str) -> str | None:
@@ -229,13 +245,20 @@ _THROTTLED = {
 }  # fmt: skip
 
 
+def _code(text: str) -> str:
+    """An AWS error code as we may show it: a short word, or nothing."""
+    return text if re.fullmatch(r"[A-Za-z0-9.:_-]{1,64}", text) else ""
+
+
 def translate(exc: BaseException, identity: SqsIdentity, what: str) -> ScalerError:
     """botocore/aiohttp exception -> our error tree; messages carry no credentials."""
     where = identity.describe()
     if isinstance(exc, bexc.ClientError):
         error = exc.response.get("Error", {})
         codes = {error.get("Code", ""), error.get("QueryErrorCode", "")}
-        message = error.get("Message", "") or str(exc)
+        # The error's Message is the endpoint's text: not ours to echo (it could be
+        # anything an endpoint chooses to send). Our sentence and AWS's code only.
+        message = _code(error.get("Code", "")) or "error"
         if codes & _NOT_FOUND:
             return QueueNotFound(f"{what}: the queue does not exist at {where}: {message}")
         if codes & _AUTH:
@@ -247,8 +270,7 @@ def translate(exc: BaseException, identity: SqsIdentity, what: str) -> ScalerErr
             )
         if codes & _THROTTLED:
             return BrokerThrottled(f"{where} throttled us while {what}: {message}")
-        code = error.get("Code", "error")
-        return BrokerError(f"{where} failed while {what}: {code}: {message}")
+        return BrokerError(f"{where} failed while {what}: {message}")
     if isinstance(exc, bexc.NoCredentialsError | bexc.PartialCredentialsError):
         return BrokerAuthError(
             f"no usable AWS credentials for {where} while {what}: give the scaler's pod an "
@@ -317,6 +339,7 @@ class SqsAdapter:
         now: Callable[[], datetime.datetime] = _utcnow,
         role_seconds: int = _ROLE_SECONDS,
         idle_seconds: float = 600.0,
+        budget: ClientBudget | None = None,
     ) -> None:
         self._timeout = timeout
         self._now = now
@@ -330,7 +353,7 @@ class SqsAdapter:
         )
         # (SQS client, its STS client when it assumes a role), per identity
         self._clients: ClientPool[tuple[Any, list[Any]]] = ClientPool(
-            close=_close_clients, idle_seconds=idle_seconds
+            close=_close_clients, idle_seconds=idle_seconds, budget=budget
         )
         self._urls: dict[Hashable, str] = {}
         #: STS AssumeRole calls made, for tests and the cost docs.
@@ -341,8 +364,10 @@ class SqsAdapter:
         what = f'reading queue "{query.queue_name}"'
         deadline = asyncio.get_running_loop().time() + self._timeout
         try:
-            async with asyncio.timeout_at(deadline):
-                client = await self._client(query.identity, deadline)
+            async with (
+                asyncio.timeout_at(deadline),
+                self._client(query.identity, deadline) as client,
+            ):
                 url = query.queue_url or await self._queue_url(client, query, deadline)
                 reply = await _call(
                     client.get_queue_attributes,
@@ -383,7 +408,8 @@ class SqsAdapter:
             url = self._urls[ident] = str(reply["QueueUrl"])
         return url
 
-    async def _client(self, identity: SqsIdentity, deadline: float) -> Any:
+    @contextlib.asynccontextmanager
+    async def _client(self, identity: SqsIdentity, deadline: float) -> AsyncIterator[Any]:
         async def open_client() -> tuple[Any, list[Any]]:
             opened: list[Any] = []
             try:
@@ -394,8 +420,8 @@ class SqsAdapter:
                 await _close_clients((None, opened))
                 raise
 
-        client, _ = await self._clients.get(fingerprint(identity), open_client)
-        return client
+        async with self._clients.lease(fingerprint(identity), open_client) as (client, _):
+            yield client
 
     def _client_args(self, identity: SqsIdentity) -> dict[str, Any]:
         args: dict[str, Any] = {"region_name": identity.region, "config": self._config}

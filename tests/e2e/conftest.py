@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,7 +89,9 @@ def start_scaler(workdir: Path, *args: str) -> Scaler:
 
 
 @pytest.fixture(scope="session")
-def scaler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scaler]:
-    s = start_scaler(tmp_path_factory.mktemp("scaler"))
+def scaler(tmp_path_factory: pytest.TempPathFactory, moto_server: Any) -> Iterator[Scaler]:
+    s = start_scaler(
+        tmp_path_factory.mktemp("scaler"), "--allow-aws-endpoints", moto_server.endpoint
+    )
     yield s
     s.stop()

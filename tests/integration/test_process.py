@@ -13,13 +13,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
 
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.settings import Settings, env_name
-from tests.brokers import RedisProcess
+from tests.brokers import MotoServer, RedisProcess
 from tests.conftest import metrics_request
 
 READY = re.compile(r"serving gRPC \((?P<mode>[a-zA-Z]+)\) on (?P<host>\S+):(?P<port>\d+);")
@@ -182,3 +183,54 @@ def test_startup_errors_are_one_line_with_the_cause(tmp_path: Path) -> None:
             assert len(lines) == 1, lines
             assert lines[0].startswith("keda-queue-scaler serve: ")
             assert needle in lines[0], lines
+
+
+async def test_secrets_never_reach_the_log_even_at_debug(
+    serve: object, moto: MotoServer, redis_password_server: RedisProcess, rabbitmq: Any
+) -> None:
+    """Row 4 of the security review: a RabbitMQ URL whose password holds '/' or '#'
+    (INTERNAL and a traceback with the password before), and botocore's DEBUG output
+    (signed headers, the session token)."""
+    secrets = {
+        "sqs-secret-9f2c", "sqs-token-77ab", "pa/ss-5e1d", "pa#ss-4b7e", "redis-wrong-3c9d",
+        "rabbit-pw-8e4a",
+    }  # fmt: skip
+    served = serve(  # type: ignore[operator]
+        "--log-level", "DEBUG", "--log-format", "json", "--allow-aws-endpoints", moto.endpoint
+    )
+    rabbit_host = rabbitmq.amqp_url().split("://", 1)[1].rsplit("@", 1)[-1]
+    calls = {
+        "sqs": {
+            "scalerType": "aws-sqs-queue", "queueURL": "logs", "awsRegion": "us-east-1",
+            "awsEndpoint": moto.endpoint, "awsAccessKeyIDFromEnv": "AKIDLOGTEST",
+            "awsSecretAccessKeyFromEnv": "sqs-secret-9f2c", "awsSessionTokenFromEnv": "sqs-token-77ab",
+        },
+        "slash": {"scalerType": "rabbitmq", "queueName": "q",
+                  "host": f"amqp://user:pa/ss-5e1d@{rabbit_host}"},
+        "hash": {"scalerType": "rabbitmq", "queueName": "q",
+                 "host": f"amqp://user:pa#ss-4b7e@{rabbit_host}"},
+        "redis": {"scalerType": "redis", "listName": "jobs",
+                  "address": redis_password_server.address, "passwordFromEnv": "redis-wrong-3c9d"},
+        "http": {"scalerType": "rabbitmq", "queueName": "q",
+                 "host": rabbitmq.http_url().replace("://", "://nobody:rabbit-pw-8e4a@", 1)},
+    }  # fmt: skip
+    codes, messages = {}, []
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{served.port}") as channel:
+        stub = pb_grpc.ExternalScalerStub(channel)
+        for name, meta in calls.items():
+            try:
+                await stub.GetMetrics(metrics_request(meta))
+                codes[name] = grpc.StatusCode.OK
+            except grpc.aio.AioRpcError as err:
+                codes[name] = err.code()
+                messages.append(err.details() or "")
+    assert [m for m in messages if any(s in m for s in secrets)] == []
+    served.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(served.proc.wait, 30) == 0
+    log = "".join(served.log) + (served.proc.stderr.read() if served.proc.stderr else "")
+    assert codes["slash"] == codes["hash"] == grpc.StatusCode.INVALID_ARGUMENT
+    assert codes["redis"] == grpc.StatusCode.UNAUTHENTICATED
+    assert '"level": "DEBUG"' in log  # the level was in force
+    assert "INTERNAL" not in log
+    leaked = sorted(s for s in secrets if s in log)
+    assert leaked == [], leaked

@@ -146,6 +146,7 @@ async def test_credentials_ref_keeps_the_password_on_the_scaler(
     folder.mkdir()
     (folder / "address").write_text(redis_password_server.address)
     (folder / "password").write_text(REDIS_PASSWORD)
+    (folder / "namespaces").write_text("default")  # the namespace ref() sends
     redis_password_server.client().delete("jobs")
     redis_password_server.client().rpush("jobs", 1, 2, 3)
     m = {"scalerType": "redis", "listName": "jobs", "credentialsRef": "redis-main"}

@@ -141,7 +141,10 @@ async def test_hanging_endpoint_does_not_stall_other_triggers(
     adapters = {"sqs": SqsAdapter(timeout=1.0), "memory": memory}
     hanging = meta(moto, "work", awsEndpoint=f"http://127.0.0.1:{hanging_server.port}")
     healthy = meta(moto, "work")
-    async with start_server(adapters=adapters, read_timeout=3.0) as s:
+    endpoints = f"{moto.endpoint},{hanging['awsEndpoint']}"
+    async with start_server(
+        adapters=adapters, read_timeout=3.0, allow_aws_endpoints=endpoints
+    ) as s:
         stuck = asyncio.ensure_future(s.stub.GetMetrics(metrics_request(hanging)))
         # the stuck read is under way once the hanging endpoint has its connection
         assert await asyncio.to_thread(hanging_server.connected.wait, 30)
@@ -160,7 +163,7 @@ async def test_hundred_callers_one_request_per_ttl_window(
 ) -> None:
     fill(moto, "work", visible=7, in_flight=0, delayed=0)
     m = meta(moto, "work")
-    async with start_server(cache_ttl=1.0) as s:
+    async with start_server(cache_ttl=1.0, allow_aws_endpoints=moto.endpoint) as s:
         calls = [s.stub.GetMetrics(metrics_request(m)) for _ in range(50)]
         calls += [s.stub.IsActive(ref(m)) for _ in range(50)]
         replies = await asyncio.gather(*calls)
@@ -289,7 +292,7 @@ async def test_answers_keda_treats_as_errors_have_a_status_with_the_cause(
             "awsEndpoint": odd.endpoint, "awsAccessKeyIDFromEnv": "AKID",
             "awsSecretAccessKeyFromEnv": "secret",
         }  # fmt: skip
-        async with start_server(read_timeout=5) as s:
+        async with start_server(read_timeout=5, allow_aws_endpoints=odd.endpoint) as s:
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await s.stub.GetMetrics(metrics_request(metadata))
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from scaler.adapters.base import ClientPool
 
 
@@ -50,3 +52,42 @@ async def test_opens_once_per_identity_and_closes_idle_ones() -> None:
     await pool.aclose()
     assert sorted(closed) == ["a", "a", "b"]
     assert len(pool) == 0
+
+
+async def test_a_budget_closes_the_least_recently_used_idle_client_across_pools() -> None:
+    from scaler.adapters.base import ClientBudget
+    from scaler.errors import BrokerThrottled
+
+    closed: list[str] = []
+    evictions: list[int] = []
+    clock = Clock()
+
+    async def close(client: str) -> None:
+        closed.append(client)
+
+    budget = ClientBudget(3, on_evict=lambda: evictions.append(1))
+    redis: ClientPool[str] = ClientPool(close=close, clock=clock, budget=budget)
+    sqs: ClientPool[str] = ClientPool(close=close, clock=clock, budget=budget)
+
+    def opener(name: str):  # type: ignore[no-untyped-def]
+        async def open_client() -> str:
+            return name
+
+        return open_client
+
+    for pool, name in ((redis, "r1"), (sqs, "s1"), (redis, "r2")):
+        clock.now += 1
+        await pool.get(name, opener(name))
+    assert budget.open_count() == 3
+    clock.now += 1
+    await redis.get("r1", opener("r1"))  # r1 used again: s1 is now the oldest
+    async with sqs.lease("s2", opener("s2")):  # a fourth: s1 goes
+        await asyncio.sleep(0)
+        assert closed == ["s1"]
+        assert budget.open_count() == 3
+        # Every client busy: r2 and r1 leased too, so a fifth is refused, not opened.
+        async with redis.lease("r2", opener("r2")), redis.lease("r1", opener("r1")):
+            with pytest.raises(BrokerThrottled, match="--max-broker-clients"):
+                await sqs.get("s3", opener("s3"))
+    assert evictions == [1]
+    assert budget.open_count() == 3

@@ -1,0 +1,250 @@
+"""What a shared scaler refuses before it touches a broker.
+
+The scaler serves many teams' ScaledJobs, and trigger metadata is written by
+whoever may create a ScaledJob. So, before anything else:
+
+- :func:`check_metadata_size` bounds the metadata (entries, key and value
+  lengths): a refusal is INVALID_ARGUMENT naming the key, and nothing larger is
+  parsed, quoted or kept.
+- :class:`BrokerPolicy` decides which hosts and ports the scaler may dial
+  (``--allow-brokers``), before any connection is made. Link-local and cloud
+  metadata addresses are refused unless a pattern names them explicitly, whatever
+  the setting, and host names are resolved first so a name cannot hide one.
+- :func:`quoted` and :func:`capped` keep every message we write short: a quoted
+  value is cut to about 100 characters and a whole message stays far below gRPC's
+  status size, so a huge value is INVALID_ARGUMENT, never RESOURCE_EXHAUSTED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import ipaddress
+import re
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from scaler.errors import BrokerTimeout, BrokerUnavailable, MetadataError, PolicyError
+
+#: Metadata limits, checked before anything else reads the metadata.
+MAX_ENTRIES = 64
+MAX_KEY_CHARS = 128
+MAX_VALUE_CHARS = 8192
+MAX_TOTAL_CHARS = 65536
+#: A quoted value is cut to this many characters, a whole message to MAX_MESSAGE_CHARS.
+QUOTE_CHARS = 100
+MAX_MESSAGE_CHARS = 1024
+
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: Refused unless a pattern names them explicitly: link-local (where every cloud's
+#: instance metadata service lives, 169.254.169.254) and AWS's IPv6 metadata address.
+ALWAYS_REFUSED: tuple[Network, ...] = (
+    ipaddress.ip_network("169.254.0.0/16"),
+    ipaddress.ip_network("fe80::/10"),
+    ipaddress.ip_network("fd00:ec2::254/128"),
+)
+
+
+def quoted(value: str) -> str:
+    """``value`` for an error message: at most QUOTE_CHARS characters, cut visibly."""
+    if len(value) <= QUOTE_CHARS:
+        return value
+    return f"{value[: QUOTE_CHARS - 1]}… ({len(value)} characters)"
+
+
+def capped(message: str) -> str:
+    """A whole message at most MAX_MESSAGE_CHARS characters long."""
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    return message[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def check_metadata_size(metadata: Mapping[str, str]) -> None:
+    """MetadataError (INVALID_ARGUMENT) naming the first key over a limit."""
+    if len(metadata) > MAX_ENTRIES:
+        raise MetadataError(
+            f"the trigger has {len(metadata)} metadata entries; at most {MAX_ENTRIES} are accepted"
+        )
+    total = 0
+    for key, value in metadata.items():
+        if len(key) > MAX_KEY_CHARS:
+            raise MetadataError(
+                f'metadata key "{quoted(key)}" is {len(key)} characters long; keys are at most '
+                f"{MAX_KEY_CHARS}"
+            )
+        if len(value) > MAX_VALUE_CHARS:
+            raise MetadataError(
+                f'parameter "{key}" value is {len(value)} characters long; values are at most '
+                f"{MAX_VALUE_CHARS}"
+            )
+        total += len(key) + len(value)
+    if total > MAX_TOTAL_CHARS:
+        raise MetadataError(
+            f"the trigger's metadata is {total} characters long; at most {MAX_TOTAL_CHARS} in all"
+        )
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A host and port the scaler would dial for a trigger; ``what`` names it in errors."""
+
+    host: str
+    port: int
+    what: str
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One ``--allow-brokers`` entry: a host name (``*`` wildcards), an IP or CIDR
+    network, each with an optional ``:port``."""
+
+    text: str
+    name: str | None  # lower-case name pattern, or None for a network
+    network: Network | None
+    port: int | None  # None: any port
+
+    @classmethod
+    def parse(cls, text: str) -> Pattern:
+        spec = text.strip()
+        if not spec:
+            raise ValueError("an empty broker pattern")
+        port: int | None = None
+        host = spec
+        if spec.startswith("["):  # [IPv6 or IPv6/len]:port
+            end = spec.find("]")
+            if end < 0:
+                raise ValueError(f"{text!r}: a '[' without ']'")
+            host, rest = spec[1:end], spec[end + 1 :]
+            if rest:
+                if not rest.startswith(":"):
+                    raise ValueError(f"{text!r}: expected ':port' after ']'")
+                port = _port(text, rest[1:])
+        elif spec.count(":") == 1:
+            host, _, port_text = spec.partition(":")
+            port = _port(text, port_text)
+        try:
+            network = ipaddress.ip_network(host, strict=False)
+        except ValueError:
+            network = None
+        if network is not None:
+            return cls(spec, None, network, port)
+        if not re.fullmatch(r"[A-Za-z0-9*.\-_]+", host):
+            raise ValueError(
+                f"{text!r}: a host name (wildcards '*'), an IP address or a CIDR network, "
+                "optionally with ':port'"
+            )
+        return cls(spec, host.lower().rstrip("."), None, port)
+
+    def port_matches(self, port: int) -> bool:
+        return self.port is None or self.port == port
+
+    def names(self, host: str) -> bool:
+        return self.name is not None and fnmatch.fnmatchcase(host.lower().rstrip("."), self.name)
+
+    def contains(self, ips: Sequence[IP]) -> bool:
+        """True when this is a network pattern holding every one of ``ips``."""
+        return self.network is not None and bool(ips) and all(ip in self.network for ip in ips)
+
+
+def _port(text: str, port_text: str) -> int | None:
+    if port_text in ("", "*"):
+        return None
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"{text!r}: the port must be 1 to 65535 or '*'")
+    return int(port_text)
+
+
+Resolver = Callable[[str, int], Awaitable[list[IP]]]
+
+
+async def _getaddrinfo(host: str, port: int) -> list[IP]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+
+
+class BrokerPolicy:
+    """Which destinations the scaler may dial. With no patterns, any destination but
+    the always-refused ranges; with patterns, only what one of them allows."""
+
+    def __init__(
+        self,
+        patterns: Iterable[str] = (),
+        *,
+        resolve: Resolver = _getaddrinfo,
+        resolve_seconds: float = 5.0,
+        cache_seconds: float = 30.0,
+        cache_size: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.patterns = tuple(Pattern.parse(p) for p in patterns)
+        self._resolve = resolve
+        self._resolve_seconds = resolve_seconds
+        self._cache_seconds = cache_seconds
+        self._cache_size = cache_size
+        self._clock = clock
+        self._resolved: OrderedDict[str, tuple[float, tuple[IP, ...]]] = OrderedDict()
+
+    async def check(self, destinations: Iterable[Destination]) -> None:
+        """PolicyError (PERMISSION_DENIED) for the first destination refused; nothing is
+        dialed. A name that does not resolve within ``resolve_seconds`` is
+        DEADLINE_EXCEEDED, one that does not resolve UNAVAILABLE, as the broker read
+        would have been."""
+        for dest in destinations:
+            await self._check(dest)
+
+    async def _check(self, dest: Destination) -> None:
+        where = f"{dest.what} {_hostport(dest)}"
+        ips = await self._ips(dest)
+        explicit = [p for p in self.patterns if p.port_matches(dest.port) and p.contains(ips)]
+        special = [ip for ip in ips if any(ip in net for net in ALWAYS_REFUSED)]
+        if special and not any(p.network is not None and p.network.prefixlen > 0 for p in explicit):
+            raise PolicyError(
+                f"{where} is a link-local or cloud metadata address ({special[0]}); the scaler "
+                "never dials one unless --allow-brokers names it explicitly"
+            )
+        if not self.patterns:
+            return
+        if explicit or any(p.port_matches(dest.port) and p.names(dest.host) for p in self.patterns):
+            return
+        raise PolicyError(
+            f"{where} is not an allowed broker address: the scaler's --allow-brokers "
+            "(KQS_ALLOW_BROKERS) does not list it, so it is not dialed"
+        )
+
+    async def _ips(self, dest: Destination) -> tuple[IP, ...]:
+        try:
+            return (ipaddress.ip_address(dest.host),)
+        except ValueError:
+            pass
+        key = dest.host.lower()
+        now = self._clock()
+        cached = self._resolved.get(key)
+        if cached is not None and now - cached[0] < self._cache_seconds:
+            self._resolved.move_to_end(key)
+            return cached[1]
+        try:
+            async with asyncio.timeout(self._resolve_seconds):
+                ips = tuple(await self._resolve(dest.host, dest.port))
+        except TimeoutError:
+            raise BrokerTimeout(
+                f'{dest.what} host "{quoted(dest.host)}" did not resolve within '
+                f"{self._resolve_seconds:g}s"
+            ) from None
+        except (OSError, UnicodeError) as exc:
+            raise BrokerUnavailable(
+                f'{dest.what} host "{quoted(dest.host)}" does not resolve ({type(exc).__name__})'
+            ) from None
+        self._resolved[key] = (now, ips)
+        if len(self._resolved) > self._cache_size:
+            self._resolved.popitem(last=False)
+        return ips
+
+
+def _hostport(dest: Destination) -> str:
+    host = quoted(dest.host)
+    return f"[{host}]:{dest.port}" if ":" in host else f"{host}:{dest.port}"
