@@ -90,7 +90,15 @@ def _by_kind(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def test_default_render_promises(helm: str) -> None:
     docs = _by_kind(template(helm, "default"))
-    assert set(docs) == {"Deployment", "Service", "ServiceAccount"}
+    assert set(docs) == {"Deployment", "Service", "ServiceAccount", "NetworkPolicy"}
+    # Only KEDA should call the scaler, so the NetworkPolicy is on by default: gRPC
+    # from the KEDA operator's pods in KEDA's namespace.
+    grpc_rule = docs["NetworkPolicy"]["spec"]["ingress"][0]
+    assert grpc_rule["ports"] == [{"port": "grpc", "protocol": "TCP"}]
+    assert grpc_rule["from"] == [{
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "keda"}},
+        "podSelector": {"matchLabels": {"app": "keda-operator"}},
+    }]  # fmt: skip
     service = docs["Service"]["spec"]
     assert service["clusterIP"] == "None"  # headless: KEDA balances over the DNS answers
     assert {p["name"]: p["port"] for p in service["ports"]} == {"grpc": 6000, "metrics": 9464}
@@ -316,3 +324,25 @@ def test_chart_readme_values_table_is_current() -> None:
         "run `python tools/chartdocs.py` and commit charts/keda-queue-scaler/README.md"
     )
     assert readme.count("\n| `") >= 50  # the table is there
+
+
+def test_allow_lists_reach_the_scaler_as_settings(helm: str) -> None:
+    from scaler.settings import from_sources
+
+    docs = _by_kind(template(
+        helm, "default",
+        "--set", "config.allowBrokers={*.data.svc.cluster.local:6379,10.0.0.0/8}",
+        "--set", "config.allowAwsEndpoints={https://sqs.internal.example}",
+        "--set", "config.maxBrokerClients=64",
+    ))  # fmt: skip
+    env = {
+        e["name"]: e["value"]
+        for e in docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]["env"]
+        if "value" in e
+    }
+    settings = from_sources(None, env={k: v for k, v in env.items() if k.startswith("KQS_")
+                                        and "FILE" not in k and "DIR" not in k})  # fmt: skip
+    assert settings.allow_brokers == "*.data.svc.cluster.local:6379,10.0.0.0/8"
+    assert settings.allow_aws_endpoints == "https://sqs.internal.example"
+    assert settings.max_broker_clients == 64
+    assert "KQS_ALLOW_AWS_ROLES" not in env
