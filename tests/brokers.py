@@ -6,6 +6,7 @@ answers, and can be stopped and restarted on the same port (for failure tests).
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
@@ -524,3 +525,57 @@ class RabbitMQProcess:
 
         suffix = f"/{urllib.parse.quote(vhost, safe='')}" if vhost else ""
         return f"http://{self.USER}:{self.PASSWORD}@127.0.0.1:{self.http_port}{suffix}"
+
+
+class SlowRedis:
+    """A Redis stand-in in the test's event loop: TYPE answers ``list`` at once, LLEN
+    answers 5 after the seconds named in the key (``slow-2.5``); anything else +OK.
+    ``slow_started`` counts LLENs of slow keys received; ``arrived(n)`` waits for n."""
+
+    def __init__(self) -> None:
+        self.slow_started = 0
+        self._changed = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def arrived(self, count: int) -> None:
+        while self.slow_started < count:
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readline():
+                args = []
+                for _ in range(int(line[1:])):
+                    await reader.readline()
+                    args.append((await reader.readline()).strip().decode())
+                command = args[0].upper()
+                if command == "TYPE":
+                    writer.write(b"+list\r\n")
+                elif command == "LLEN":
+                    if args[1].startswith("slow-"):
+                        self.slow_started += 1
+                        self._changed.set()
+                        await asyncio.sleep(float(args[1][5:]))
+                    writer.write(b":5\r\n")
+                else:
+                    writer.write(b"+OK\r\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()

@@ -70,23 +70,50 @@ def serve() -> Iterator[object]:
             served.proc.stderr.close()
 
 
-async def test_sigterm_lets_in_flight_rpcs_finish_and_exits_zero(
-    serve: object, redis_db: RedisProcess
-) -> None:
-    redis_db.client().rpush("jobs", *range(5))
-    served = serve("--grace-period", "10", "--read-timeout", "5")  # type: ignore[operator]
-    meta = {"scalerType": "redis", "address": redis_db.address, "listName": "jobs"}
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{served.port}") as channel:
-        stub = pb_grpc.ExternalScalerStub(channel)
-        await stub.GetMetricSpec(metrics_request(meta).scaledObjectRef)  # connected
-        # Redis holds every command for 1.5 s: our reads are now in flight.
-        redis_db.client().execute_command("CLIENT", "PAUSE", "1500", "ALL")
-        calls = [asyncio.ensure_future(stub.GetMetrics(metrics_request(meta))) for _ in range(10)]
-        await asyncio.sleep(0.3)
-        served.proc.send_signal(signal.SIGTERM)
-        replies = await asyncio.gather(*calls)
-    assert [r.metricValues[0].metricValue for r in replies] == [5] * 10
-    assert await asyncio.to_thread(served.proc.wait, 15) == 0
+async def stream_end(stream: Any) -> grpc.StatusCode:
+    """The status a stream ends with (it sends no more changes: the flag is steady)."""
+    try:
+        while True:
+            await stream.read()
+    except grpc.aio.AioRpcError as err:
+        return err.code()
+
+
+async def test_sigterm_gives_every_call_in_flight_the_grace_period(serve: object) -> None:
+    """Row 5 of the security review: SIGTERM with 100 reads taking 2 to 8 s in flight
+    and 50 open streams. Every read completes with its value, every stream ends with
+    UNAVAILABLE (reconnect elsewhere), and the process exits 0 once they are done."""
+    from tests.brokers import SlowRedis
+
+    broker = SlowRedis()
+    await broker.start()
+    served = serve(  # type: ignore[operator]
+        "--grace-period", "30", "--read-timeout", "20", "--stream-interval", "0.5",
+        "--redis-max-connections", "128",
+    )  # fmt: skip
+
+    def meta(key: str) -> dict[str, str]:
+        return {"scalerType": "redis", "address": broker.address, "listName": key}
+
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{served.port}") as channel:
+            stub = pb_grpc.ExternalScalerStub(channel)
+            streams = [stub.StreamIsActive(metrics_request(meta("fast")).scaledObjectRef)
+                       for _ in range(50)]  # fmt: skip
+            for stream in streams:
+                assert (await stream.read()).result is True
+            keys = [f"slow-{2 + 6 * i / 99:.2f}" for i in range(100)]
+            calls = [asyncio.ensure_future(stub.GetMetrics(metrics_request(meta(k)))) for k in keys]
+            async with asyncio.timeout(30):
+                await broker.arrived(100)  # every read is at the broker: in flight
+            served.proc.send_signal(signal.SIGTERM)
+            replies = await asyncio.gather(*calls, return_exceptions=True)
+            ends = [await stream_end(stream) for stream in streams]
+    finally:
+        await broker.stop()
+    assert [r.metricValues[0].metricValue for r in replies] == [5] * 100  # type: ignore[union-attr]
+    assert set(ends) == {grpc.StatusCode.UNAVAILABLE}
+    assert await asyncio.to_thread(served.proc.wait, 60) == 0
     rest = served.proc.stderr.read() if served.proc.stderr else ""
     assert "stopping" in rest
     assert "stopped" in rest
