@@ -121,7 +121,10 @@ class ScalerServer:
         *,
         adapters: Mapping[str, Adapter] | None = None,
         registry: CollectorRegistry | None = None,
+        policy: BrokerPolicy | None = None,
     ) -> None:
+        """``policy`` replaces the one built from ``--allow-brokers`` (tests give one
+        whose resolver never asks DNS)."""
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
         store = (
@@ -136,7 +139,7 @@ class ScalerServer:
                 roles=split_list(settings.allow_aws_roles),
             ),
         )
-        self.policy = BrokerPolicy(
+        self.policy = policy or BrokerPolicy(
             split_list(settings.allow_brokers), resolve_seconds=settings.read_timeout
         )
         self.metrics = Metrics(
