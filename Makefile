@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev fuzz run demo demo-real-keda test test-slow parity e2e e2e-cluster lint fmt check proto bench brokers helm chart clean
+.PHONY: help install install-dev fuzz slow run demo demo-real-keda test test-slow parity e2e e2e-cluster lint fmt check proto bench brokers helm chart clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ test: install-dev brokers  ## run the test suite against real brokers it starts 
 
 test-slow: install-dev brokers  ## also run the slow soak/load tests
 	KQS_HELM="$$(scripts/install-helm)" $(BIN)/pytest --run-slow $(PYTEST_ARGS)
+
+slow: install-dev brokers  ## only the slow tests: soak with a broker restart, worst-case memory (CI runs them)
+	$(BIN)/pytest --run-slow -m slow $(PYTEST_ARGS)
 
 fuzz: install-dev  ## the metadata fuzz test alone, longer: EXAMPLES= (default 20000; CI runs 800)
 	KQS_FUZZ_EXAMPLES="$(or $(EXAMPLES),20000)" $(BIN)/pytest tests/integration/test_fuzz.py -s $(PYTEST_ARGS)

@@ -1,0 +1,117 @@
+"""Worst case memory: many distinct triggers and passwords, on a real server process.
+
+Row 3 of the security review: 3,000 distinct passwords held 3,030 Redis connections and
+pushed RSS to 440 MB; 10,000 refused hosts, 364 MB; nothing was released inside the
+600 s idle window. The chart's memory limit is 256 Mi.
+
+Marked slow (a few thousand calls): `make test-slow`; CI runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+import yaml
+
+from scaler.proto import externalscaler_pb2_grpc as pb_grpc
+from tests.brokers import RedisProcess
+from tests.conftest import metrics_request
+
+CHART_VALUES = Path(__file__).parents[2] / "charts" / "keda-queue-scaler" / "values.yaml"
+READY = re.compile(r"serving gRPC \(\w+\) on 127\.0\.0\.1:(?P<port>\d+);")
+
+
+def chart_memory_limit() -> int:
+    text = yaml.safe_load(CHART_VALUES.read_text())["resources"]["limits"]["memory"]
+    assert text.endswith("Mi")
+    return int(text[:-2]) * 2**20
+
+
+def rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+async def burst(stub: pb_grpc.ExternalScalerStub, metas: list[dict[str, str]]) -> set[str]:
+    codes: set[str] = set()
+    for start in range(0, len(metas), 100):
+        batch = metas[start : start + 100]
+        results = await asyncio.gather(
+            *(stub.GetMetrics(metrics_request(m), timeout=30) for m in batch),
+            return_exceptions=True,
+        )
+        for result in results:
+            codes.add(result.code().name if isinstance(result, grpc.aio.AioRpcError) else "OK")
+            if isinstance(result, Exception) and not isinstance(result, grpc.aio.AioRpcError):
+                raise result
+    return codes
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+async def test_distinct_passwords_and_hosts_stay_under_the_chart_limit(
+    redis_db: RedisProcess, tmp_path: Path
+) -> None:
+    # The log goes to a file: a pipe nobody reads would fill and block the server.
+    log = tmp_path / "scaler.log"
+    with log.open("w") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scaler", "serve", "--host", "127.0.0.1", "--port", "0",
+             "--metrics-port", "-1", "--read-timeout", "2"],
+            stderr=handle, stdout=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+    try:
+        port = None
+        async with asyncio.timeout(30):
+            while port is None:
+                assert proc.poll() is None, log.read_text()
+                if m := READY.search(log.read_text()):
+                    port = int(m["port"])
+                else:
+                    await asyncio.sleep(0.05)
+        admin = redis_db.client()
+
+        def ours() -> int:
+            return sum(1 for c in admin.client_list() if c.get("name") == "keda-queue-scaler")
+
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.ExternalScalerStub(channel)
+            passwords = [
+                {"scalerType": "redis", "listName": "jobs", "address": redis_db.address,
+                 "passwordFromEnv": f"password-{i}"}
+                for i in range(3000)
+            ]  # fmt: skip
+            assert await burst(stub, passwords) == {"OK"}  # a password-less Redis takes any
+            after_passwords = rss(proc.pid)
+            connections = ours()
+            # 10,000 distinct refused hosts: 127.0.0.0/8 is all loopback, port 1 is closed.
+            hosts = [
+                {"scalerType": "redis", "listName": "jobs",
+                 "address": f"127.{1 + i // 250}.{i % 250}.1:1"}
+                for i in range(10_000)
+            ]  # fmt: skip
+            assert await burst(stub, hosts) == {"UNAVAILABLE"}
+            after_hosts = rss(proc.pid)
+        limit = chart_memory_limit()
+        print(
+            f"\nRSS after 3,000 passwords {after_passwords / 2**20:.0f} MiB "
+            f"({connections} connections to Redis), after 10,000 refused hosts "
+            f"{after_hosts / 2**20:.0f} MiB; chart limit {limit / 2**20:.0f} MiB"
+        )
+        assert connections <= 256  # --max-broker-clients
+        assert max(after_passwords, after_hosts) < limit
+        # The evicted clients' connections are gone too: only the budget's are left.
+        async with asyncio.timeout(30):
+            while ours() > 256:
+                await asyncio.sleep(0.1)
+    finally:
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, 30)
