@@ -293,3 +293,39 @@ async def test_row3_distinct_passwords_stay_within_the_client_budget(
     async with asyncio.timeout(20):
         while ours() > 0:
             await asyncio.sleep(0.05)
+
+
+async def test_row6_a_slow_metrics_scrape_does_not_hold_up_grpc(
+    start_server: ServerFactory,
+) -> None:
+    """The page is rendered off the event loop: while a collector is stuck mid-render
+    (until a gRPC answer arrives), gRPC still answers."""
+    import threading
+
+    from prometheus_client.core import GaugeMetricFamily
+
+    answered = threading.Event()
+    rendering = threading.Event()
+
+    class Slow:
+        def collect(self) -> Any:
+            rendering.set()
+            assert answered.wait(30), "gRPC did not answer during the scrape"
+            yield GaugeMetricFamily("slow_collector", "waits for a gRPC answer", value=1)
+
+    memory = MemoryAdapter()
+    memory.put("jobs", 2)
+    async with start_server(adapters={"memory": memory}) as s:
+        s.server.registry.register(Slow())
+        url = f"http://127.0.0.1:{s.server.metrics_port}/metrics"
+        scrape = asyncio.ensure_future(
+            asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=60).read())
+        )
+        await asyncio.to_thread(rendering.wait, 30)
+        reply = await s.stub.GetMetrics(
+            metrics_request({"scalerType": "memory", "queueName": "jobs"})
+        )
+        answered.set()
+        page = await scrape
+    assert reply.metricValues[0].metricValue == 2
+    assert b"slow_collector 1.0" in page
