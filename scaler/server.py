@@ -13,7 +13,8 @@ import logging
 import signal
 import socket
 import ssl
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import grpc
@@ -122,9 +123,10 @@ class ScalerServer:
         adapters: Mapping[str, Adapter] | None = None,
         registry: CollectorRegistry | None = None,
         policy: BrokerPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``policy`` replaces the one built from ``--allow-brokers`` (tests give one
-        whose resolver never asks DNS)."""
+        whose resolver never asks DNS); ``clock`` times the reading cache's TTL."""
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
         store = (
@@ -150,7 +152,10 @@ class ScalerServer:
         self.metrics.broker_clients.set_function(self.budget.open_count)
         self.budget.on_evict = self.metrics.broker_client_evictions.inc
         self.readings = Readings(
-            metrics=self.metrics, ttl=settings.cache_ttl, timeout=settings.read_timeout
+            metrics=self.metrics,
+            ttl=settings.cache_ttl,
+            timeout=settings.read_timeout,
+            clock=clock,
         )
         self.service = ExternalScalerService(
             triggers=self.triggers,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -149,6 +150,16 @@ def hanging_server() -> Iterator[HangingServer]:
     server.stop()
 
 
+class Clock:
+    """A monotonic clock a test moves by hand (TTLs, idle timeouts)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_settings(**overrides: Any) -> Settings:
     """Settings for an in-process server on loopback, free ports."""
     base = Settings(host="127.0.0.1", port=0, metrics_host="127.0.0.1", metrics_port=0)
@@ -184,13 +195,14 @@ def start_server() -> ServerFactory:
 
     @asynccontextmanager
     async def start(
-        *, adapters: dict[str, Adapter] | None = None, **overrides: Any
+        *,
+        adapters: dict[str, Adapter] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        **overrides: Any,
     ) -> AsyncIterator[Running]:
         settings = test_settings(**overrides)
         server = ScalerServer(
-            settings,
-            adapters=adapters,
-            registry=CollectorRegistry(),
+            settings, adapters=adapters, registry=CollectorRegistry(), clock=clock
         )
         await server.start()
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")

@@ -10,7 +10,7 @@ import pytest
 
 from scaler.proto import externalscaler_pb2 as pb
 from tests.brokers import RedisProcess
-from tests.conftest import ServerFactory, metrics_request, ref
+from tests.conftest import Clock, ServerFactory, metrics_request, ref
 
 
 def meta(server: RedisProcess, **extra: str) -> dict[str, str]:
@@ -61,7 +61,8 @@ async def test_hundred_concurrent_pairs_cost_one_broker_read(
     redis_db.client().rpush("jobs", *range(10))
     redis_db.client().config_resetstat()
     m = meta(redis_db)
-    async with start_server(cache_ttl=1.0) as s:
+    clock = Clock()
+    async with start_server(cache_ttl=1.0, clock=clock) as s:
         pairs = []
         for _ in range(100):
             pairs.append(s.stub.GetMetrics(metrics_request(m, "redis-jobs")))
@@ -73,7 +74,7 @@ async def test_hundred_concurrent_pairs_cost_one_broker_read(
         assert redis_db.command_calls("llen") == 1
         assert redis_db.command_calls("type") == 1
         # The next TTL window costs exactly one more read.
-        await asyncio.sleep(1.05)
+        clock.now += 1.05
         await asyncio.gather(*(s.stub.IsActive(ref(m)) for _ in range(100)))
         assert redis_db.command_calls("llen") == 2
 
@@ -83,10 +84,11 @@ async def test_redis_down_gives_errors_then_recovers_without_restart(
 ) -> None:
     redis_db.client().rpush("jobs", 1, 2)
     m = meta(redis_db)
-    async with start_server(cache_ttl=0.2, read_timeout=1.0) as s:
+    clock = Clock()
+    async with start_server(cache_ttl=0.2, read_timeout=1.0, clock=clock) as s:
         assert (await s.stub.GetMetrics(metrics_request(m))).metricValues[0].metricValue == 2
         redis_db.stop()
-        await asyncio.sleep(0.25)  # let the cached value expire
+        clock.now += 0.25  # the cached value expires
         for call in (s.stub.GetMetrics(metrics_request(m)), s.stub.IsActive(ref(m))):
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await call

@@ -15,7 +15,7 @@ from scaler.adapters.sqs import SqsAdapter
 from scaler.errors import BrokerTimeout, BrokerUnavailable, QueueNotFound
 from scaler.triggers import Triggers
 from tests.brokers import HangingServer, MotoServer, free_port
-from tests.conftest import ServerFactory, evaluate, metrics_request, ref
+from tests.conftest import Clock, ServerFactory, evaluate, metrics_request, ref
 
 ACCOUNT = "123456789012"
 
@@ -163,13 +163,14 @@ async def test_hundred_callers_one_request_per_ttl_window(
 ) -> None:
     fill(moto, "work", visible=7, in_flight=0, delayed=0)
     m = meta(moto, "work")
-    async with start_server(cache_ttl=1.0, allow_aws_endpoints=moto.endpoint) as s:
+    clock = Clock()
+    async with start_server(cache_ttl=1.0, allow_aws_endpoints=moto.endpoint, clock=clock) as s:
         calls = [s.stub.GetMetrics(metrics_request(m)) for _ in range(50)]
         calls += [s.stub.IsActive(ref(m)) for _ in range(50)]
         replies = await asyncio.gather(*calls)
         assert {r.metricValues[0].metricValue for r in replies[:50]} == {7}
         assert moto.count("GetQueueAttributes") == 1
-        await asyncio.sleep(1.05)
+        clock.now += 1.05
         await asyncio.gather(*(s.stub.IsActive(ref(m)) for _ in range(100)))
         assert moto.count("GetQueueAttributes") == 2
 
