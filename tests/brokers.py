@@ -527,14 +527,11 @@ class RabbitMQProcess:
         return f"http://{self.USER}:{self.PASSWORD}@127.0.0.1:{self.http_port}{suffix}"
 
 
-class SlowRedis:
-    """A Redis stand-in in the test's event loop: TYPE answers ``list`` at once, LLEN
-    answers 5 after the seconds named in the key (``slow-2.5``); anything else +OK.
-    ``slow_started`` counts LLENs of slow keys received; ``arrived(n)`` waits for n."""
+class LoopbackServer:
+    """A TCP server in the test's event loop on a free 127.0.0.1 port; subclasses
+    answer in ``_handle``."""
 
     def __init__(self) -> None:
-        self.slow_started = 0
-        self._changed = asyncio.Event()
         self._server: asyncio.Server | None = None
         self.port = 0
 
@@ -545,6 +542,25 @@ class SlowRedis:
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+class SlowRedis(LoopbackServer):
+    """A Redis stand-in: TYPE answers ``list`` at once, LLEN answers 5 after the
+    seconds named in the key (``slow-2.5``); anything else +OK. ``slow_started``
+    counts LLENs of slow keys received; ``arrived(n)`` waits for n."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slow_started = 0
+        self._changed = asyncio.Event()
 
     async def arrived(self, count: int) -> None:
         while self.slow_started < count:
@@ -574,8 +590,3 @@ class SlowRedis:
             pass
         finally:
             writer.close()
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()

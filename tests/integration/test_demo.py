@@ -15,13 +15,16 @@ import pytest
 DEMO = [sys.executable, "-m", "scaler", "demo", "--plain"]
 
 
-def test_demo_drains_a_burst_with_redis_and_worker_processes() -> None:
-    done = subprocess.run(
-        [*DEMO, "--items", "6", "--polling-interval", "0.2", "--work-seconds", "0.3",
-         "--max-replicas", "3", "--backend", "redis"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+def demo(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the demo in its plain mode; it must drain and exit 0."""
+    done = subprocess.run([*DEMO, *args], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_demo_drains_a_burst_with_redis_and_worker_processes() -> None:
+    done = demo("--items", "6", "--polling-interval", "0.2", "--work-seconds", "0.3",
+                "--max-replicas", "3", "--backend", "redis")  # fmt: skip
     lines = done.stdout.splitlines()
     assert lines[0].startswith("keda-queue-scaler demo · redis-server on 127.0.0.1:")
     assert "6 items at once" in lines[1]
@@ -51,12 +54,8 @@ def rows(out: str) -> list[dict[str, str]]:
 
 
 def test_demo_with_steady_inflow_pushes_every_item_over_time() -> None:
-    done = subprocess.run(
-        [*DEMO, "--items", "6", "--inflow", "20", "--polling-interval", "0.1",
-         "--work-seconds", "0.1", "--backend", "memory"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = demo("--items", "6", "--inflow", "20", "--polling-interval", "0.1",
+                "--work-seconds", "0.1", "--backend", "memory")  # fmt: skip
     lines = done.stdout.splitlines()
     assert lines[0] == "keda-queue-scaler demo · in-memory (--backend memory)"
     assert "6 items at 20/s" in lines[1]
@@ -67,11 +66,8 @@ def test_demo_with_steady_inflow_pushes_every_item_over_time() -> None:
 
 
 def test_demo_with_the_in_memory_queue() -> None:
-    done = subprocess.run(
-        [*DEMO, "--items", "4", "--polling-interval", "0.1", "--work-seconds", "0.1", "--backend", "memory"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = demo("--items", "4", "--polling-interval", "0.1", "--work-seconds", "0.1",
+                "--backend", "memory")  # fmt: skip
     assert any(x.startswith("drained: 4 of 4 items") for x in done.stdout.splitlines())
 
 

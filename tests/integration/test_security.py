@@ -25,25 +25,20 @@ from scaler.adapters.memory import MemoryAdapter
 from scaler.adapters.rabbitmq import RabbitAdapter
 from scaler.adapters.redis import RedisAdapter
 from scaler.adapters.sqs import SqsAdapter
-from tests.brokers import MotoServer, RabbitMQProcess, RedisProcess
+from tests.brokers import LoopbackServer, MotoServer, RabbitMQProcess, RedisProcess
 from tests.conftest import REDIS_PASSWORD, ServerFactory, metrics_request, ref
 
 
-class Listener:
-    """A loopback TCP server that records connections and what they sent; it answers
-    HTTP requests with a 500 whose body holds a marker, and nothing else."""
+class Listener(LoopbackServer):
+    """Records connections and what they sent; answers HTTP requests with a 500 whose
+    body holds a marker, and nothing else."""
 
     BODY = b"<html>stack trace with BODY-MARKER-1f3a</html>"
 
     def __init__(self) -> None:
+        super().__init__()
         self.connections = 0
         self.received = bytearray()
-        self._server: asyncio.Server | None = None
-        self.port = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -62,11 +57,6 @@ class Listener:
             pass
         finally:
             writer.close()
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
 
 @pytest.fixture
