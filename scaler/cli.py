@@ -80,6 +80,12 @@ def _explain(args: argparse.Namespace) -> int:
     from scaler import explain as ex
     from scaler.keda.manifest import ManifestError
 
+    if args.from_cluster or args.watch:
+        return _explain_cluster(args)
+    if not args.manifest:
+        print("keda-queue-scaler explain: give a manifest file or --from-cluster "
+              "NAMESPACE/NAME", file=sys.stderr)  # fmt: skip
+        return 2
     if args.running < 0 or not 0 <= args.pending <= args.running:
         print("keda-queue-scaler explain: need 0 <= --pending <= --running", file=sys.stderr)
         return 2
@@ -118,6 +124,80 @@ def _explain(args: argparse.Namespace) -> int:
         return 1 if served and all(ex.failed(p) for p in served) else 0
 
     return asyncio.run(run())
+
+
+def _explain_cluster(args: argparse.Namespace) -> int:
+    """explain --from-cluster [--watch]: the ScaledJob, its env and its Jobs from the
+    cluster, then the same calls and arithmetic as for a manifest, poll by poll."""
+    import datetime
+
+    from scaler import cluster
+    from scaler import explain as ex
+    from scaler.keda.manifest import ManifestError
+
+    def fail(message: str) -> int:
+        print(f"keda-queue-scaler explain: {message}", file=sys.stderr)
+        return 2
+
+    if not args.from_cluster:
+        return fail("--watch follows a ScaledJob in a cluster: add --from-cluster NAMESPACE/NAME")
+    if args.manifest:
+        return fail("give a manifest file or --from-cluster, not both")
+    if args.running or args.pending:
+        return fail("--running and --pending are counted from the cluster with --from-cluster")
+    try:
+        namespace, name = cluster.parse_ref(args.from_cluster)
+        if args.address:
+            ex.check_address(args.address)
+        env = ex.parse_env(args.env)
+        if args.env_file:
+            env = {**ex.read_env_file(args.env_file), **env}
+        api = cluster.api_client(args.kubeconfig, args.context)
+    except (cluster.ClusterError, ManifestError) as exc:
+        return fail(str(exc))
+
+    async def run() -> int:
+        caller = ex.Caller(
+            timeout=args.timeout,
+            credentials=ex.credentials(args.tls_ca_file, args.tls_cert_file, args.tls_key_file),
+            options=ex.channel_options(args.tls_server_name),
+        )
+        polls = 0
+        warned: set[str] = set()
+        try:
+            while True:
+                try:
+                    snap = await asyncio.to_thread(cluster.snapshot, api, namespace, name, env=env)
+                except (cluster.ClusterError, ManifestError) as exc:
+                    return fail(str(exc))
+                for warning in (*snap.warnings, *map(str, snap.job.unresolved)):
+                    if warning not in warned:
+                        warned.add(warning)
+                        print(f"keda-queue-scaler explain: warning: {warning}", file=sys.stderr)
+                results = await ex.explain(
+                    [snap.job], running=snap.running, pending=snap.pending,
+                    address=args.address, caller=caller,
+                )  # fmt: skip
+                polls += 1
+                now = datetime.datetime.now(datetime.UTC).strftime("%H:%M:%S")
+                if args.output == "json":
+                    sys.stdout.write(ex.render_json(results, indent=None if args.watch else 2))
+                else:
+                    if args.watch:
+                        sys.stdout.write(f"--- poll {polls} at {now} UTC ---\n")
+                    sys.stdout.write(ex.render_text(results, color=ex.wants_color()))
+                sys.stdout.flush()
+                if not args.watch or (args.polls and polls >= args.polls):
+                    served = [p for _, polled, _ in results for p in polled if p.served]
+                    return 1 if served and all(ex.failed(p) for p in served) else 0
+                await asyncio.sleep(args.interval or snap.job.polling_interval)
+        finally:
+            await caller.close()
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        return 130
 
 
 def _demo_real_keda(args: argparse.Namespace) -> int:
@@ -204,7 +284,29 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit 0 with a report, 1 when every served trigger failed, 2 for a bad manifest "
         "or arguments.",
     )
-    explain.add_argument("manifest", help="YAML file with one or more ScaledJobs")
+    explain.add_argument(
+        "manifest", nargs="?", help="YAML file with one or more ScaledJobs (or --from-cluster)"
+    )
+    explain.add_argument(
+        "--from-cluster", metavar="NAMESPACE/NAME",
+        help="read the ScaledJob, its Job template's Secrets and ConfigMaps and its Jobs "
+        "from the cluster (kubeconfig as kubectl finds it; your own permissions), and count "
+        "running and pending Jobs as KEDA does",
+    )  # fmt: skip
+    explain.add_argument("--kubeconfig", help="kubeconfig file [KUBECONFIG, ~/.kube/config]")
+    explain.add_argument("--context", help="kubeconfig context [the current one]")
+    explain.add_argument(
+        "--watch", action="store_true",
+        help="with --from-cluster: repeat every pollingInterval, one report per poll "
+        "(JSON: one line per poll); Ctrl-C stops",
+    )  # fmt: skip
+    explain.add_argument(
+        "--polls", type=int, default=0, help="with --watch: stop after this many polls [0: never]"
+    )
+    explain.add_argument(
+        "--interval", type=float, default=0.0,
+        help="with --watch: seconds between polls [the ScaledJob's pollingInterval]",
+    )  # fmt: skip
     explain.add_argument("--running", type=int, default=0, help="unfinished Jobs now [0]")
     explain.add_argument("--pending", type=int, default=0, help="of those, not yet running [0]")
     explain.add_argument(

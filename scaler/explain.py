@@ -289,7 +289,7 @@ def render_text(results: Sequence[Result], *, color: bool) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render_json(results: Sequence[Result]) -> str:
+def render_json(results: Sequence[Result], *, indent: int | None = 2) -> str:
     out: list[dict[str, Any]] = []
     for job, polled, decision in results:
         strategy = job.spec.scaling_strategy
@@ -312,7 +312,7 @@ def render_json(results: Sequence[Result]) -> str:
                 "notes": notes(job, polled, decision),
             }
         )
-    return json.dumps(out if len(out) != 1 else out[0], indent=2) + "\n"
+    return json.dumps(out if len(out) != 1 else out[0], indent=indent) + "\n"
 
 
 def _trigger_json(index: int, p: Polled) -> dict[str, Any]:

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from scaler.adapters.memory import MemoryAdapter
 from tests.brokers import RedisProcess
 from tests.conftest import ServerFactory, run_cli
@@ -184,3 +186,27 @@ async def test_keda_retries_a_failed_call_once_and_so_does_explain(tmp_path: Pat
     assert report["triggers"][0]["value"] == 7.5  # every value returned is summed
     assert report["jobsToCreate"] == 4  # ceil(7.5 / 2)
     assert any("retry succeeded" in note for note in report["notes"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--watch", "x.yaml"], "--watch follows a ScaledJob in a cluster"),
+        (["x.yaml", "--from-cluster", "ns/name"], "not both"),
+        (["--from-cluster", "ns/name", "--running", "3"], "counted from the cluster"),
+        (["--from-cluster", "just-a-name"], "expected NAMESPACE/NAME"),
+        ([], "give a manifest file or --from-cluster"),
+    ],
+)
+async def test_from_cluster_arguments_are_checked(args: list[str], message: str) -> None:
+    code, _, err = await cli(*args)
+    assert code == 2
+    assert message in err
+
+
+async def test_from_cluster_without_a_kubeconfig_says_so(tmp_path: Path) -> None:
+    code, _, err = await run_cli(
+        "explain", "--from-cluster", "ns/name", "--kubeconfig", str(tmp_path / "missing")
+    )
+    assert code == 2
+    assert "no usable kubeconfig" in err

@@ -64,7 +64,7 @@ def dev_only() -> set[str]:
     extras = project["optional-dependencies"]
     names = {
         d.split(">")[0].split("<")[0].split("=")[0].split("!")[0].split("[")[0].strip()
-        for extra in ("test", "lint") for d in extras[extra]
+        for extra in ("test", "lint", "kubernetes") for d in extras[extra]
     } - runtime  # fmt: skip
     module = {"moto": "moto", "boto3": "boto3", "kubernetes": "kubernetes", "pytest": "pytest",
               "cryptography": "cryptography", "jsonschema": "jsonschema", "mypy": "mypy"}  # fmt: skip

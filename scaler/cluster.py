@@ -1,0 +1,209 @@
+"""Read what KEDA reads for one ScaledJob from a live cluster (``explain --from-cluster``).
+
+With the user's own kubeconfig (as kubectl finds it) and permissions:
+
+- the ScaledJob itself (``keda.sh/v1alpha1``);
+- the values its triggers' ``...FromEnv`` keys name, from the Job template's
+  container: literal ``env`` values, ``secretKeyRef`` / ``configMapKeyRef``, and
+  ``envFrom`` Secrets and ConfigMaps, as KEDA's ``resolveEnv`` does (``env`` wins
+  over ``envFrom``);
+- its Jobs and their Pods, counted as KEDA v2.21.0's scale executor counts them: Jobs
+  labelled ``scaledjob.keda.sh/name=<name>``, running unless a Complete or Failed
+  condition is true, pending unless a Pod labelled ``job-name=<job>`` is Running or
+  Succeeded (or, with ``pendingPodConditions``, has all of them true).
+
+Needs the ``kubernetes`` package (``pip install 'keda-queue-scaler[kubernetes]'``).
+The calls block; callers run them in a thread.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from scaler.keda.manifest import ScaledJob, from_manifest
+from scaler.keda.scaledjob import JobState, PodState, count_jobs
+
+GROUP, VERSION, PLURAL = "keda.sh", "v1alpha1", "scaledjobs"
+INSTALL_HINT = (
+    "explain --from-cluster needs the kubernetes package: "
+    "pip install 'keda-queue-scaler[kubernetes]'"
+)
+
+
+class ClusterError(Exception):
+    """The cluster could not be read: the message says what and why."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One look at the cluster, as KEDA's next poll would see it."""
+
+    job: ScaledJob
+    running: int
+    pending: int
+    warnings: tuple[str, ...]
+
+
+def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
+    """An ApiClient from the kubeconfig kubectl would use (``KUBECONFIG``,
+    ``~/.kube/config``), or the in-cluster service account."""
+    try:
+        from kubernetes import client, config
+    except ImportError:
+        raise ClusterError(INSTALL_HINT) from None
+    configuration = client.Configuration()
+    try:
+        config.load_kube_config(
+            config_file=kubeconfig, context=context, client_configuration=configuration
+        )
+    except (config.ConfigException, OSError, TypeError) as exc:
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except config.ConfigException:
+            raise ClusterError(f"no usable kubeconfig: {exc}") from None
+    return client.ApiClient(configuration)
+
+
+def parse_ref(text: str) -> tuple[str, str]:
+    namespace, sep, name = text.partition("/")
+    if not sep or not namespace or not name or "/" in name:
+        raise ClusterError(f"--from-cluster {text!r}: expected NAMESPACE/NAME")
+    return namespace, name
+
+
+def _api_error(what: str, exc: Any) -> ClusterError:
+    status = getattr(exc, "status", None)
+    reason = getattr(exc, "reason", "") or type(exc).__name__
+    if status == 403:
+        return ClusterError(f"{what}: forbidden (your user may not read it)")
+    if status == 404:
+        return ClusterError(f"{what}: not found")
+    return ClusterError(f"{what}: {status or ''} {reason}".strip())
+
+
+def read_scaledjob(api: Any, namespace: str, name: str) -> dict[str, Any]:
+    from kubernetes import client
+
+    try:
+        doc = client.CustomObjectsApi(api).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name
+        )
+    except client.ApiException as exc:
+        raise _api_error(f"ScaledJob {namespace}/{name}", exc) from None
+    return dict(doc)
+
+
+def _container(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The container whose environment KEDA reads (envSourceContainerName, else the
+    first)."""
+    try:
+        containers = spec["jobTargetRef"]["template"]["spec"]["containers"] or []
+    except (KeyError, TypeError):
+        return {}
+    wanted = spec.get("envSourceContainerName")
+    chosen = next((c for c in containers if c.get("name") == wanted), None) if wanted else None
+    return chosen or (containers[0] if containers else {})
+
+
+def cluster_env(
+    api: Any, namespace: str, doc: Mapping[str, Any]
+) -> tuple[dict[str, str], list[str]]:
+    """(values from Secrets and ConfigMaps by variable name, warnings), for the
+    variables the container's env and envFrom take from them."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api)
+    cache: dict[tuple[str, str], dict[str, str] | None] = {}
+    warnings: list[str] = []
+
+    def data(kind: str, name: str, optional: bool) -> dict[str, str] | None:
+        key = (kind, name)
+        if key not in cache:
+            try:
+                if kind == "Secret":
+                    raw = core.read_namespaced_secret(name, namespace).data or {}
+                    cache[key] = {k: base64.b64decode(v).decode() for k, v in raw.items()}
+                else:
+                    cache[key] = dict(core.read_namespaced_config_map(name, namespace).data or {})
+            except client.ApiException as exc:
+                cache[key] = None
+                if not (optional and exc.status == 404):
+                    warnings.append(str(_api_error(f"{kind} {namespace}/{name}", exc)))
+        return cache[key]
+
+    container = _container(doc.get("spec") or {})
+    declared = {str(v.get("name", "")) for v in container.get("env") or []}
+    supplied: dict[str, str] = {}
+    for source in container.get("envFrom") or []:
+        prefix = str(source.get("prefix") or "")
+        for field_name, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
+            if isinstance(ref := source.get(field_name), dict):
+                values = data(kind, str(ref.get("name", "")), bool(ref.get("optional")))
+                for k, v in (values or {}).items():
+                    if prefix + k not in declared:  # env wins over envFrom
+                        supplied[prefix + k] = v
+    for var in container.get("env") or []:
+        frm = var.get("valueFrom")
+        if not isinstance(frm, dict):
+            continue
+        for field_name, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
+            if isinstance(ref := frm.get(field_name), dict):
+                values = data(kind, str(ref.get("name", "")), bool(ref.get("optional")))
+                if values is not None and ref.get("key") in values:
+                    supplied[str(var["name"])] = values[str(ref["key"])]
+    return supplied, warnings
+
+
+def job_states(api: Any, namespace: str, name: str) -> list[JobState]:
+    """The ScaledJob's Jobs and their Pods, as the scale executor lists them."""
+    from kubernetes import client
+
+    batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
+    try:
+        jobs = batch.list_namespaced_job(
+            namespace, label_selector=f"scaledjob.keda.sh/name={name}"
+        ).items
+    except client.ApiException as exc:
+        raise _api_error(f"Jobs of {namespace}/{name}", exc) from None
+    states = []
+    for job in jobs:
+        conditions = {c.type: c.status for c in (job.status.conditions or [])}
+        if any(t in ("Complete", "Failed") and s == "True" for t, s in conditions.items()):
+            states.append(JobState(conditions=conditions))
+            continue  # finished: its Pods do not matter
+        try:
+            pods = core.list_namespaced_pod(
+                namespace, label_selector=f"job-name={job.metadata.name}"
+            ).items
+        except client.ApiException as exc:
+            raise _api_error(f"Pods of Job {namespace}/{job.metadata.name}", exc) from None
+        states.append(
+            JobState(
+                conditions=conditions,
+                pods=tuple(
+                    PodState(
+                        phase=pod.status.phase or "Pending",
+                        conditions={c.type: c.status for c in (pod.status.conditions or [])},
+                    )
+                    for pod in pods
+                ),
+            )
+        )
+    return states
+
+
+def snapshot(
+    api: Any, namespace: str, name: str, *, env: Mapping[str, str] | None = None
+) -> Snapshot:
+    """The ScaledJob, its resolved trigger metadata and KEDA's running/pending counts.
+    ``env`` adds or overrides values (``--env``), e.g. for a Secret the user may not read."""
+    doc = read_scaledjob(api, namespace, name)
+    supplied, warnings = cluster_env(api, namespace, doc)
+    job = from_manifest(doc, env={**supplied, **(env or {})})
+    running, pending = count_jobs(
+        job_states(api, namespace, name), job.spec.scaling_strategy.pending_pod_conditions
+    )
+    return Snapshot(job, running, pending, tuple(warnings))
