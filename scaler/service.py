@@ -101,17 +101,24 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         work: Callable[[], Awaitable[T]],
     ) -> T:
         started = time.perf_counter()
-        code = "OK"
+        code: str | None = "OK"
         try:
             return await work()
         except asyncio.CancelledError:
             code = "CANCELLED"
             raise
         except Exception as exc:
-            code = exc.code if isinstance(exc, ScalerError) else "INTERNAL"
+            # Counted before the status goes out: a client that reads /metrics after
+            # its error must find the call counted.
+            self._metrics.observe_rpc(
+                method, exc.code if isinstance(exc, ScalerError) else "INTERNAL",
+                time.perf_counter() - started,
+            )  # fmt: skip
+            code = None
             await self._abort(method, ref, context, exc)
         finally:
-            self._metrics.observe_rpc(method, code, time.perf_counter() - started)
+            if code is not None:
+                self._metrics.observe_rpc(method, code, time.perf_counter() - started)
 
     @staticmethod
     async def _abort(
@@ -224,7 +231,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         items: AsyncIterator[Any],
     ) -> AsyncIterator[Any]:
         started = time.perf_counter()
-        code = "OK"
+        code: str | None = "OK"
         counted = method == "StreamIsActive"
         if counted:
             self._metrics.streams_open.inc()
@@ -236,8 +243,14 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             raise
         except Exception as exc:
             code = exc.code if isinstance(exc, ScalerError) else "INTERNAL"
+            if counted:
+                self._metrics.streams_open.dec()
+                counted = False
+            self._metrics.observe_rpc(method, code, time.perf_counter() - started)
+            code = None
             await self._abort(method, ref, context, exc)
         finally:
             if counted:
                 self._metrics.streams_open.dec()
-            self._metrics.observe_rpc(method, code, time.perf_counter() - started)
+            if code is not None:
+                self._metrics.observe_rpc(method, code, time.perf_counter() - started)

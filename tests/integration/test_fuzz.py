@@ -116,7 +116,11 @@ class Background:
         asyncio.set_event_loop(self.loop)
         self.loop.run_until_complete(self._start())
         self.ready.set()
-        self.loop.run_forever()
+        try:
+            self.loop.run_forever()
+        finally:  # a loop left open leaks its self-pipe sockets into later tests
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
 
     async def _start(self) -> None:
         policy = BrokerPolicy(("127.0.0.1", "[::1]"), resolve=_refuse_names)

@@ -138,12 +138,14 @@ async def test_hanging_endpoint_does_not_stall_other_triggers(
     fill(moto, "work", visible=4, in_flight=0, delayed=0)
     memory = MemoryAdapter()
     memory.put("jobs", 2)
-    adapters = {"sqs": SqsAdapter(timeout=1.0), "memory": memory}
+    # The hanging read ends at the read timeout; the healthy ones must answer first,
+    # which a loaded machine can delay by a few seconds.
+    adapters = {"sqs": SqsAdapter(timeout=10.0), "memory": memory}
     hanging = meta(moto, "work", awsEndpoint=f"http://127.0.0.1:{hanging_server.port}")
     healthy = meta(moto, "work")
     endpoints = f"{moto.endpoint},{hanging['awsEndpoint']}"
     async with start_server(
-        adapters=adapters, read_timeout=3.0, allow_aws_endpoints=endpoints
+        adapters=adapters, read_timeout=10.0, allow_aws_endpoints=endpoints
     ) as s:
         stuck = asyncio.ensure_future(s.stub.GetMetrics(metrics_request(hanging)))
         # the stuck read is under way once the hanging endpoint has its connection
