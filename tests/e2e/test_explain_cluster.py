@@ -8,7 +8,7 @@ to create. Every explain poll whose inputs equal one of KEDA's must predict exac
 KEDA's decision, and the scenario must give such pairs in several states.
 
 The workers hold their item for a while (WORK_COMMAND sleeps), so the world stays
-still between the pushes: KEDA polls every 2 s, explain every 0.5 s.
+still after each burst: KEDA polls every 2 s, explain every 0.5 s.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from functools import partial
 from typing import Any
 
 import pytest
@@ -27,6 +28,14 @@ from tests.e2e.cluster import Cluster
 from tests.e2e.conftest import Scaler
 
 pytestmark = pytest.mark.timeout(600)
+
+
+def holding(r: Any, key: str, count: int) -> bool:
+    return bool(r.llen(key) >= count)
+
+
+def polls_at_least(cluster: Cluster, ns: str, name: str, count: int) -> bool:
+    return len(kube.polls(cluster, ns, name)) >= count
 
 
 def inputs(record: dict[str, Any]) -> tuple[tuple[float, ...], int, int]:
@@ -57,18 +66,18 @@ def test_explain_from_cluster_predicts_each_of_kedas_polls(
     )  # fmt: skip
     try:
         kube.settle("KEDA's first poll", lambda: kube.polls(cluster, ns, name))
-        r.rpush(name, "a", "b")
-        # Two Jobs, their Pods started and holding the two items: the world is still.
-        kube.settle("2 Jobs holding 2 items", lambda: held(cluster, ns, name, r, 2, 0))
-        seen = len(kube.polls(cluster, ns, name))
-        kube.settle("2 polls of the still world",
-                    lambda: len(kube.polls(cluster, ns, name)) >= seen + 2)  # fmt: skip
-        r.rpush(name, "c", "d", "e", "f", "g")
-        # maxReplicaCount 4: two more Jobs, holding two more items; three wait.
-        kube.settle("4 Jobs holding 4 items", lambda: held(cluster, ns, name, r, 4, 3))
-        seen = len(kube.polls(cluster, ns, name))
-        kube.settle("2 polls of the still world",
-                    lambda: len(kube.polls(cluster, ns, name)) >= seen + 2)  # fmt: skip
+        # Two items, then five more with maxReplicaCount 4: 2, then 4 items held.
+        for burst, held in ((["a", "b"], 2), (["c", "d", "e", "f", "g"], 4)):
+            r.rpush(name, *burst)
+            # Jobs are created, pend, start and take their items; the world then stays
+            # still while they work (whether KEDA made extra Jobs in the race between a
+            # Pod running and its worker popping is KEDA's business: explain must
+            # predict it all the same).
+            kube.settle(f"{held} items held", partial(holding, r, f"{name}:processing", held))
+            polled = partial(
+                polls_at_least, cluster, ns, name, len(kube.polls(cluster, ns, name)) + 3
+            )
+            kube.settle("3 more polls", polled)
     finally:
         watch.terminate()
         out, err = watch.communicate(timeout=30)
@@ -88,18 +97,69 @@ def test_explain_from_cluster_predicts_each_of_kedas_polls(
         if key in keda:
             assert keda[key] == {record["jobsToCreate"]}, (key, keda[key], record)
             matched[key] = record["jobsToCreate"]
-    # The still worlds, and at least one poll where Jobs were to be created.
-    assert ((0.0,), 2, 0) in matched, (matched, sorted(keda))
-    assert ((3.0,), 4, 0) in matched, (matched, sorted(keda))
+    # Several states of the scenario, with Jobs running and with Jobs to create.
+    assert len(matched) >= 3, (matched, sorted(keda))
+    assert any(running > 0 for _, running, _ in matched), (matched, sorted(keda))
     assert any(jobs > 0 for jobs in matched.values()), (matched, sorted(keda))
     print(f"\nexplain polls {len(records)}, KEDA states {len(keda)}, matched {matched}")
 
 
-def held(cluster: Cluster, ns: str, name: str, r: Any, jobs: int, waiting: int) -> bool:
-    """``jobs`` Jobs running, none pending, each holding one item; ``waiting`` left."""
-    cluster.check_alive()
-    return (
-        len([j for j in kube.jobs(cluster, ns, name) if not kube.finished(j)]) == jobs
-        and r.llen(f"{name}:processing") == jobs
-        and r.llen(name) == waiting
-    )
+def test_explain_reads_with_the_users_own_permissions(
+    cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess, tmp_path: Any
+) -> None:
+    """A user who may read ScaledJobs, Jobs and Pods but not Secrets: explain names the
+    Secret it may not read and still counts the Jobs; the value given with --env-file
+    (as the warning suggests) completes the trigger."""
+    from kubernetes import client
+
+    ns = kube.namespace(cluster, "e2e-explain-viewer")
+    kube.secret(cluster, ns, "redis-auth", {"password": REDIS_PASSWORD})
+    doc = kube.example("redis-list-scaledjob.yaml")
+    name = doc["metadata"]["name"] = "viewed"
+    doc["spec"]["triggers"][0]["metadata"].update(scalerAddress=scaler.address, listName=name)
+    kube.set_env(doc, REDIS_ADDRESS=redis_password_server.address, LIST_NAME=name)
+    redis_password_server.client().delete(name)
+    redis_password_server.client().rpush(name, "x", "y")
+    kube.create(cluster, ns, doc)
+    core = cluster.core()
+    core.create_namespaced_service_account(ns, {"metadata": {"name": "viewer"}})
+    client.RbacAuthorizationV1Api(cluster.api()).create_namespaced_role(ns, {
+        "metadata": {"name": "viewer"},
+        "rules": [
+            {"apiGroups": ["keda.sh"], "resources": ["scaledjobs"], "verbs": ["get"]},
+            {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["list"]},
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
+        ],
+    })  # fmt: skip
+    client.RbacAuthorizationV1Api(cluster.api()).create_namespaced_role_binding(ns, {
+        "metadata": {"name": "viewer"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "viewer"},
+        "subjects": [{"kind": "ServiceAccount", "name": "viewer", "namespace": ns}],
+    })  # fmt: skip
+    token = core.create_namespaced_service_account_token(
+        "viewer", ns, {"spec": {"expirationSeconds": 3600}}
+    ).status.token
+    kubeconfig = cluster.write_kubeconfig(
+        tmp_path / "viewer.kubeconfig", cluster.pki.client_cert, cluster.pki.client_key,
+        token=token,
+    )  # fmt: skip
+    base = [sys.executable, "-m", "scaler", "explain", "--from-cluster", f"{ns}/{name}",
+            "--kubeconfig", str(kubeconfig), "--output", "json"]  # fmt: skip
+    try:
+        denied = subprocess.run(base, capture_output=True, text=True, timeout=120)
+        assert f"Secret {ns}/redis-auth: forbidden" in denied.stderr, denied.stderr
+        # Jobs and Pods were listed (a refusal there exits 2); only the trigger failed.
+        assert denied.returncode == 1, denied.stderr
+        record = json.loads(denied.stdout)
+        assert record["triggers"][0]["error"], record  # no password: Redis refuses us
+        secrets = tmp_path / "secrets.env"
+        secrets.write_text(f"REDIS_PASSWORD={REDIS_PASSWORD}\n")
+        given = subprocess.run(
+            [*base, "--env-file", str(secrets)], capture_output=True, text=True, timeout=120
+        )
+        assert given.returncode == 0, given.stderr
+        record = json.loads(given.stdout)
+        assert record["triggers"][0]["error"] is None, record
+        assert record["triggers"][0]["value"] >= 0
+    finally:
+        kube.delete_scaledjob(cluster, ns, name)
