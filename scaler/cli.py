@@ -8,9 +8,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scaler import __version__
 from scaler import settings as settings_mod
+
+if TYPE_CHECKING:  # the commands import what they use when they run
+    from scaler.explain import Caller
 
 DESCRIPTION = """\
 KEDA external scaler for Redis lists and streams, AWS SQS and RabbitMQ queues.
@@ -90,11 +94,7 @@ def _explain(args: argparse.Namespace) -> int:
         print("keda-queue-scaler explain: need 0 <= --pending <= --running", file=sys.stderr)
         return 2
     try:
-        if args.address:
-            ex.check_address(args.address)
-        env = ex.parse_env(args.env)
-        if args.env_file:
-            env = {**ex.read_env_file(args.env_file), **env}
+        env = _explain_env(args)
         jobs = ex.load_manifests(Path(args.manifest), env)
     except ManifestError as exc:
         print(f"keda-queue-scaler explain: {exc}", file=sys.stderr)
@@ -104,11 +104,7 @@ def _explain(args: argparse.Namespace) -> int:
             print(f"keda-queue-scaler explain: warning: {missing}", file=sys.stderr)
 
     async def run() -> int:
-        caller = ex.Caller(
-            timeout=args.timeout,
-            credentials=ex.credentials(args.tls_ca_file, args.tls_cert_file, args.tls_key_file),
-            options=ex.channel_options(args.tls_server_name),
-        )
+        caller = _caller(args)
         try:
             results = await ex.explain(
                 jobs, running=args.running, pending=args.pending, address=args.address,
@@ -124,6 +120,28 @@ def _explain(args: argparse.Namespace) -> int:
         return 1 if served and all(ex.failed(p) for p in served) else 0
 
     return asyncio.run(run())
+
+
+def _explain_env(args: argparse.Namespace) -> dict[str, str]:
+    """--address checked; the --env-file values with --env over them."""
+    from scaler import explain as ex
+
+    if args.address:
+        ex.check_address(args.address)
+    env = ex.parse_env(args.env)
+    if args.env_file:
+        env = {**ex.read_env_file(args.env_file), **env}
+    return env
+
+
+def _caller(args: argparse.Namespace) -> Caller:
+    from scaler import explain as ex
+
+    return ex.Caller(
+        timeout=args.timeout,
+        credentials=ex.credentials(args.tls_ca_file, args.tls_cert_file, args.tls_key_file),
+        options=ex.channel_options(args.tls_server_name),
+    )
 
 
 def _explain_cluster(args: argparse.Namespace) -> int:
@@ -147,21 +165,13 @@ def _explain_cluster(args: argparse.Namespace) -> int:
         return fail("--running and --pending are counted from the cluster with --from-cluster")
     try:
         namespace, name = cluster.parse_ref(args.from_cluster)
-        if args.address:
-            ex.check_address(args.address)
-        env = ex.parse_env(args.env)
-        if args.env_file:
-            env = {**ex.read_env_file(args.env_file), **env}
+        env = _explain_env(args)
         api = cluster.api_client(args.kubeconfig, args.context)
     except (cluster.ClusterError, ManifestError) as exc:
         return fail(str(exc))
 
     async def run() -> int:
-        caller = ex.Caller(
-            timeout=args.timeout,
-            credentials=ex.credentials(args.tls_ca_file, args.tls_cert_file, args.tls_key_file),
-            options=ex.channel_options(args.tls_server_name),
-        )
+        caller = _caller(args)
         polls = 0
         warned: set[str] = set()
         try:

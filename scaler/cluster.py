@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from scaler.keda.manifest import ScaledJob, from_manifest
+from scaler.keda.manifest import ScaledJob, from_manifest, source_container
 from scaler.keda.scaledjob import JobState, PodState, count_jobs
 
 GROUP, VERSION, PLURAL = "keda.sh", "v1alpha1", "scaledjobs"
@@ -96,18 +96,6 @@ def read_scaledjob(api: Any, namespace: str, name: str) -> dict[str, Any]:
     return dict(doc)
 
 
-def _container(spec: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The container whose environment KEDA reads (envSourceContainerName, else the
-    first)."""
-    try:
-        containers = spec["jobTargetRef"]["template"]["spec"]["containers"] or []
-    except (KeyError, TypeError):
-        return {}
-    wanted = spec.get("envSourceContainerName")
-    chosen = next((c for c in containers if c.get("name") == wanted), None) if wanted else None
-    return chosen or (containers[0] if containers else {})
-
-
 def cluster_env(
     api: Any, namespace: str, doc: Mapping[str, Any]
 ) -> tuple[dict[str, str], list[str]]:
@@ -134,7 +122,7 @@ def cluster_env(
                     warnings.append(str(_api_error(f"{kind} {namespace}/{name}", exc)))
         return cache[key]
 
-    container = _container(doc.get("spec") or {})
+    container = source_container(doc.get("spec") or {})
     declared = {str(v.get("name", "")) for v in container.get("env") or []}
     supplied: dict[str, str] = {}
     for source in container.get("envFrom") or []:

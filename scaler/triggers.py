@@ -7,6 +7,7 @@ class(es) and Adapter, and one entry per scalerType in ``KINDS`` below.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import hmac
 import os
@@ -58,6 +59,7 @@ KINDS: dict[str, Kind] = {
 }
 
 
+@functools.cache
 def _fill_form(scaler_type: str) -> Callable[[str], str]:
     """How a credential set fills a key for this scalerType: ``<key>FromEnv`` when the
     key has that form (as if KEDA had resolved it), else the key itself."""

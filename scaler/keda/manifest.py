@@ -196,6 +196,18 @@ def expand(value: str, env: Mapping[str, str]) -> str:
     return "".join(out)
 
 
+def source_container(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The container whose environment KEDA reads: ``envSourceContainerName``, else the
+    Job template's first."""
+    try:
+        containers = spec["jobTargetRef"]["template"]["spec"]["containers"] or []
+    except (KeyError, TypeError):
+        return {}
+    wanted = spec.get("envSourceContainerName")
+    chosen = next((c for c in containers if c.get("name") == wanted), None) if wanted else None
+    return chosen or (containers[0] if containers else {})
+
+
 def container_environment(
     spec: Mapping[str, Any], supplied: Mapping[str, str]
 ) -> tuple[dict[str, str], dict[str, str]]:
@@ -206,13 +218,7 @@ def container_environment(
     objects, which may hold any other name. ``supplied`` stands in for the cluster."""
     env: dict[str, str] = {}
     sources: dict[str, str] = {}
-    try:
-        containers = spec["jobTargetRef"]["template"]["spec"]["containers"] or []
-    except (KeyError, TypeError):
-        containers = []
-    wanted = spec.get("envSourceContainerName")
-    container = next((c for c in containers if c.get("name") == wanted), None) if wanted else None
-    container = container or (containers[0] if containers else {})
+    container = source_container(spec)
     env_from = []
     for source in container.get("envFrom") or []:
         for field_name, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
