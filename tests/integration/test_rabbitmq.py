@@ -273,6 +273,9 @@ async def test_vhost_and_permission_refusals_are_named(
         rabbitmq.api("DELETE", "/api/users/no-perms")
 
 
+# It stops and restarts the broker (an Erlang VM: about 15 s here, much longer on a
+# loaded machine); the waits inside have deadlines of their own.
+@pytest.mark.timeout(300)
 async def test_broker_down_gives_errors_then_values_when_back(
     start_server: ServerFactory, rabbitmq: RabbitMQProcess
 ) -> None:
