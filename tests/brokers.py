@@ -15,6 +15,10 @@ from pathlib import Path
 
 import redis
 
+#: Deadline for a broker to start: generous, because an Erlang VM or a Redis cluster
+#: starts many times slower on a loaded machine. Tests keep their own, tighter limits.
+STARTUP_SECONDS = 300.0
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -96,7 +100,7 @@ class RedisProcess:
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.wait_ready()
 
-    def wait_ready(self, timeout: float = 10.0) -> None:
+    def wait_ready(self, timeout: float = STARTUP_SECONDS) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -170,10 +174,10 @@ class RedisCluster:
             *(n.address for n in self.nodes),
         ]
         create += ["--cluster-replicas", "0", "--cluster-yes"]
-        subprocess.run(create, check=True, capture_output=True, timeout=30)
+        subprocess.run(create, check=True, capture_output=True, timeout=STARTUP_SECONDS)
         # Every node must agree that the cluster is up, not only the first: a client
         # may be redirected to any of them (ClusterDownError on a busy machine).
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + STARTUP_SECONDS
         while not all(n.client().cluster("info").get("cluster_state") == "ok" for n in self.nodes):
             if time.monotonic() > deadline:
                 raise RuntimeError("redis cluster did not reach state ok on every node")
@@ -438,11 +442,11 @@ class RabbitMQProcess:
                 return str(candidate)
         return require(name)
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = STARTUP_SECONDS) -> None:
         if not (self.workdir / "enabled_plugins").exists():
             subprocess.run(
                 [self._bin("rabbitmq-plugins"), "enable", "--offline", "rabbitmq_management"],
-                env=self.env, check=True, capture_output=True, timeout=60,
+                env=self.env, check=True, capture_output=True, timeout=STARTUP_SECONDS,
             )  # fmt: skip
         self.proc = subprocess.Popen(
             [self._bin("rabbitmq-server")],
