@@ -150,27 +150,23 @@ def job_states(api: Any, namespace: str, name: str) -> list[JobState]:
     from kubernetes import client
 
     batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
-    try:
-        jobs = batch.list_namespaced_job(
-            namespace, label_selector=f"scaledjob.keda.sh/name={name}"
-        ).items
-    except client.ApiException as exc:
-        raise _api_error(f"Jobs of {namespace}/{name}", exc) from None
-    states = []
-    for job in jobs:
-        conditions = {c.type: c.status for c in (job.status.conditions or [])}
-        if any(t in ("Complete", "Failed") and s == "True" for t, s in conditions.items()):
-            states.append(JobState(conditions=conditions))
-            continue  # finished: its Pods do not matter
+
+    def listed(call: Any, what: str, selector: str) -> list[Any]:
         try:
-            pods = core.list_namespaced_pod(
-                namespace, label_selector=f"job-name={job.metadata.name}"
-            ).items
+            return list(call(namespace, label_selector=selector).items)
         except client.ApiException as exc:
-            raise _api_error(f"Pods of Job {namespace}/{job.metadata.name}", exc) from None
-        states.append(
-            JobState(
-                conditions=conditions,
+            raise _api_error(what, exc) from None
+
+    states = []
+    jobs = listed(batch.list_namespaced_job, f"Jobs of {namespace}/{name}",
+                  f"scaledjob.keda.sh/name={name}")  # fmt: skip
+    for job in jobs:
+        state = JobState(conditions={c.type: c.status for c in (job.status.conditions or [])})
+        if not state.finished:  # a finished Job's Pods do not matter
+            pods = listed(core.list_namespaced_pod, f"Pods of Job {namespace}/{job.metadata.name}",
+                          f"job-name={job.metadata.name}")  # fmt: skip
+            state = JobState(
+                conditions=state.conditions,
                 pods=tuple(
                     PodState(
                         phase=pod.status.phase or "Pending",
@@ -179,7 +175,7 @@ def job_states(api: Any, namespace: str, name: str) -> list[JobState]:
                     for pod in pods
                 ),
             )
-        )
+        states.append(state)
     return states
 
 
