@@ -54,6 +54,19 @@ class PolicyError(ScalerError):
     code = "PERMISSION_DENIED"
 
 
+class AuthError(ScalerError):
+    """A trigger's authenticationRef cannot be resolved: a TriggerAuthentication,
+    Secret or key that does not exist, or a provider this scaler does not support."""
+
+    code = "FAILED_PRECONDITION"
+
+
+class KubeNotReady(ScalerError):
+    """The scaler's Kubernetes cache has not loaded what this trigger needs yet."""
+
+    code = "UNAVAILABLE"
+
+
 class BrokerError(ScalerError):
     """The broker could not give a count (an error or an answer we cannot use)."""
 

@@ -16,6 +16,10 @@ Names and labels (the Grafana dashboard and docs rely on them):
   metric names are kept (least recently updated dropped first), counted in
   ``keda_queue_scaler_trigger_series_evicted_total``; a name longer than 128
   characters is cut to 100 and suffixed with ``~`` and a digest.
+- ``keda_queue_scaler_workload_value{scaled_namespace,scaled_name,metric}``: the same
+  value, per ScaledJob (or ScaledObject) that asked for it, from KEDA's request; at
+  most ``max_series`` of these too (``keda_queue_scaler_workload_series_evicted_total``). With ``--kubernetes``, ``scaler.kube.jobs`` adds
+  the ScaledJob's Job outcomes under the same two labels.
 - ``keda_queue_scaler_stream_is_active_streams``: StreamIsActive streams open.
 - ``keda_queue_scaler_broker_clients`` and
   ``keda_queue_scaler_broker_client_evictions_total``: broker clients open across all
@@ -69,6 +73,7 @@ class Metrics:
         self.registry = registry
         self._max_series = max_series
         self._series: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._workloads: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self.rpc_requests = Counter(
             f"{_PREFIX}_rpc_requests", "gRPC calls answered", ["method", "code"], registry=registry
         )
@@ -114,6 +119,17 @@ class Metrics:
             f"{_PREFIX}_trigger_active",
             "1 when the last value was above the activation threshold",
             ["scaler_type", "metric"],
+            registry=registry,
+        )
+        self.workload_value = Gauge(
+            f"{_PREFIX}_workload_value",
+            "Last value read for a trigger, per ScaledJob or ScaledObject that asked",
+            ["scaled_namespace", "scaled_name", "metric"],
+            registry=registry,
+        )
+        self.workload_series_evicted = Counter(
+            f"{_PREFIX}_workload_series_evicted",
+            "Per-workload series dropped to keep label cardinality bounded",
             registry=registry,
         )
         self.series_evicted = Counter(
@@ -167,3 +183,15 @@ class Metrics:
                 self.series_evicted.inc()
         self.trigger_value.labels(*series).set(value)
         self.trigger_active.labels(*series).set(1 if active else 0)
+
+    def set_workload(self, namespace: str, name: str, metric: str, value: float) -> None:
+        series = (bounded_label(namespace), bounded_label(name), bounded_label(metric))
+        if series in self._workloads:
+            self._workloads.move_to_end(series)
+        else:
+            self._workloads[series] = None
+            if len(self._workloads) > self._max_series:
+                old, _ = self._workloads.popitem(last=False)
+                self.workload_value.remove(*old)
+                self.workload_series_evicted.inc()
+        self.workload_value.labels(*series).set(value)

@@ -15,6 +15,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 
 import grpc
@@ -30,6 +31,9 @@ from scaler.adapters.sqs import SqsAdapter
 from scaler.credentials import CredentialStore
 from scaler.guard import BrokerPolicy
 from scaler.httpmetrics import MetricsHTTPServer
+from scaler.kube.cache import KubeObjects
+from scaler.kube.jobs import LABEL as JOB_LABEL
+from scaler.kube.jobs import POD_LABEL, JobTracker
 from scaler.metrics import Metrics
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
@@ -115,6 +119,59 @@ def _check_free(host: str, port: int, flag: str) -> None:
             raise StartupError(f"cannot listen on {host}:{port} ({flag}): {exc.strerror}") from None
 
 
+def _kube_objects(settings: Settings) -> KubeObjects | None:
+    """The watches of ``--kubernetes``, from the in-cluster service account or
+    ``--kubeconfig``; None without the flag."""
+    if not settings.kubernetes:
+        return None
+    from scaler.cluster import ClusterError, api_client
+
+    try:
+        api = api_client(settings.kubeconfig or None)
+    except ClusterError as exc:
+        raise StartupError(f"--kubernetes: {exc}") from None
+    return KubeObjects(
+        api,
+        namespaces=split_list(settings.watch_namespaces),
+        cluster_namespace=settings.keda_namespace,
+    )
+
+
+def _job_tracker(kube: KubeObjects, registry: CollectorRegistry, settings: Settings) -> JobTracker:
+    """Job outcome metrics from two more watches: Jobs KEDA labels, and their Pods."""
+    from kubernetes import client
+
+    def pending_conditions(namespace: str, name: str) -> tuple[str, ...]:
+        doc = kube.scaledjob(namespace, name) or {}
+        strategy = (doc.get("spec") or {}).get("scalingStrategy") or {}
+        return tuple(str(c) for c in strategy.get("pendingPodConditions") or [])
+
+    tracker = JobTracker(
+        registry,
+        max_series=settings.max_metric_series,
+        pending_conditions=pending_conditions,
+        scaledjobs=kube.scaledjob_keys,
+    )
+    batch, core = client.BatchV1Api(kube.api), client.CoreV1Api(kube.api)
+    for ns in kube.namespaces or (None,):
+        jobs = (
+            batch.list_job_for_all_namespaces
+            if ns is None
+            else partial(batch.list_namespaced_job, ns)
+        )
+        pods = (
+            core.list_pod_for_all_namespaces
+            if ns is None
+            else partial(core.list_namespaced_pod, ns)
+        )
+        where = ns or "all namespaces"
+        kube.add(f"Jobs in {where}", jobs, tracker.replace_jobs, tracker.apply_job, JOB_LABEL)
+        kube.add(
+            f"Pods of Jobs in {where}", pods, tracker.replace_pods, tracker.apply_pod, POD_LABEL
+        )
+    return tracker
+
+
 class ScalerServer:
     def __init__(
         self,
@@ -124,15 +181,18 @@ class ScalerServer:
         registry: CollectorRegistry | None = None,
         policy: BrokerPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
+        kube: KubeObjects | None = None,
     ) -> None:
         """``policy`` replaces the one built from ``--allow-brokers`` (tests give one
-        whose resolver never asks DNS); ``clock`` times the reading cache's TTL."""
+        whose resolver never asks DNS); ``clock`` times the reading cache's TTL;
+        ``kube`` replaces the watches ``--kubernetes`` builds."""
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
         store = (
             CredentialStore(Path(settings.credentials_dir)) if settings.credentials_dir else None
         )
         self.budget = ClientBudget(settings.max_broker_clients)
+        self.kube = kube if kube is not None else _kube_objects(settings)
         self.triggers = Triggers(
             adapters if adapters is not None else default_adapters(settings, self.budget),
             credentials=store,
@@ -140,6 +200,7 @@ class ScalerServer:
                 endpoints=frozenset(split_list(settings.allow_aws_endpoints)),
                 roles=split_list(settings.allow_aws_roles),
             ),
+            kube=self.kube,
         )
         self.policy = policy or BrokerPolicy(
             split_list(settings.allow_brokers), resolve_seconds=settings.read_timeout
@@ -149,6 +210,7 @@ class ScalerServer:
             max_series=settings.max_metric_series,
             scaler_types=self.triggers.scaler_types,
         )
+        self.jobs = None if self.kube is None else _job_tracker(self.kube, self.registry, settings)
         self.metrics.broker_clients.set_function(self.budget.open_count)
         self.budget.on_evict = self.metrics.broker_client_evictions.inc
         self.readings = Readings(
@@ -207,6 +269,15 @@ class ScalerServer:
                 ) from None
             self._httpd = httpd
             self.metrics_port = httpd.port
+        if self.kube is not None:
+            self.kube.start()
+            synced = await asyncio.to_thread(self.kube.wait_synced, 60.0)
+            log.info(
+                "kubernetes: %s %d watches (%s)",
+                "listed" if synced else "still listing",
+                len(self.kube.reflectors),
+                ", ".join(self.kube.namespaces) or "all namespaces",
+            )
         await server.start()
         self._server = server
         for name in ("", SERVICE_NAME):
@@ -232,6 +303,8 @@ class ScalerServer:
         await self._server.stop(grace)
         await self.readings.aclose()
         await self.triggers.aclose()
+        if self.kube is not None:
+            self.kube.stop()
         if self._httpd is not None:
             await self._httpd.stop()
         log.info("stopped")
@@ -243,6 +316,8 @@ class ScalerServer:
             await self._httpd.stop()
         await self.readings.aclose()
         await self.triggers.aclose()
+        if self.kube is not None:
+            self.kube.stop()
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()

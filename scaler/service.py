@@ -65,9 +65,9 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
 
     # -- the work ---------------------------------------------------------
     def _trigger(self, ref: pb.ScaledObjectRef) -> Trigger:
-        return self._triggers.parse(ref.scalerMetadata, ref.namespace)
+        return self._triggers.parse(ref.scalerMetadata, ref.namespace, ref.name)
 
-    async def _evaluate(self, trigger: Trigger) -> tuple[float, bool]:
+    async def _evaluate(self, trigger: Trigger, ref: pb.ScaledObjectRef) -> tuple[float, bool]:
         """(value, active) for the trigger, from a shared broker read, once the broker
         policy allows every address the read would dial."""
         destinations = getattr(trigger.query, "destinations", None)
@@ -79,12 +79,14 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         )
         value, active = trigger.evaluate(sample)
         self._metrics.set_trigger(trigger.scaler_type, trigger.metric_name, value, active)
+        if ref.namespace or ref.name:
+            self._metrics.set_workload(ref.namespace, ref.name, trigger.metric_name, value)
         return value, active
 
     def _spec(self, ref: pb.ScaledObjectRef) -> pb.GetMetricSpecResponse:
         """Answered whenever a name and target can be derived (Triggers.spec): KEDA
         would hide an error here, so metadata errors are left to GetMetrics."""
-        name, target = self._triggers.spec(ref.scalerMetadata, ref.namespace)
+        name, target = self._triggers.spec(ref.scalerMetadata, ref.namespace, ref.name)
         spec = pb.MetricSpec(
             metricName=name,
             targetSize=max(1, _as_int64(target)),
@@ -162,7 +164,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
                     f'metric name "{quoted(asked)}" is not this trigger\'s metric '
                     f'"{quoted(trigger.metric_name)}" (from GetMetricSpec)'
                 )
-            value, _ = await self._evaluate(trigger)
+            value, _ = await self._evaluate(trigger, ref)
             metric = pb.MetricValue(
                 metricName=asked or trigger.metric_name,
                 metricValue=_as_int64(value),
@@ -177,7 +179,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
     ) -> pb.IsActiveResponse:
         async def work() -> pb.IsActiveResponse:
             trigger = self._trigger(request)
-            _, active = await self._evaluate(trigger)
+            _, active = await self._evaluate(trigger, request)
             return pb.IsActiveResponse(result=active)
 
         return await self._unary("IsActive", request, context, work)
@@ -191,7 +193,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             trigger = self._trigger(request)
             last: bool | None = None
             while not self._stopping.is_set():
-                _, active = await self._evaluate(trigger)
+                _, active = await self._evaluate(trigger, request)
                 if active != last:
                     last = active
                     yield pb.IsActiveResponse(result=active)

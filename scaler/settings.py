@@ -82,6 +82,25 @@ class Settings:
         "Comma-separated role ARN patterns (* wildcards) the scaler may assume with its own "
         "AWS identity for a trigger's awsRoleArn; unset: none.",
     )
+    kubernetes: bool = _setting(
+        False,
+        "Watch the Kubernetes API (in-cluster service account, or --kubeconfig): resolve "
+        "triggers' authenticationRef as KEDA does for its built-in scalers, and export Job "
+        "outcomes per ScaledJob. Needs the kubernetes extra and the chart's RBAC.",
+    )
+    kubeconfig: str = _setting(
+        "", "Kubeconfig file for --kubernetes (unset: the in-cluster service account)."
+    )
+    watch_namespaces: str = _setting(
+        "",
+        "Comma-separated namespaces --kubernetes watches (a Role in each); unset: all "
+        "namespaces (a ClusterRole).",
+    )
+    keda_namespace: str = _setting(
+        "keda",
+        "KEDA's cluster-objects namespace (KEDA_CLUSTER_OBJECT_NAMESPACE): where a "
+        "ClusterTriggerAuthentication's Secrets and ConfigMaps live.",
+    )
     enable_memory: bool = _setting(
         False, 'Serve scalerType "memory" (in-process queues, for tests and demos).'
     )
@@ -133,6 +152,10 @@ class Settings:
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ValueError(f"allow-aws-endpoints: {url!r} must be an http(s) URL")
+        if (self.kubeconfig or self.watch_namespaces) and not self.kubernetes:
+            raise ValueError("kubeconfig and watch-namespaces need --kubernetes")
+        if self.kubeconfig and not Path(self.kubeconfig).is_file():
+            raise ValueError(f"kubeconfig {self.kubeconfig!r} is not a readable file")
         if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError(f"log-level {self.log_level!r} must be DEBUG, INFO, WARNING or ERROR")
         if self.log_format not in {"text", "json"}:

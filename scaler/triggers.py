@@ -26,6 +26,7 @@ from scaler.adapters.sqs import SqsMetadata
 from scaler.credentials import CredentialStore, apply_without_store
 from scaler.errors import MetadataError, PolicyError, ScalerError
 from scaler.guard import check_metadata_size, quoted
+from scaler.kube import auth as kube_auth
 
 SCALER_TYPE_KEY = "scalerType"
 
@@ -134,8 +135,10 @@ class Triggers:
         cache_size: int = 4096,
         credentials: CredentialStore | None = None,
         aws: AwsPolicy | None = None,
+        kube: kube_auth.Objects | None = None,
     ) -> None:
         self._adapters = dict(adapters)
+        self._kube = kube
         self._credentials = credentials
         self._aws = aws
         self._parsed: OrderedDict[bytes, Trigger] = OrderedDict()
@@ -146,15 +149,21 @@ class Triggers:
     def scaler_types(self) -> tuple[str, ...]:
         return tuple(t for t, kind in KINDS.items() if kind.adapter in self._adapters)
 
-    def parse(self, metadata: Mapping[str, str], namespace: str = "") -> Trigger:
+    def parse(self, metadata: Mapping[str, str], namespace: str = "", name: str = "") -> Trigger:
         """The Trigger for this metadata, or MetadataError naming the bad key and
         PolicyError for what the scaler's rules refuse.
 
-        ``namespace`` is the ScaledJob's (KEDA's ScaledObjectRef): the tenant. A
-        ``credentialsRef`` is resolved first, for that namespace, so rotated
-        credentials make a new Trigger (and a new connection identity)."""
+        ``namespace`` and ``name`` are the ScaledJob's (KEDA's ScaledObjectRef); the
+        namespace is the tenant. With ``--kubernetes`` the trigger's
+        authenticationRef is resolved first (from the watches' cache), then a
+        ``credentialsRef``, for that namespace, so rotated credentials make a new
+        Trigger (and a new connection identity)."""
         check_metadata_size(metadata)
         raw = metadata
+        if self._kube is not None:
+            auth = kube_auth.resolve(self._kube, namespace, name, metadata)
+            if auth is not None:
+                metadata = raw = kube_auth.apply(metadata, auth)
         if self._credentials is not None:
             metadata = self._credentials.apply(
                 metadata, namespace, _fill_form(metadata.get(SCALER_TYPE_KEY, "").strip())
@@ -177,7 +186,9 @@ class Triggers:
             self._parsed.popitem(last=False)
         return trigger
 
-    def spec(self, metadata: Mapping[str, str], namespace: str = "") -> tuple[str, float]:
+    def spec(
+        self, metadata: Mapping[str, str], namespace: str = "", name: str = ""
+    ) -> tuple[str, float]:
         """(metric name, target) for GetMetricSpec, whenever they can be derived.
 
         KEDA hides a failing GetMetricSpec (operator log only) but shows a failing
@@ -194,7 +205,7 @@ class Triggers:
         except ScalerError:
             return placeholder, 1.0
         try:
-            trigger = self.parse(metadata, namespace)
+            trigger = self.parse(metadata, namespace, name)
         except ScalerError:
             pass
         else:

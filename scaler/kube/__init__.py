@@ -1,0 +1,11 @@
+"""Kubernetes API access for ``serve --kubernetes`` (and ``explain --from-cluster``).
+
+- :mod:`scaler.kube.auth`: what KEDA v2.21.0 does with a trigger's
+  ``authenticationRef``, as pure functions over objects already read;
+- :mod:`scaler.kube.cache`: watches that keep those objects (and the ScaledJobs'
+  Jobs and Pods) in memory, so no RPC waits on the API server;
+- :mod:`scaler.kube.jobs`: Job outcomes per ScaledJob, as Prometheus metrics.
+
+Only :mod:`scaler.kube.cache` and :mod:`scaler.cluster` import the ``kubernetes``
+package (the ``kubernetes`` extra).
+"""

@@ -1,0 +1,444 @@
+"""Watches that keep what ``serve --kubernetes`` needs in memory.
+
+Each resource is listed, then watched from the list's resourceVersion; a watch that
+ends (its server-side timeout, a dropped connection, ``410 Gone``) is resumed or the
+resource re-listed, with a backoff of 1 s doubling to 30 s. Every request has a
+client-side timeout. The threads are daemons; :meth:`KubeObjects.stop` asks them to
+end at their next wake-up.
+
+Memory is bounded by what the cluster holds of KEDA's own kinds (ScaledJobs,
+ScaledObjects, TriggerAuthentications, ClusterTriggerAuthentications) and by the
+Secrets and ConfigMaps those name: a Secret watch keeps only the data of Secrets a
+TriggerAuthentication or a ScaledJob's container refers to, and fetches one the
+moment a new reference appears (in the background, never in an RPC).
+
+Namespaces: all of them (a ClusterRole), or only ``namespaces`` (a Role in each),
+plus KEDA's cluster-objects namespace for ClusterTriggerAuthentications' Secrets.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from scaler.errors import AuthError, KubeNotReady
+
+log = logging.getLogger("scaler.kube")
+
+KEDA = ("keda.sh", "v1alpha1")
+WATCH_SECONDS = 240  # server-side end of each watch; a fresh one resumes from its version
+REQUEST_TIMEOUT = 30.0  # seconds for a list or get
+_ABSENT = object()  # a Secret or ConfigMap known not to exist
+
+
+def _key(doc: Mapping[str, Any]) -> tuple[str, str]:
+    meta = doc.get("metadata") or {}
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(exc, "status", None)
+    return status if isinstance(status, int) else None
+
+
+class Reflector:
+    """List, then watch, one resource (in one namespace or all), forever.
+
+    ``replace(items, first)`` gets every listing; ``apply(type, object)`` every
+    watch event (``ADDED``, ``MODIFIED``, ``DELETED``). Objects are plain dicts, as
+    the API server sent them."""
+
+    def __init__(
+        self,
+        what: str,
+        call: Callable[..., Any],
+        *,
+        replace: Callable[[list[dict[str, Any]], bool], None],
+        apply: Callable[[str, dict[str, Any]], None],
+        stop: threading.Event,
+        label_selector: str = "",
+    ) -> None:
+        self.what = what
+        self._call = call
+        self._replace = replace
+        self._apply = apply
+        self._stop = stop
+        self._selector = label_selector
+        self.synced = threading.Event()
+        self.error = ""
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {"label_selector": self._selector} if self._selector else {}
+
+    def _list(self) -> str:
+        response = self._call(
+            **self._kwargs(), _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+        )
+        body = json.loads(response.data)
+        items = [dict(i) for i in body.get("items") or []]
+        self._replace(items, not self.synced.is_set())
+        self.synced.set()
+        self.error = ""
+        return str((body.get("metadata") or {}).get("resourceVersion") or "")
+
+    def run(self) -> None:
+        from kubernetes import watch
+
+        backoff = 1.0
+        version = ""
+        while not self._stop.is_set():
+            try:
+                if not version:
+                    version = self._list()
+                stream = watch.Watch().stream(
+                    self._call,
+                    **self._kwargs(),
+                    resource_version=version,
+                    timeout_seconds=WATCH_SECONDS,
+                    allow_watch_bookmarks=True,
+                    _request_timeout=WATCH_SECONDS + REQUEST_TIMEOUT,
+                )
+                for event in stream:
+                    if self._stop.is_set():
+                        return
+                    kind, raw = event.get("type"), event.get("raw_object") or {}
+                    if kind == "ERROR":
+                        version = ""  # e.g. 410 Gone: the version is too old, list again
+                        break
+                    version = str((raw.get("metadata") or {}).get("resourceVersion") or version)
+                    if kind in ("ADDED", "MODIFIED", "DELETED"):
+                        self._apply(str(kind), dict(raw))
+                backoff = 1.0
+            except Exception as exc:
+                status = _status(exc)
+                if status == 410:
+                    version = ""
+                    continue
+                # The status and exception type only: a body may quote an object.
+                self.error = f"{self.what}: {status or type(exc).__name__}"
+                log.warning("watch of %s failed (%s); retrying in %gs", self.what,
+                            status or type(exc).__name__, backoff)  # fmt: skip
+                version = ""
+                if self._stop.wait(backoff):
+                    return
+                backoff = min(30.0, backoff * 2)
+
+
+def _decode(doc: Mapping[str, Any], kind: str) -> dict[str, str]:
+    raw = doc.get("data") or {}
+    if kind == "Secret":
+        return {str(k): base64.b64decode(str(v)).decode("utf-8", "replace") for k, v in raw.items()}
+    return {str(k): str(v) for k, v in raw.items()}
+
+
+def references(doc: Mapping[str, Any], cluster_namespace: str) -> set[tuple[str, str, str]]:
+    """(kind, namespace, name) of the Secrets and ConfigMaps an object can make the
+    resolver read: a (Cluster)TriggerAuthentication's target refs, and the env and
+    envFrom sources of a ScaledJob's containers when a trigger has an
+    authenticationRef (for TriggerAuthentication ``env`` parameters)."""
+    namespace, _ = _key(doc)
+    spec = doc.get("spec") or {}
+    out: set[tuple[str, str, str]] = set()
+    kind = doc.get("kind")
+    if kind in ("TriggerAuthentication", "ClusterTriggerAuthentication"):
+        where = cluster_namespace if kind == "ClusterTriggerAuthentication" else namespace
+        for field_name, ref_kind in (
+            ("secretTargetRef", "Secret"),
+            ("configMapTargetRef", "ConfigMap"),
+        ):
+            for e in spec.get(field_name) or []:
+                out.add((ref_kind, where, str(e.get("name", ""))))
+    elif kind == "ScaledJob" and any(
+        t.get("authenticationRef") for t in spec.get("triggers") or []
+    ):
+        try:
+            containers = spec["jobTargetRef"]["template"]["spec"]["containers"] or []
+        except (KeyError, TypeError):
+            containers = []
+        for c in containers:
+            for source in c.get("envFrom") or []:
+                for field_name, ref_kind in (
+                    ("secretRef", "Secret"),
+                    ("configMapRef", "ConfigMap"),
+                ):
+                    if isinstance(ref := source.get(field_name), Mapping):
+                        out.add((ref_kind, namespace, str(ref.get("name", ""))))
+            for var in c.get("env") or []:
+                frm = var.get("valueFrom") or {}
+                for field_name, ref_kind in (
+                    ("secretKeyRef", "Secret"),
+                    ("configMapKeyRef", "ConfigMap"),
+                ):
+                    if isinstance(ref := frm.get(field_name), Mapping):
+                        out.add((ref_kind, namespace, str(ref.get("name", ""))))
+    return out
+
+
+class KubeObjects:
+    """The objects :mod:`scaler.kube.auth` resolves from, kept current by watches.
+
+    ``api`` is a ``kubernetes.client.ApiClient``. ``namespaces`` empty: watch all
+    namespaces. ``extra`` adds reflectors over the same stop event (the Job
+    tracker's)."""
+
+    def __init__(
+        self,
+        api: Any,
+        *,
+        namespaces: Sequence[str] = (),
+        cluster_namespace: str = "keda",
+    ) -> None:
+        self.api = api
+        self.cluster_namespace = cluster_namespace
+        self.namespaces = tuple(namespaces)
+        self.stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self._docs: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
+            k: {}
+            for k in (
+                "ScaledJob",
+                "ScaledObject",
+                "TriggerAuthentication",
+                "ClusterTriggerAuthentication",
+            )
+        }
+        self._data: dict[tuple[str, str, str], Any] = {}  # (kind, ns, name) -> dict | _ABSENT
+        self._refused: dict[tuple[str, str, str], str] = {}
+        self._wanted: set[tuple[str, str, str]] = set()
+        self._fetching: set[tuple[str, str, str]] = set()
+        self._fetcher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kube-fetch")
+        self.reflectors: list[Reflector] = []
+        self._threads: list[threading.Thread] = []
+        self._build()
+
+    # -- reflectors -----------------------------------------------------------
+    def _build(self) -> None:
+        from kubernetes import client
+
+        custom = client.CustomObjectsApi(self.api)
+        core = client.CoreV1Api(self.api)
+        scopes: tuple[str | None, ...] = self.namespaces or (None,)
+        for plural, kind in (("scaledjobs", "ScaledJob"), ("scaledobjects", "ScaledObject"),
+                             ("triggerauthentications", "TriggerAuthentication")):  # fmt: skip
+            for ns in scopes:
+                call = (
+                    functools.partial(custom.list_cluster_custom_object, *KEDA, plural)
+                    if ns is None
+                    else functools.partial(custom.list_namespaced_custom_object, *KEDA, ns, plural)
+                )
+                self.add(
+                    f"{plural} in {ns or 'all namespaces'}", call, *self._doc_handlers(kind, ns)
+                )
+        self.add(
+            "clustertriggerauthentications",
+            functools.partial(
+                custom.list_cluster_custom_object, *KEDA, "clustertriggerauthentications"
+            ),
+            *self._doc_handlers("ClusterTriggerAuthentication", None),
+        )
+        data_scopes = scopes
+        if self.namespaces and self.cluster_namespace not in self.namespaces:
+            data_scopes = (*scopes, self.cluster_namespace)
+        for kind, all_call, ns_call in (
+            ("Secret", core.list_secret_for_all_namespaces, core.list_namespaced_secret),
+            ("ConfigMap", core.list_config_map_for_all_namespaces, core.list_namespaced_config_map),
+        ):
+            for ns in data_scopes:
+                call = all_call if ns is None else functools.partial(ns_call, ns)
+                self.add(
+                    f"{kind}s in {ns or 'all namespaces'}", call, *self._data_handlers(kind, ns)
+                )
+
+    def add(
+        self,
+        what: str,
+        call: Callable[..., Any],
+        replace: Callable[[list[dict[str, Any]], bool], None],
+        apply: Callable[[str, dict[str, Any]], None],
+        label_selector: str = "",
+    ) -> Reflector:
+        reflector = Reflector(what, call, replace=replace, apply=apply, stop=self.stop_event,
+                              label_selector=label_selector)  # fmt: skip
+        self.reflectors.append(reflector)
+        return reflector
+
+    def _doc_handlers(
+        self, kind: str, namespace: str | None
+    ) -> tuple[Callable[[list[dict[str, Any]], bool], None], Callable[[str, dict[str, Any]], None]]:
+        store = self._docs[kind]
+
+        def replace(items: list[dict[str, Any]], first: bool) -> None:
+            with self._lock:
+                for k in [k for k in store if namespace is None or k[0] == namespace]:
+                    del store[k]
+                for doc in items:
+                    doc.setdefault("kind", kind)
+                    store[_key(doc)] = doc
+            for doc in items:
+                self._want(references(doc, self.cluster_namespace))
+
+        def apply(event: str, doc: dict[str, Any]) -> None:
+            doc.setdefault("kind", kind)
+            with self._lock:
+                if event == "DELETED":
+                    store.pop(_key(doc), None)
+                else:
+                    store[_key(doc)] = doc
+            if event != "DELETED":
+                self._want(references(doc, self.cluster_namespace))
+
+        return replace, apply
+
+    def _data_handlers(
+        self, kind: str, namespace: str | None
+    ) -> tuple[Callable[[list[dict[str, Any]], bool], None], Callable[[str, dict[str, Any]], None]]:
+        def replace(items: list[dict[str, Any]], first: bool) -> None:
+            listed = {(kind, *_key(doc)): doc for doc in items}
+            with self._lock:
+                for key in self._wanted:
+                    if key[0] == kind and (namespace is None or key[1] == namespace):
+                        doc = listed.get(key)
+                        self._data[key] = _ABSENT if doc is None else _decode(doc, kind)
+                        self._refused.pop(key, None)
+
+        def apply(event: str, doc: dict[str, Any]) -> None:
+            key = (kind, *_key(doc))
+            with self._lock:
+                if key in self._wanted:
+                    self._data[key] = _ABSENT if event == "DELETED" else _decode(doc, kind)
+
+        return replace, apply
+
+    def _want(self, keys: Iterable[tuple[str, str, str]]) -> None:
+        with self._lock:
+            new = [k for k in keys if k not in self._wanted and k[2]]
+            self._wanted.update(new)
+            todo = [k for k in new if k not in self._data and k not in self._fetching]
+            self._fetching.update(todo)
+        for key in todo:
+            self._fetcher.submit(self._fetch, key)
+
+    def _fetch(self, key: tuple[str, str, str]) -> None:
+        """One read of a newly referenced Secret or ConfigMap; later changes arrive
+        through the watch, which keeps every wanted one."""
+        from kubernetes import client
+
+        kind, namespace, name = key
+        core = client.CoreV1Api(self.api)
+        call = core.read_namespaced_secret if kind == "Secret" else core.read_namespaced_config_map
+        try:
+            response = call(
+                name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+            )
+            value: Any = _decode(json.loads(response.data), kind)
+            refused = ""
+        except Exception as exc:
+            status = _status(exc)
+            value = _ABSENT if status == 404 else None
+            refused = "forbidden" if status == 403 else ""
+            if value is None and not refused:
+                log.warning("reading %s %s/%s failed (%s)", kind, namespace, name,
+                            status or type(exc).__name__)  # fmt: skip
+        with self._lock:
+            self._fetching.discard(key)
+            if value is not None:
+                self._data.setdefault(key, value)  # a watch event may have come first
+            elif refused:
+                self._refused[key] = refused
+
+    def start(self) -> None:
+        for reflector in self.reflectors:
+            thread = threading.Thread(
+                target=reflector.run, name=f"watch {reflector.what}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self._fetcher.shutdown(wait=False, cancel_futures=True)
+
+    def wait_synced(self, timeout: float) -> bool:
+        """Whether every reflector listed once within ``timeout`` seconds."""
+        deadline = threading.Event()
+        timer = threading.Timer(timeout, deadline.set)
+        timer.daemon = True
+        timer.start()
+        try:
+            for reflector in self.reflectors:
+                while not reflector.synced.wait(0.1):
+                    if deadline.is_set() or self.stop_event.is_set():
+                        return False
+            return True
+        finally:
+            timer.cancel()
+
+    def synced(self) -> bool:
+        return all(r.synced.is_set() for r in self.reflectors)
+
+    def problems(self) -> list[str]:
+        return [r.error for r in self.reflectors if r.error]
+
+    # -- the resolver's view (scaler.kube.auth.Objects) -----------------------
+    def _ready(self, what: str) -> None:
+        if not self.synced():
+            pending = [r.what for r in self.reflectors if not r.synced.is_set()]
+            raise KubeNotReady(
+                f"the scaler has not yet listed {', '.join(pending[:3])} from the Kubernetes "
+                f"API (needed for {what}); KEDA retries on its next poll"
+                + (f" (last error: {'; '.join(self.problems()[:2])})" if self.problems() else "")
+            )
+
+    def watches(self, namespace: str) -> bool:
+        return not self.namespaces or namespace in self.namespaces
+
+    def scaled(self, namespace: str, name: str) -> list[Mapping[str, Any]]:
+        if not self.watches(namespace):
+            return []
+        self._ready(f"{namespace}/{name}")
+        with self._lock:
+            return [d for kind in ("ScaledJob", "ScaledObject")
+                    if (d := self._docs[kind].get((namespace, name))) is not None]  # fmt: skip
+
+    def trigger_authentication(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        with self._lock:
+            return self._docs["TriggerAuthentication"].get((namespace, name))
+
+    def cluster_trigger_authentication(self, name: str) -> Mapping[str, Any] | None:
+        with self._lock:
+            return self._docs["ClusterTriggerAuthentication"].get(("", name))
+
+    def data(self, kind: str, namespace: str, name: str) -> Mapping[str, str] | None:
+        key = (kind, namespace, name)
+        with self._lock:
+            value = self._data.get(key)
+            refused = self._refused.get(key)
+        if value is _ABSENT:
+            return None
+        if isinstance(value, dict):
+            return value
+        if refused:
+            raise AuthError(
+                f"the scaler may not read {kind} {namespace}/{name} ({refused}): grant its "
+                "ServiceAccount get, list and watch on it (the chart's RBAC does, in the "
+                "namespaces it lists)"
+            )
+        self._want([key])
+        raise KubeNotReady(
+            f"the scaler is loading {kind} {namespace}/{name} from the Kubernetes API; KEDA "
+            "retries on its next poll"
+        )
+
+    def scaledjob_keys(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._docs["ScaledJob"])
+
+    def scaledjob(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        with self._lock:
+            return self._docs["ScaledJob"].get((namespace, name))
