@@ -18,8 +18,9 @@ Names and labels (the Grafana dashboard and docs rely on them):
   characters is cut to 100 and suffixed with ``~`` and a digest.
 - ``keda_queue_scaler_workload_value{scaled_namespace,scaled_name,metric}``: the same
   value, per ScaledJob (or ScaledObject) that asked for it, from KEDA's request; at
-  most ``max_series`` of these too (``keda_queue_scaler_workload_series_evicted_total``). With ``--kubernetes``, ``scaler.kube.jobs`` adds
-  the ScaledJob's Job outcomes under the same two labels.
+  most ``max_series`` of these too (evictions counted in
+  ``keda_queue_scaler_workload_series_evicted_total``). With ``--kubernetes``,
+  ``scaler.kube.jobs`` adds the ScaledJob's Job outcomes under the same two labels.
 - ``keda_queue_scaler_stream_is_active_streams``: StreamIsActive streams open.
 - ``keda_queue_scaler_broker_clients`` and
   ``keda_queue_scaler_broker_client_evictions_total``: broker clients open across all

@@ -31,6 +31,7 @@ from scaler.adapters.sqs import SqsAdapter
 from scaler.credentials import CredentialStore
 from scaler.guard import BrokerPolicy
 from scaler.httpmetrics import MetricsHTTPServer
+from scaler.kube.auth import Objects
 from scaler.kube.cache import KubeObjects
 from scaler.kube.jobs import LABEL as JOB_LABEL
 from scaler.kube.jobs import POD_LABEL, JobTracker
@@ -181,18 +182,19 @@ class ScalerServer:
         registry: CollectorRegistry | None = None,
         policy: BrokerPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
-        kube: KubeObjects | None = None,
+        kube: Objects | None = None,
     ) -> None:
         """``policy`` replaces the one built from ``--allow-brokers`` (tests give one
         whose resolver never asks DNS); ``clock`` times the reading cache's TTL;
-        ``kube`` replaces the watches ``--kubernetes`` builds."""
+        ``kube`` gives the objects authenticationRefs resolve from (tests give fixed
+        ones) in place of the watches ``--kubernetes`` builds."""
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
         store = (
             CredentialStore(Path(settings.credentials_dir)) if settings.credentials_dir else None
         )
         self.budget = ClientBudget(settings.max_broker_clients)
-        self.kube = kube if kube is not None else _kube_objects(settings)
+        self.watches = _kube_objects(settings)
         self.triggers = Triggers(
             adapters if adapters is not None else default_adapters(settings, self.budget),
             credentials=store,
@@ -200,7 +202,7 @@ class ScalerServer:
                 endpoints=frozenset(split_list(settings.allow_aws_endpoints)),
                 roles=split_list(settings.allow_aws_roles),
             ),
-            kube=self.kube,
+            kube=kube if kube is not None else self.watches,
         )
         self.policy = policy or BrokerPolicy(
             split_list(settings.allow_brokers), resolve_seconds=settings.read_timeout
@@ -210,7 +212,9 @@ class ScalerServer:
             max_series=settings.max_metric_series,
             scaler_types=self.triggers.scaler_types,
         )
-        self.jobs = None if self.kube is None else _job_tracker(self.kube, self.registry, settings)
+        self.jobs = (
+            None if self.watches is None else _job_tracker(self.watches, self.registry, settings)
+        )
         self.metrics.broker_clients.set_function(self.budget.open_count)
         self.budget.on_evict = self.metrics.broker_client_evictions.inc
         self.readings = Readings(
@@ -269,14 +273,14 @@ class ScalerServer:
                 ) from None
             self._httpd = httpd
             self.metrics_port = httpd.port
-        if self.kube is not None:
-            self.kube.start()
-            synced = await asyncio.to_thread(self.kube.wait_synced, 60.0)
+        if self.watches is not None:
+            self.watches.start()
+            synced = await asyncio.to_thread(self.watches.wait_synced, 60.0)
             log.info(
                 "kubernetes: %s %d watches (%s)",
                 "listed" if synced else "still listing",
-                len(self.kube.reflectors),
-                ", ".join(self.kube.namespaces) or "all namespaces",
+                len(self.watches.reflectors),
+                ", ".join(self.watches.namespaces) or "all namespaces",
             )
         await server.start()
         self._server = server
@@ -303,8 +307,8 @@ class ScalerServer:
         await self._server.stop(grace)
         await self.readings.aclose()
         await self.triggers.aclose()
-        if self.kube is not None:
-            self.kube.stop()
+        if self.watches is not None:
+            self.watches.stop()
         if self._httpd is not None:
             await self._httpd.stop()
         log.info("stopped")
@@ -316,8 +320,8 @@ class ScalerServer:
             await self._httpd.stop()
         await self.readings.aclose()
         await self.triggers.aclose()
-        if self.kube is not None:
-            self.kube.stop()
+        if self.watches is not None:
+            self.watches.stop()
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()

@@ -198,11 +198,12 @@ def start_server() -> ServerFactory:
         *,
         adapters: dict[str, Adapter] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        kube: Any = None,
         **overrides: Any,
     ) -> AsyncIterator[Running]:
         settings = test_settings(**overrides)
         server = ScalerServer(
-            settings, adapters=adapters, registry=CollectorRegistry(), clock=clock
+            settings, adapters=adapters, registry=CollectorRegistry(), clock=clock, kube=kube
         )
         await server.start()
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")

@@ -24,6 +24,7 @@ from tests.brokers import MotoServer, RabbitMQProcess, RedisCluster, RedisProces
 from tests.conftest import REDIS_PASSWORD, ServerFactory
 from tests.integration.test_sqs import fill
 from tests.kedago import tools_dir
+from tests.kubeobjects import FixedObjects
 
 pytestmark = pytest.mark.keda
 
@@ -333,6 +334,100 @@ async def test_keda_builtin_and_external_scalers_agree(
           f"{len(cases) - agree} listed differences")  # fmt: skip
     # The cases must exercise reads, not only refusals.
     assert len(cases) - errors >= 35
+    assert not disagreements, "\n".join(disagreements)
+
+
+def auth_cases(
+    auth: RedisProcess, rabbitmq: RabbitMQProcess, moto: MotoServer, url: str
+) -> list[Case]:
+    """Triggers whose credentials or target come from a TriggerAuthentication: KEDA's
+    built-in scaler gets them as authParams, ours through its authenticationRef. Each
+    case is its own ScaledJob (name = id), so the resolver finds its trigger."""
+    host, port = auth.address.rsplit(":", 1)
+    http = rabbitmq.http_url("/")
+    no_user = http.replace(f"{rabbitmq.USER}:{rabbitmq.PASSWORD}@", "nobody:wrong@")
+    aws = {"awsAccessKeyID": "AKIDAUTH", "awsSecretAccessKey": "auth-secret"}
+    sqs = {"queueURL": url, "awsEndpoint": moto.endpoint}
+
+    def c(ident: str, kind: str, metadata: dict[str, str], params: dict[str, str],
+          **extra: Any) -> Case:  # fmt: skip
+        return case(ident, kind, metadata, authParams=params, name=ident, **extra)
+
+    lst = {"listName": "jobs"}
+    return [
+        c("auth-redis-password", "redis", {"address": auth.address, **lst},
+          {"password": REDIS_PASSWORD}),
+        c("auth-redis-metadata-password-wins", "redis",
+          {"address": auth.address, "password": "wrong", **lst}, {"password": REDIS_PASSWORD}),
+        c("auth-redis-env-password-wins", "redis",
+          {"address": auth.address, "passwordFromEnv": "PW", **lst}, {"password": REDIS_PASSWORD},
+          resolvedEnv={"PW": "wrong"}),
+        c("auth-redis-address-beats-env", "redis", {"addressFromEnv": "ADDR", **lst},
+          {"address": auth.address, "password": REDIS_PASSWORD},
+          resolvedEnv={"ADDR": "127.0.0.1:1"}),
+        c("auth-redis-host-port", "redis", dict(lst),
+          {"host": host, "port": port, "password": REDIS_PASSWORD}),
+        c("auth-redis-env-port-wins", "redis", {"hostFromEnv": "H", "portFromEnv": "P", **lst},
+          {"host": host, "port": "1", "password": REDIS_PASSWORD},
+          resolvedEnv={"H": host, "P": port}),
+        c("auth-redis-username", "redis", {"address": auth.address, **lst},
+          {"username": "default", "password": REDIS_PASSWORD}),
+        c("auth-redis-wrong-password", "redis", {"address": auth.address, **lst},
+          {"password": "wrong"}),
+        c("auth-rabbitmq-host", "rabbitmq", {"queueName": "work"}, {"host": http}),
+        c("auth-rabbitmq-host-beats-env", "rabbitmq", {"hostFromEnv": "RMQ", "queueName": "work"},
+          {"host": http}, resolvedEnv={"RMQ": no_user}),
+        c("auth-rabbitmq-metadata-host-wins", "rabbitmq", {"host": no_user, "queueName": "work"},
+          {"host": http}),
+        c("auth-rabbitmq-credentials", "rabbitmq", {"host": no_user, "queueName": "work"},
+          {"username": rabbitmq.USER, "password": rabbitmq.PASSWORD}),
+        c("auth-rabbitmq-credentials-beat-env", "rabbitmq",
+          {"host": no_user, "queueName": "work", "usernameFromEnv": "U", "passwordFromEnv": "P"},
+          {"username": rabbitmq.USER, "password": rabbitmq.PASSWORD},
+          resolvedEnv={"U": "nobody", "P": "wrong"}),
+        c("auth-rabbitmq-vhost", "rabbitmq", {"host": rabbitmq.http_url(""), "queueName": "work"},
+          {"vhostName": "/"}),
+        c("auth-sqs-keys", "aws-sqs-queue", {**sqs, "awsRegion": "us-east-1"}, aws),
+        c("auth-sqs-region", "aws-sqs-queue", dict(sqs), {**aws, "awsRegion": "us-east-1"}),
+        c("auth-sqs-keys-replace-env", "aws-sqs-queue",
+          {**sqs, "awsRegion": "us-east-1", "awsAccessKeyIDFromEnv": "ID"}, aws,
+          resolvedEnv={"ID": "AKIDENV"}),
+        c("auth-sqs-no-secret", "aws-sqs-queue", {**sqs, "awsRegion": "us-east-1"},
+          {"awsAccessKeyID": "AKIDAUTH"}),
+    ]  # fmt: skip
+
+
+@pytest.mark.timeout(600)
+async def test_trigger_authentication_reaches_us_as_it_reaches_kedas_scaler(
+    start_server: ServerFactory,
+    redis_password_server: RedisProcess,
+    moto: MotoServer,
+    rabbitmq: RabbitMQProcess,
+    held_channel: aiormq.abc.AbstractChannel,
+) -> None:
+    """KEDA's order for each key (trigger metadata, authParams, resolved env) is
+    KEDA's typed config; the expected answers are its built-in scalers'."""
+    redis_password_server.client().delete("jobs")
+    redis_password_server.client().rpush("jobs", *range(4))
+    url = fill(moto, "livediff-auth", visible=2, in_flight=1, delayed=0)
+    await prepare_rabbitmq(rabbitmq, held_channel)
+    cases = auth_cases(redis_password_server, rabbitmq, moto, url)
+    objects = FixedObjects()
+    async with start_server(kube=objects, allow_aws_endpoints=moto.endpoint) as s:
+        for c in cases:
+            objects.add_trigger("default", c["name"], {
+                **c["metadata"], "scalerAddress": s.address, "scalerType": c["type"]
+            }, c["authParams"])  # fmt: skip
+        answers = await livediff(cases, s.address)
+    disagreements = [
+        f"{c['id']}: KEDA {answers[c['id']]['builtin']} | ours {answers[c['id']]['external']}"
+        for c in cases
+        if verdict(answers[c["id"]]["builtin"]) != verdict(answers[c["id"]]["external"])
+    ]
+    reads = sum(verdict(a["builtin"]) != "error" for a in answers.values())
+    print(f"\n{len(cases)} TriggerAuthentication cases: {len(cases) - len(disagreements)} agree, "
+          f"{reads} of them reads")  # fmt: skip
+    assert reads >= 10
     assert not disagreements, "\n".join(disagreements)
 
 

@@ -34,6 +34,8 @@ type Case struct {
 	AuthParams    map[string]string `json:"authParams"`
 	ScalerAddress string            `json:"scalerAddress"`
 	TriggerIndex  int               `json:"triggerIndex"`
+	// Name is the ScaledJob's name in KEDA's request (default "livediff").
+	Name string `json:"name"`
 }
 
 // Result is one scaler's answer.
@@ -74,7 +76,7 @@ func main() {
 
 func config(c Case, triggerType string, metadata map[string]string) *scalersconfig.ScalerConfig {
 	return &scalersconfig.ScalerConfig{
-		ScalableObjectName:      "livediff",
+		ScalableObjectName:      nameOf(c),
 		ScalableObjectNamespace: "default",
 		ScalableObjectType:      "ScaledJob",
 		GlobalHTTPTimeout:       5 * time.Second,
@@ -86,6 +88,13 @@ func config(c Case, triggerType string, metadata map[string]string) *scalersconf
 		MetricType:              v2.AverageValueMetricType,
 		Recorder:                &events.FakeRecorder{},
 	}
+}
+
+func nameOf(c Case) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return "livediff"
 }
 
 func orEmpty(m map[string]string) map[string]string {
