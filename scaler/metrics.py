@@ -16,9 +16,10 @@ Names and labels (the Grafana dashboard and docs rely on them):
   metric names are kept (least recently updated dropped first), counted in
   ``keda_queue_scaler_trigger_series_evicted_total``; a name longer than 128
   characters is cut to 100 and suffixed with ``~`` and a digest.
-- ``keda_queue_scaler_workload_value{scaled_namespace,scaled_name,metric}``: the same
-  value, per ScaledJob (or ScaledObject) that asked for it, from KEDA's request; at
-  most ``max_series`` of these too (evictions counted in
+- ``keda_queue_scaler_workload_value{scaled_namespace,scaled_name,metric}`` and
+  ``keda_queue_scaler_workload_active{...}``: the same value and activity, per
+  ScaledJob (or ScaledObject) that asked for it, from KEDA's request; at most
+  ``max_series`` of these too (evictions counted in
   ``keda_queue_scaler_workload_series_evicted_total``). With ``--kubernetes``,
   ``scaler.kube.jobs`` adds the ScaledJob's Job outcomes under the same two labels.
 - ``keda_queue_scaler_stream_is_active_streams``: StreamIsActive streams open.
@@ -128,6 +129,13 @@ class Metrics:
             ["scaled_namespace", "scaled_name", "metric"],
             registry=registry,
         )
+        self.workload_active = Gauge(
+            f"{_PREFIX}_workload_active",
+            "1 when the last value was above the activation threshold, per ScaledJob or "
+            "ScaledObject that asked",
+            ["scaled_namespace", "scaled_name", "metric"],
+            registry=registry,
+        )
         self.workload_series_evicted = Counter(
             f"{_PREFIX}_workload_series_evicted",
             "Per-workload series dropped to keep label cardinality bounded",
@@ -185,7 +193,9 @@ class Metrics:
         self.trigger_value.labels(*series).set(value)
         self.trigger_active.labels(*series).set(1 if active else 0)
 
-    def set_workload(self, namespace: str, name: str, metric: str, value: float) -> None:
+    def set_workload(
+        self, namespace: str, name: str, metric: str, value: float, active: bool
+    ) -> None:
         series = (bounded_label(namespace), bounded_label(name), bounded_label(metric))
         if series in self._workloads:
             self._workloads.move_to_end(series)
@@ -194,5 +204,7 @@ class Metrics:
             if len(self._workloads) > self._max_series:
                 old, _ = self._workloads.popitem(last=False)
                 self.workload_value.remove(*old)
+                self.workload_active.remove(*old)
                 self.workload_series_evicted.inc()
         self.workload_value.labels(*series).set(value)
+        self.workload_active.labels(*series).set(1 if active else 0)

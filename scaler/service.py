@@ -80,7 +80,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         value, active = trigger.evaluate(sample)
         self._metrics.set_trigger(trigger.scaler_type, trigger.metric_name, value, active)
         if ref.namespace or ref.name:
-            self._metrics.set_workload(ref.namespace, ref.name, trigger.metric_name, value)
+            self._metrics.set_workload(ref.namespace, ref.name, trigger.metric_name, value, active)
         return value, active
 
     def _spec(self, ref: pb.ScaledObjectRef) -> pb.GetMetricSpecResponse:

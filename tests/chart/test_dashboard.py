@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scaler.adapters.memory import MemoryAdapter
 from scaler.errors import BrokerUnavailable
+from scaler.kube.jobs import JobTracker
 from tests.conftest import ServerFactory, metrics_request, ref
 
 DASHBOARD = (
@@ -48,6 +49,28 @@ def queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def feed_jobs(registry: Any) -> None:
+    """A Job tracker (serve --kubernetes) on the server's registry, fed a Job that
+    starts and completes and one that fails, so every Job series has its labels."""
+    tracker = JobTracker(registry, scaledjobs=lambda: [("team", "render")])
+    tracker.replace_jobs([], True)
+    tracker.replace_pods([], True)
+    meta = {"namespace": "team", "labels": {"scaledjob.keda.sh/name": "render"},
+            "creationTimestamp": "2026-01-01T00:00:00Z"}  # fmt: skip
+    for name, condition in (("render-a", "Complete"), ("render-b", "Failed")):
+        tracker.apply_job("ADDED", {"metadata": {**meta, "name": name}, "status": {}})
+        tracker.apply_pod("ADDED", {
+            "metadata": {"namespace": "team", "name": f"{name}-pod", "labels": {"job-name": name}},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"state": {"running": {"startedAt": "2026-01-01T00:00:04Z"}}}]},
+        })  # fmt: skip
+        tracker.apply_job("MODIFIED", {"metadata": {**meta, "name": name}, "status": {
+            "startTime": "2026-01-01T00:00:01Z", "completionTime": "2026-01-01T00:01:00Z",
+            "conditions": [{"type": condition, "status": "True", "reason": "BackoffLimitExceeded",
+                            "lastTransitionTime": "2026-01-01T00:01:00Z"}],
+        }})  # fmt: skip
+
+
 async def live_series(start_server: ServerFactory) -> dict[str, set[str]]:
     """Sample name -> label names, after exercising every code path that labels."""
     memory = MemoryAdapter()
@@ -62,6 +85,7 @@ async def live_series(start_server: ServerFactory) -> dict[str, set[str]]:
         await asyncio.gather(*(s.stub.IsActive(ref({**ok, "queueName": "slow"})) for _ in range(5)))
         with contextlib.suppress(grpc.aio.AioRpcError):
             await s.stub.GetMetrics(metrics_request({**ok, "queueName": "broken"}))
+        feed_jobs(s.server.registry)
         stream = s.stub.StreamIsActive(ref(ok))
         await stream.read()
         url = f"http://127.0.0.1:{s.server.metrics_port}/metrics"
@@ -142,7 +166,8 @@ async def test_alert_rules_match_live_metrics(start_server: ServerFactory, helm:
     rules = rendered_rules(helm)
     assert {r["alert"] for r in rules} == {
         "KedaQueueScalerDown", "KedaQueueScalerBrokerErrors", "KedaQueueScalerRPCErrors",
-        "KedaQueueScalerSlowBrokerReads",
+        "KedaQueueScalerSlowBrokerReads", "KedaQueueScalerJobsFailing",
+        "KedaQueueScalerWorkQueuedNoJobStarting",
     }  # fmt: skip
     for rule in rules:
         expr = rule["expr"]

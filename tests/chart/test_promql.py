@@ -58,10 +58,14 @@ async def startup_samples(
     start_server: ServerFactory,
 ) -> tuple[list[tuple[str, dict[str, str]]], set[str]]:
     """Counter and gauge samples a server exports before its first call, and the names
-    of all its metric families (labelled gauges have no sample until first set)."""
+    of all its metric families (labelled gauges have no sample until first set). The
+    server has the Job tracker of serve --kubernetes, as the chart runs it."""
     import asyncio
 
+    from scaler.kube.jobs import JobTracker
+
     async with start_server() as s:
+        JobTracker(s.server.registry)
         url = f"http://127.0.0.1:{s.server.metrics_port}/metrics"
         text = await asyncio.to_thread(
             lambda: urllib.request.urlopen(url, timeout=5).read().decode()
@@ -120,6 +124,24 @@ def traffic() -> dict[str, str]:
         add("trigger_value", where, f"{7 * scale}x10", scaler_type="redis", metric="s0-redis-jobs")
         add("trigger_active", where, "1x10", scaler_type="redis", metric="s0-redis-jobs")
         add("stream_is_active_streams", where, f"{2 * scale}x10")
+    # One ScaledJob, team-a/render, seen by both replicas A and B (each watches the same
+    # Jobs and answers the same polls); the decoy's is 50 times larger.
+    sj = {"scaled_namespace": "team-a", "scaled_name": "render"}
+    for where, scale in ((A, 1), (B, 1), (DECOY, 50)):
+        # Two triggers: 12 and 3 items.
+        add("workload_value", where, f"{12 * scale}x10", metric="s0-redis-jobs", **sj)
+        add("workload_value", where, f"{3 * scale}x10", metric="s1-redis-more", **sj)
+        add("scaledjob_jobs", where, f"{3 * scale}x10", state="active", **sj)
+        add("scaledjob_jobs", where, f"{2 * scale}x10", state="pending", **sj)
+        # 30 completions and 6 BackoffLimitExceeded failures a minute.
+        add("scaledjob_jobs_finished_total", where, per_minute(30 * scale),
+            outcome="succeeded", reason="", **sj)  # fmt: skip
+        add("scaledjob_jobs_finished_total", where, per_minute(6 * scale),
+            outcome="failed", reason="BackoffLimitExceeded", **sj)  # fmt: skip
+        # Starts: of 60 a minute, none within 1 s, 30 within 2 s, all within 5 s.
+        for le, count in (("1", 0), ("2", 30), ("5", 60), ("+Inf", 60)):
+            add("scaledjob_job_start_seconds_bucket", where, per_minute(count * scale),
+                le=le, **sj)  # fmt: skip
     # SQS on B: 3 cache hits/s, 3 ok reads/s; its queue is empty and inactive.
     add("cache_hits_total", B, per_minute(180), scaler_type="aws-sqs-queue")
     add("broker_reads_total", B, per_minute(180), scaler_type="aws-sqs-queue", outcome="ok")
@@ -205,9 +227,31 @@ def expected(version: str) -> dict[tuple[str, str], list[dict[str, Any]]]:
             s(1, method="GetMetrics", code="UNAVAILABLE")
         ],
         ("Scaler versions", "{{version}}"): [s(2, version=version)],
+        # Both replicas report 12 + 3: the largest, 15, not 30.
+        ("Queue depth per ScaledJob", "{{scaled_namespace}}/{{scaled_name}}"): [s(15, **SJ)],
+        ("Jobs running and pending", "{{scaled_namespace}}/{{scaled_name}} {{state}}"): [
+            s(3, state="active", **SJ),
+            s(2, state="pending", **SJ),
+        ],
+        # Per minute, not doubled by the two replicas.
+        (
+            "Job completions and failures per minute",
+            "{{scaled_namespace}}/{{scaled_name}} {{outcome}}",
+        ): [
+            s(30, outcome="succeeded", **SJ),
+            s(6, outcome="failed", **SJ),
+        ],
+        ("Job failures by reason", "{{scaled_namespace}}/{{scaled_name}} {{reason}}"): [
+            s(6, reason="BackoffLimitExceeded", **SJ),
+        ],
+        # p50: the 30th of 60, the top of the 2 s bucket; p95: the 57th, 27/30 of the way
+        # from 2 s to 5 s = 4.7 s.
+        ("Time to start", "p50 {{scaled_namespace}}/{{scaled_name}}"): [s(2, **SJ)],
+        ("Time to start", "p95 {{scaled_namespace}}/{{scaled_name}}"): [s(4.7, **SJ)],
     }
 
 
+SJ = {"scaled_namespace": "team-a", "scaled_name": "render"}
 _TYPES: set[str] = set()
 
 
@@ -408,4 +452,44 @@ async def test_alerts_fire_when_they_should_and_only_then(
             ],
         ),
     ]  # fmt: skip
+    tests += job_alert_cases(case, healthy, descriptions)
     run_promtool(promtool, tmp_path, {"rule_files": ["rules.yml"], "tests": tests})
+
+
+def job_alert_cases(case: Any, healthy: dict[str, str], descriptions: dict[str, str]) -> list[Any]:
+    """The Job outcome alerts (serve --kubernetes), for one ScaledJob on one replica."""
+    failing, stuck = "KedaQueueScalerJobsFailing", "KedaQueueScalerWorkQueuedNoJobStarting"
+    sj = {"scaled_namespace": "team-a", "scaled_name": "render"}
+    finished = f"{P}_scaledjob_jobs_finished_total"
+    failed = series(finished, {**POD, **sj, "outcome": "failed", "reason": "BackoffLimitExceeded"})
+    queued = series(f"{P}_workload_active", {**POD, **sj, "metric": "s0-redis-jobs"})
+    active = series(f"{P}_scaledjob_jobs", {**POD, **sj, "state": "active"})
+    starts = series(f"{P}_scaledjob_job_start_seconds_count", {**POD, **sj})
+    working = {
+        **healthy,
+        series(finished, {**POD, **sj, "outcome": "succeeded", "reason": ""}): "0+3x20",
+        failed: "0x20",  # exported, never increasing
+        queued: "1x20",
+        active: "2x20",
+        starts: "0+3x20",
+    }
+    where = {"namespace": "default", **sj}
+    return [
+        case(working, failing, []),
+        case(working, stuck, []),
+        case({**working, failed: "0+1x20"}, failing, [alert(
+            "failing", {**where, "reason": "BackoffLimitExceeded"},
+            "Jobs of ScaledJob team-a/render fail (BackoffLimitExceeded)", descriptions[failing],
+        )]),
+        # Work waits, nothing runs, nothing started for 15 minutes.
+        case({**working, active: "0x20", starts: "5x20"}, stuck, [alert(
+            "stuck", where, "Work waits for ScaledJob team-a/render and no Job starts",
+            descriptions[stuck],
+        )]),
+        # Long Jobs still running, none started lately: work is being done.
+        case({**working, starts: "5x20"}, stuck, []),
+        # Nothing above the activation threshold: KEDA is right not to start Jobs.
+        case({**working, queued: "0x20", active: "0x20", starts: "5x20"}, stuck, []),
+        # Without --kubernetes there are no Job series: never a guess from the queue alone.
+        case({**healthy, queued: "1x20"}, stuck, []),
+    ]  # fmt: skip

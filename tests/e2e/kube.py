@@ -113,6 +113,10 @@ def finished(job: Any) -> bool:
     )
 
 
+def job_failed(job: Any) -> bool:
+    return any(c.type == "Failed" and c.status == "True" for c in (job.status.conditions or []))
+
+
 def events(cluster: Cluster, ns: str, name: str, reason: str | None = None) -> list[Any]:
     """Events about the ScaledJob (events.k8s.io/v1, the API KEDA's recorder writes)."""
     from kubernetes import client
