@@ -188,7 +188,7 @@ class JobTracker(Collector):
         self._series[pair].add(labels)
         return pair + tuple(rest)
 
-    def _count_end(self, job: _Job) -> None:
+    def _count_end(self, job: _Job, observe: bool = True) -> None:
         outcome = job.finished
         if not outcome or not job.scaledjob:
             return
@@ -196,7 +196,7 @@ class JobTracker(Collector):
         if key in self._counted:
             return
         self._counted.add(key)
-        if not all(self._synced.values()):
+        if not observe or not all(self._synced.values()):
             return  # finished before we watched: history, not news
         reason = job.conditions["Failed"][1] if outcome == "failed" else ""
         self.finished.labels(
@@ -208,7 +208,7 @@ class JobTracker(Collector):
                 *self._labels(job.namespace, job.scaledjob, "duration_seconds", outcome)
             ).observe(max(0.0, end - job.started))
 
-    def _check_start(self, job: _Job) -> None:
+    def _check_start(self, job: _Job, observe: bool = True) -> None:
         key = (job.namespace, job.name)
         if key in self._started or not job.scaledjob:
             return
@@ -220,7 +220,7 @@ class JobTracker(Collector):
         if not starts and not job.finished:
             return
         self._started.add(key)
-        if not starts or not all(self._synced.values()) or job.created is None:
+        if not starts or not observe or not all(self._synced.values()) or job.created is None:
             return
         self.start_seconds.labels(
             *self._labels(job.namespace, job.scaledjob, "start_seconds")
@@ -249,9 +249,11 @@ class JobTracker(Collector):
                 job = _job(doc)
                 self._jobs[(job.namespace, job.name)] = job
             self._synced["jobs"] = True
-            for job in self._jobs.values():
-                self._check_start(job)
-                self._count_end(job)
+            self._counted &= set(self._jobs)  # forget Jobs deleted while not watching
+            self._started &= set(self._jobs)
+            for job in self._jobs.values():  # a first listing is history, not news
+                self._check_start(job, observe=not first)
+                self._count_end(job, observe=not first)
 
     def apply_job(self, event: str, doc: dict[str, Any]) -> None:
         job = _job(doc)
@@ -278,7 +280,7 @@ class JobTracker(Collector):
                 )
             self._synced["pods"] = True
             for job in self._jobs.values():
-                self._check_start(job)
+                self._check_start(job, observe=not first)
 
     def apply_pod(self, event: str, doc: dict[str, Any]) -> None:
         meta = doc.get("metadata") or {}
