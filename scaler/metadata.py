@@ -111,10 +111,13 @@ class KeySpec:
     check: Check | None
     doc: str
     plain: bool  # False: only the FromEnv form is read
+    auth_only: bool = False  # read only from a TriggerAuthentication's parameters
 
     def names(self) -> tuple[str, ...]:
         """Metadata keys to look up, in KEDA's order: the key(s), then their FromEnv forms."""
         plain = (self.name, *self.aliases)
+        if self.auth_only:
+            return plain
         env = tuple(f"{n}FromEnv" for n in plain) if self.from_env else ()
         return (plain if self.plain else ()) + env
 
@@ -156,6 +159,18 @@ def secret_key(
         name=name, aliases=aliases, from_env=True, secret=True, check=None, doc=doc, plain=plain
     )
     return field(default=None, metadata={_SPEC: spec})
+
+
+def auth_key(
+    name: str, *, aliases: tuple[str, ...] = (), secret: bool = True, doc: str = ""
+) -> Any:
+    """Declare an optional parameter that KEDA's built-in scaler reads only from a
+    TriggerAuthentication (``order=authParams``): never from trigger metadata."""
+    spec = KeySpec(
+        name=name, aliases=aliases, from_env=False, secret=secret, check=None, doc=doc,
+        plain=True, auth_only=True,
+    )  # fmt: skip
+    return field(default=None if secret else "", metadata={_SPEC: spec})
 
 
 # KEDA parses numbers with encoding/json (scalersconfig/typed_config.go): JSON's
@@ -269,8 +284,19 @@ class TriggerMetadata:
     scaler_types: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
-    def parse(cls, raw: Mapping[str, str], *, scaler_type: str, lenient: bool = False) -> Self:
+    def parse(
+        cls,
+        raw: Mapping[str, str],
+        *,
+        scaler_type: str,
+        lenient: bool = False,
+        auth: Mapping[str, str] | None = None,
+    ) -> Self:
         """Parse and validate every key; the first problem is a MetadataError.
+
+        ``auth`` holds the TriggerAuthentication parameters that only KEDA's
+        ``authParams`` can give (keys declared with :func:`auth_key`); trigger
+        metadata never fills those.
 
         ``lenient`` is for GetMetricSpec's fallback: a bad or missing key takes its
         default (or an empty placeholder) and :meth:`validate` is skipped, so that
@@ -278,7 +304,7 @@ class TriggerMetadata:
         values: dict[str, Any] = {}
         for f in _fields_of(cls):
             try:
-                found = cls._value(f, raw, scaler_type)
+                found = cls._value(f, (auth or {}) if f.spec.auth_only else raw, scaler_type)
             except MetadataError:
                 if not lenient:
                     raise

@@ -160,10 +160,12 @@ class Triggers:
         Trigger (and a new connection identity)."""
         check_metadata_size(metadata)
         raw = metadata
+        auth_only: dict[str, str] = {}
         if self._kube is not None:
             auth = kube_auth.resolve(self._kube, namespace, name, metadata)
             if auth is not None:
-                metadata = raw = kube_auth.apply(metadata, auth)
+                metadata, auth_only = kube_auth.apply(metadata, auth)
+                raw = metadata
         if self._credentials is not None:
             metadata = self._credentials.apply(
                 metadata, namespace, _fill_form(metadata.get(SCALER_TYPE_KEY, "").strip())
@@ -175,12 +177,14 @@ class Triggers:
         digest = hmac.new(self._salt, digestmod=hashlib.sha256)
         for k, v in sorted(metadata.items()):
             digest.update(b"%d:%s%d:%s" % (len(k), k.encode(), len(v), v.encode()))
+        for k, v in sorted(auth_only.items()):  # apart: no metadata key can stand in
+            digest.update(b"auth%d:%s%d:%s" % (len(k), k.encode(), len(v), v.encode()))
         key = digest.digest()
         trigger = self._parsed.get(key)
         if trigger is not None:
             self._parsed.move_to_end(key)
             return trigger
-        trigger = self._parse(metadata)
+        trigger = self._parse(metadata, auth_only)
         self._parsed[key] = trigger
         if len(self._parsed) > self._cache_size:
             self._parsed.popitem(last=False)
@@ -221,7 +225,7 @@ class Triggers:
                 pass
         return placeholder, 1.0
 
-    def _parse(self, metadata: Mapping[str, str]) -> Trigger:
+    def _parse(self, metadata: Mapping[str, str], auth: Mapping[str, str]) -> Trigger:
         scaler_type = metadata.get(SCALER_TYPE_KEY, "")
         kind = KINDS.get(scaler_type)
         if kind is None or kind.adapter not in self._adapters:
@@ -234,7 +238,7 @@ class Triggers:
                 f'parameter "{SCALER_TYPE_KEY}" value "{quoted(scaler_type)}" is not supported '
                 f"by this server: use one of {supported}"
             )
-        parsed: _Parses = kind.metadata.parse(metadata, scaler_type=scaler_type)
+        parsed: _Parses = kind.metadata.parse(metadata, scaler_type=scaler_type, auth=auth)
         return parsed.trigger(scaler_type)
 
     def adapter_for(self, trigger: Trigger) -> Adapter:

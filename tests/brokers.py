@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -63,8 +64,11 @@ class RedisProcess:
         config: Path | None = None,
         tls: tuple[Path, Path, Path] | None = None,
         port: int | None = None,
+        client_cert: tuple[Path, Path] | None = None,
     ) -> None:
-        """``tls`` = (cert, key, CA): serve TLS only, on ``port``."""
+        """``tls`` = (cert, key, CA): serve TLS only, on ``port``. ``client_cert`` =
+        (cert, key): also require clients to present a certificate the CA signed
+        (the test's own client presents this one)."""
         self.port = port or free_port()
         self.config = config
         self.tls = tls
@@ -75,7 +79,9 @@ class RedisProcess:
         if tls:
             cert, key, ca = tls
             self.args += ["--tls-cert-file", str(cert), "--tls-key-file", str(key)]
-            self.args += ["--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no"]
+            auth_clients = "yes" if client_cert else "no"
+            self.args += ["--tls-ca-cert-file", str(ca), "--tls-auth-clients", auth_clients]
+        self.client_cert = client_cert
         if password:
             self.args += ["--requirepass", password]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -127,7 +133,13 @@ class RedisProcess:
     def client(self, db: int = 0) -> redis.Redis:
         """A synchronous client for test set-up, kept until stop()."""
         if db not in self._clients:
-            tls = {"ssl": True, "ssl_ca_certs": str(self.tls[2])} if self.tls else {}
+            tls: dict[str, Any] = (
+                {"ssl": True, "ssl_ca_certs": str(self.tls[2])} if self.tls else {}
+            )
+            if self.client_cert:
+                tls.update(
+                    ssl_certfile=str(self.client_cert[0]), ssl_keyfile=str(self.client_cert[1])
+                )
             self._clients[db] = redis.Redis(
                 port=self.port, db=db, password=self.password, socket_timeout=5, **tls
             )
@@ -384,6 +396,7 @@ class RabbitMQProcess:
     def __init__(self, workdir: Path, *, tls: tuple[Path, Path, Path] | None = None) -> None:
         """``tls`` = (cert, key, CA): also listen with TLS on ``amqps_port`` and
         ``https_port``."""
+        self.tls = tls
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.amqp_port = free_port()

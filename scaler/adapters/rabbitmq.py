@@ -38,6 +38,7 @@ import aiormq.abc
 import aiormq.exceptions as amqp_errors
 from yarl import URL
 
+from scaler.adapters import tlsfiles
 from scaler.adapters.base import ClientBudget, ClientPool, Trigger, metric_name
 from scaler.errors import (
     BrokerAuthError,
@@ -53,7 +54,15 @@ from scaler.errors import (
 from scaler.guard import Destination, quoted
 from scaler.keda.scaledjob import milli
 from scaler.logs import redact
-from scaler.metadata import Secret, TriggerMetadata, fingerprint, key, one_of, secret_key
+from scaler.metadata import (
+    Secret,
+    TriggerMetadata,
+    auth_key,
+    fingerprint,
+    key,
+    one_of,
+    secret_key,
+)
 
 QUEUE_LENGTH = "QueueLength"
 MESSAGE_RATE = "MessageRate"
@@ -195,6 +204,8 @@ class RabbitServer:
     display: str  # the URL without credentials
     unsafe_ssl: bool
     http_timeout: float | None
+    #: CA, client certificate and key from a TriggerAuthentication (tls: enable).
+    client_tls: tlsfiles.ClientTls = tlsfiles.ClientTls()
 
 
 @dataclass(frozen=True)
@@ -233,6 +244,11 @@ class RabbitMetadata(TriggerMetadata):
     unsafe_ssl: bool = key("unsafeSsl", default=False)
     username: Secret | None = secret_key("username", plain=False)
     password: Secret | None = secret_key("password", plain=False)
+    tls_param: str = auth_key("tls", secret=False, doc="enable or disable (TriggerAuthentication)")
+    ca: Secret | None = auth_key("ca", doc="CA certificate, PEM (TriggerAuthentication)")
+    cert: Secret | None = auth_key("cert", doc="client certificate, PEM (TriggerAuthentication)")
+    client_key: Secret | None = auth_key("key", doc="client key, PEM (TriggerAuthentication)")
+    key_password: Secret | None = auth_key("keyPassword", doc="the client key's password")
 
     def effective_protocol(self) -> Literal["amqp", "http"]:
         assert self.host is not None
@@ -282,6 +298,15 @@ class RabbitMetadata(TriggerMetadata):
             raise MetadataError(
                 'parameter "host" (or "hostFromEnv") is required for scalerType "rabbitmq": '
                 "an amqp(s):// or http(s):// URL of the broker"
+            )
+        if self.tls_param not in ("", "enable", "disable"):
+            raise MetadataError(
+                f'TriggerAuthentication parameter "tls" value "{self.tls_param}" must be '
+                '"enable" or "disable"'
+            )
+        if (self.cert is None) != (self.client_key is None):
+            raise MetadataError(
+                'TriggerAuthentication parameters "cert" and "key" must be given together'
             )
         _check_url(self.host.reveal())
         if self.use_regex:
@@ -338,9 +363,13 @@ class RabbitMetadata(TriggerMetadata):
                 url = url.with_path("/" + quote(self.vhost_name, safe=""), encoded=True)
             if self.username is not None and self.password is not None:
                 url = url.with_user(self.username.reveal()).with_password(self.password.reveal())
+            elif self.tls_param == "enable" and self.cert is not None and not url.password:
+                # KEDA: a client certificate and no password sign in with SASL EXTERNAL.
+                url = url.update_query(auth="external")
             server = RabbitServer(
-                "amqp", Secret(str(url)), None, None, _masked(str(url)), self.unsafe_ssl, None
-            )
+                "amqp", Secret(str(url)), None, None, _masked(str(url)), self.unsafe_ssl, None,
+                self._client_tls(),
+            )  # fmt: skip
             return server, ""
         # KEDA: the last path segment is the vhost, what comes before it a path prefix.
         segments = parts.path.split("/")
@@ -356,9 +385,19 @@ class RabbitMetadata(TriggerMetadata):
         user = self.username or (Secret(username) if username else None)
         secret = self.password or (Secret(password) if password else None)
         server = RabbitServer(
-            "http", Secret(base), user, secret, _masked(base), self.unsafe_ssl, timeout
-        )
+            "http", Secret(base), user, secret, _masked(base), self.unsafe_ssl, timeout,
+            self._client_tls(),
+        )  # fmt: skip
         return server, vhost
+
+    def _client_tls(self) -> tlsfiles.ClientTls:
+        """KEDA uses the TLS parameters only with ``tls: enable``."""
+        if self.tls_param != "enable":
+            return tlsfiles.ClientTls(unsafe=self.unsafe_ssl)
+        return tlsfiles.ClientTls(
+            ca=self.ca, cert=self.cert, key=self.client_key, key_password=self.key_password,
+            unsafe=self.unsafe_ssl,
+        )  # fmt: skip
 
     def spec(self, scaler_type: str) -> tuple[str, float]:
         _, target = self.target_and_mode()
@@ -434,7 +473,12 @@ def _stats(item: dict[str, Any]) -> QueueStats:
     )
 
 
-def _ssl_context(unsafe: bool) -> ssl.SSLContext:
+def _ssl_context(server: RabbitServer) -> ssl.SSLContext:
+    """KEDA's TLS config: the system's CAs (plus a TriggerAuthentication's ``ca``), a
+    client certificate when one is given, no verification with ``unsafeSsl``."""
+    if server.client_tls.ca is not None or server.client_tls.has_client_cert:
+        return tlsfiles.context(server.client_tls)
+    unsafe = server.unsafe_ssl
     context = ssl.create_default_context()
     if unsafe:
         context.check_hostname = False
@@ -471,7 +515,7 @@ class RabbitAdapter:
 
         async def connect() -> aiormq.abc.AbstractConnection:
             url = URL(server.url.reveal())
-            context = _ssl_context(server.unsafe_ssl) if url.scheme == "amqps" else None
+            context = _ssl_context(server) if url.scheme == "amqps" else None
             conn = aiormq.Connection(
                 url, context=context, client_properties={"connection_name": "keda-queue-scaler"}
             )
@@ -542,7 +586,7 @@ class RabbitAdapter:
             return aiohttp.ClientSession(
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
-                connector=aiohttp.TCPConnector(ssl=_ssl_context(server.unsafe_ssl)),
+                connector=aiohttp.TCPConnector(ssl=_ssl_context(server)),
                 raise_for_status=False,
             )
 

@@ -38,6 +38,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
 
+from scaler.adapters import tlsfiles
 from scaler.adapters.base import ClientBudget, ClientPool, Trigger, metric_name
 from scaler.errors import (
     BrokerAuthError,
@@ -54,6 +55,7 @@ from scaler.guard import Destination
 from scaler.metadata import (
     Secret,
     TriggerMetadata,
+    auth_key,
     fingerprint,
     key,
     non_negative,
@@ -87,6 +89,8 @@ class RedisConnection:
     sentinel_master: str
     tls: bool
     unsafe_ssl: bool
+    #: CA, client certificate and key from a TriggerAuthentication (TLS only).
+    client_tls: tlsfiles.ClientTls = tlsfiles.ClientTls()
 
     def describe(self) -> str:
         """Where we read, for error messages (no credentials)."""
@@ -158,8 +162,15 @@ class RedisConnectionMetadata(TriggerMetadata):
     sentinel_password: Secret | None = secret_key("sentinelPassword")
     sentinel_master: str = key("sentinelMaster", default="", from_env=True)
     database_index: int = key("databaseIndex", default=0, check=non_negative)
-    enable_tls: bool = key("enableTLS", default=False, doc="TLS to Redis")
+    enable_tls: bool | None = key("enableTLS", default=None, doc="TLS to Redis")
     unsafe_ssl: bool = key("unsafeSsl", default=False, doc="skip TLS certificate checks")
+    tls_param: str = auth_key("tls", secret=False, doc="enable or disable (TriggerAuthentication)")
+    ca: Secret | None = auth_key("ca", doc="CA certificate, PEM (TriggerAuthentication)")
+    cert: Secret | None = auth_key(
+        "Cert", aliases=("cert",), doc="client certificate, PEM (TriggerAuthentication)"
+    )
+    client_key: Secret | None = auth_key("key", doc="client key, PEM (TriggerAuthentication)")
+    key_password: Secret | None = auth_key("keyPassword", doc="the client key's password")
 
     def validate(self, scaler_type: str) -> None:
         self.connection(scaler_type)
@@ -189,6 +200,18 @@ class RedisConnectionMetadata(TriggerMetadata):
                 f'parameter "sentinelMaster" is required for scalerType "{scaler_type}": '
                 "the name of the master set the sentinels monitor"
             )
+        # KEDA's SetEnableTLS: enableTLS (metadata) or tls (TriggerAuthentication), not both.
+        if self.enable_tls is not None and self.tls_param:
+            raise MetadataError(
+                'TLS is set twice: "enableTLS" in the trigger and "tls" in its '
+                "TriggerAuthentication; keep one"
+            )
+        if self.tls_param not in ("", "enable", "disable"):
+            raise MetadataError(
+                f'TriggerAuthentication parameter "tls" value "{self.tls_param}" must be '
+                '"enable" or "disable"'
+            )
+        tls = bool(self.enable_tls) or self.tls_param == "enable"
         if mode == "cluster" and self.database_index != 0:
             raise MetadataError(
                 f'parameter "databaseIndex" value "{self.database_index}" must be 0 for '
@@ -203,9 +226,13 @@ class RedisConnectionMetadata(TriggerMetadata):
             sentinel_username=self.sentinel_username,
             sentinel_password=self.sentinel_password,
             sentinel_master=self.sentinel_master,
-            tls=self.enable_tls,
+            tls=tls,
             unsafe_ssl=self.unsafe_ssl,
-        )
+            client_tls=tlsfiles.ClientTls(
+                ca=self.ca, cert=self.cert, key=self.client_key,
+                key_password=self.key_password, unsafe=self.unsafe_ssl,
+            ) if tls else tlsfiles.ClientTls(),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -465,6 +492,18 @@ class RedisAdapter:
 
     def _new_client(self, conn: RedisConnection) -> tuple[Any, list[Any]]:
         common = self._common(conn)
+        extra: list[Any] = []
+        material = conn.client_tls
+        if conn.tls and (material.ca is not None or material.has_client_cert):
+            tlsfiles.context(material)  # a bad PEM is the trigger's error, not a dead broker
+            if material.ca is not None:
+                common["ssl_ca_data"] = material.ca.reveal()
+            if material.has_client_cert:
+                files = tlsfiles.TlsFiles(material)
+                extra.append(files)  # removed when this client is closed
+                common["ssl_certfile"], common["ssl_keyfile"] = files.cert, files.key
+                if material.key_password is not None:
+                    common["ssl_password"] = material.key_password.reveal()
         if conn.mode == "cluster":
             common.pop("client_name")
             cluster = RedisCluster(
@@ -472,7 +511,7 @@ class RedisAdapter:
                 max_connections=self._max_connections,
                 **common,
             )
-            return cluster, []
+            return cluster, extra
         if conn.mode == "sentinel":
             sentinel_kwargs = {
                 "username": conn.sentinel_username or None,
@@ -489,7 +528,7 @@ class RedisAdapter:
                 list(conn.addresses), sentinel_kwargs=sentinel_kwargs, **common
             )
             master = sentinel.master_for(conn.sentinel_master, db=conn.database)
-            return master, list(sentinel.sentinels)
+            return master, [*sentinel.sentinels, *extra]
         host, port = conn.addresses[0]
         if common.pop("ssl", False):
             common["connection_class"] = SSLConnection
@@ -501,7 +540,7 @@ class RedisAdapter:
             timeout=self._timeout,
             **common,
         )
-        return Redis.from_pool(pool), []  # the client owns the pool: aclose() closes it
+        return Redis.from_pool(pool), extra  # the client owns the pool: aclose() closes it
 
     async def aclose(self) -> None:
         await self._clients.aclose()

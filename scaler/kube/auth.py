@@ -69,9 +69,10 @@ _RABBITMQ: tuple[tuple[tuple[str, ...], str], ...] = (
     (("password",), "auth;env"),
 )
 _SQS: tuple[tuple[tuple[str, ...], str], ...] = ((("awsRegion",), "tm;auth"),)
-#: Parameters of the built-in Redis and RabbitMQ scalers for TLS to the broker, which
-#: this scaler does not take from a TriggerAuthentication yet.
-_TLS_PARAMS = ("ca", "cert", "Cert", "key", "keyPassword")
+#: Parameters of the built-in Redis and RabbitMQ scalers for TLS to the broker, read
+#: only from a TriggerAuthentication.
+_TLS_PARAMS = ("tls", "ca", "cert", "Cert", "key", "keyPassword")
+_TLS_FAMILIES = ("redis", "rabbitmq")
 _AWS_KEYS = (
     "awsAccessKeyID",
     "awsAccessKeyId",
@@ -298,9 +299,11 @@ def _family(metadata: Mapping[str, str]) -> str:
     return scaler_type
 
 
-def apply(metadata: Mapping[str, str], auth: ResolvedAuth) -> dict[str, str]:
-    """The metadata the built-in trigger would have read: each parameter fills its key
-    in that key's order, so the trigger's own value wins where KEDA's does."""
+def apply(metadata: Mapping[str, str], auth: ResolvedAuth) -> tuple[dict[str, str], dict[str, str]]:
+    """(metadata, parameters only a TriggerAuthentication gives): each parameter fills
+    its key in that key's order, so the trigger's own value wins where KEDA's does;
+    the broker TLS parameters (``tls``, ``ca``, ``cert``, ``key``, ``keyPassword``)
+    are KEDA's ``order=authParams`` keys, which trigger metadata never sets."""
     if metadata.get(REF_KEY):
         raise MetadataError(
             f'parameter "{REF_KEY}" and an authenticationRef ({auth.source}) both give '
@@ -312,16 +315,6 @@ def apply(metadata: Mapping[str, str], auth: ResolvedAuth) -> dict[str, str]:
         _check_cluster_target(metadata, auth, family)
     merged = dict(metadata)
     table = {"redis": _REDIS, "rabbitmq": _RABBITMQ, "aws-sqs-queue": _SQS}.get(family, ())
-    if family in ("redis", "rabbitmq"):
-        tls = [p for p in _TLS_PARAMS if params.get(p)]
-        if params.get("tls", "disable") != "disable" or tls:
-            raise AuthError(
-                f"{auth.source} gives TLS parameters for the broker "
-                f"({', '.join(['tls', *tls] if params.get('tls') else tls)}), which "
-                "keda-queue-scaler does not take from a TriggerAuthentication yet: use "
-                'enableTLS: "true" in the trigger metadata (the broker\'s CA from the '
-                "scaler's trust store)"
-            )
     for names, order in table:
         value = next((params[n] for n in names if params.get(n)), None)
         if value is None:
@@ -340,7 +333,8 @@ def apply(metadata: Mapping[str, str], auth: ResolvedAuth) -> dict[str, str]:
             merged[f"{names[0]}FromEnv"] = value
     if family == "aws-sqs-queue":
         _apply_aws(merged, params, auth)
-    return merged
+    only = {k: v for k, v in params.items() if k in _TLS_PARAMS} if family in _TLS_FAMILIES else {}
+    return merged, only
 
 
 def _apply_aws(merged: dict[str, str], params: Mapping[str, str], auth: ResolvedAuth) -> None:

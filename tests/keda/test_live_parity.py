@@ -431,6 +431,81 @@ async def test_trigger_authentication_reaches_us_as_it_reaches_kedas_scaler(
     assert not disagreements, "\n".join(disagreements)
 
 
+def tls_auth_cases(redis: RedisProcess, pki: Any, rabbitmq: RabbitMQProcess) -> list[Case]:
+    """Broker TLS from a TriggerAuthentication (tls, ca, cert, key): a Redis that
+    requires a client certificate, and RabbitMQ's TLS listeners."""
+    ca, cert, key = (Path(p).read_text() for p in (pki.ca, pki.client_cert, pki.client_key))
+    lst = {"address": redis.address, "listName": "jobs"}
+    assert rabbitmq.tls is not None
+    rmq_ca = Path(rabbitmq.tls[2]).read_text()
+    amqps = f"amqps://guest:guest@localhost:{rabbitmq.amqps_port}/"
+    https = f"https://guest:guest@localhost:{rabbitmq.https_port}/%2F"
+
+    def c(ident: str, kind: str, metadata: dict[str, str], params: dict[str, str]) -> Case:
+        return case(ident, kind, metadata, authParams=params, name=ident)
+
+    return [
+        c("tls-redis-client-cert", "redis", lst, {"tls": "enable", "ca": ca, "cert": cert, "key": key}),
+        c("tls-redis-client-cert-upper", "redis", lst, {"tls": "enable", "ca": ca, "Cert": cert, "key": key}),
+        c("tls-redis-no-client-cert", "redis", lst, {"tls": "enable", "ca": ca}),
+        c("tls-redis-untrusted", "redis", lst, {"tls": "enable", "cert": cert, "key": key}),
+        c("tls-redis-disabled", "redis", lst, {"tls": "disable", "ca": ca, "cert": cert, "key": key}),
+        c("tls-redis-bad-value", "redis", lst, {"tls": "yes", "ca": ca, "cert": cert, "key": key}),
+        c("tls-redis-bad-ca", "redis", lst, {"tls": "enable", "ca": "not a certificate", "cert": cert, "key": key}),
+        c("tls-rabbitmq-amqps-ca", "rabbitmq", {"host": amqps, "queueName": "work"}, {"tls": "enable", "ca": rmq_ca}),
+        c("tls-rabbitmq-amqps-client-cert", "rabbitmq", {"host": amqps, "queueName": "work"},
+          {"tls": "enable", "ca": rmq_ca, "cert": cert, "key": key}),
+        c("tls-rabbitmq-amqps-untrusted", "rabbitmq", {"host": amqps, "queueName": "work"}, {"tls": "enable"}),
+        c("tls-rabbitmq-amqps-disabled", "rabbitmq", {"host": amqps, "queueName": "work"}, {"tls": "disable", "ca": rmq_ca}),
+        c("tls-rabbitmq-https-ca", "rabbitmq", {"host": https, "queueName": "work"}, {"tls": "enable", "ca": rmq_ca}),
+        c("tls-rabbitmq-cert-without-key", "rabbitmq", {"host": amqps, "queueName": "work"},
+          {"tls": "enable", "ca": rmq_ca, "cert": cert}),
+    ]  # fmt: skip
+
+
+@pytest.mark.timeout(600)
+async def test_broker_tls_from_a_trigger_authentication_as_kedas_scalers_use_it(
+    start_server: ServerFactory,
+    tmp_path: Path,
+    rabbitmq: RabbitMQProcess,
+    held_channel: aiormq.abc.AbstractChannel,
+) -> None:
+    """Per-trigger client certificates, which no external scaler could have before:
+    the same TriggerAuthentication parameters, KEDA's built-in scaler and ours."""
+    from tests.certs import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    redis = RedisProcess(
+        tmp_path / "redis", tls=(pki.server_cert, pki.server_key, pki.ca),
+        client_cert=(pki.client_cert, pki.client_key),
+    )  # fmt: skip
+    redis.start()
+    try:
+        redis.client().delete("jobs")
+        redis.client().rpush("jobs", *range(3))
+        await prepare_rabbitmq(rabbitmq, held_channel)
+        cases = tls_auth_cases(redis, pki, rabbitmq)
+        objects = FixedObjects()
+        async with start_server(kube=objects) as s:
+            for c in cases:
+                objects.add_trigger("default", c["name"], {
+                    **c["metadata"], "scalerAddress": s.address, "scalerType": c["type"]
+                }, c["authParams"])  # fmt: skip
+            answers = await livediff(cases, s.address)
+    finally:
+        redis.stop()
+    disagreements = [
+        f"{c['id']}: KEDA {answers[c['id']]['builtin']} | ours {answers[c['id']]['external']}"
+        for c in cases
+        if verdict(answers[c["id"]]["builtin"]) != verdict(answers[c["id"]]["external"])
+    ]
+    reads = [c["id"] for c in cases if verdict(answers[c["id"]]["builtin"]) != "error"]
+    print(f"\n{len(cases)} broker TLS cases: {len(cases) - len(disagreements)} agree; "
+          f"reads: {', '.join(reads)}")  # fmt: skip
+    assert {"tls-redis-client-cert", "tls-rabbitmq-amqps-client-cert"} <= set(reads)
+    assert not disagreements, "\n".join(disagreements)
+
+
 def test_every_listed_difference_is_documented() -> None:
     text = DOCS.read_text()
     for ident in DIFFERENCES:

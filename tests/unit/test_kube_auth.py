@@ -18,7 +18,8 @@ REDIS = {"scalerAddress": "scaler:6000", "scalerType": "redis", "listName": "job
 def resolved(objects: FixedObjects, metadata: dict[str, str], name: str = "job") -> dict[str, str]:
     found = auth.resolve(objects, "team-a", name, metadata)
     assert found is not None
-    return auth.apply(metadata, found)
+    merged, _ = auth.apply(metadata, found)
+    return merged
 
 
 def test_a_trigger_without_authentication_ref_is_left_alone() -> None:
@@ -156,14 +157,17 @@ def test_credentials_ref_and_authentication_ref_together_are_refused() -> None:
         resolved(objects, metadata)
 
 
-def test_broker_tls_parameters_are_refused_by_name() -> None:
+def test_broker_tls_parameters_come_only_from_the_trigger_authentication() -> None:
+    """KEDA reads tls, ca, cert, key and keyPassword with order=authParams: a trigger
+    that sets them in its metadata sets nothing."""
+    metadata = {**REDIS, "ca": "FORGED", "tls": "enable"}
     objects = FixedObjects()
-    objects.add_trigger("team-a", "job", dict(REDIS), {"tls": "enable", "ca": "PEM"})
-    with pytest.raises(AuthError, match=r"TLS parameters for the broker \(tls, ca\)"):
-        resolved(objects, dict(REDIS))
-    objects = FixedObjects()
-    objects.add_trigger("team-a", "job", dict(REDIS), {"tls": "disable", "password": "p"})
-    assert resolved(objects, dict(REDIS))["password"] == "p"
+    objects.add_trigger("team-a", "job", metadata, {"tls": "enable", "ca": "PEM", "password": "p"})
+    found = auth.resolve(objects, "team-a", "job", metadata)
+    assert found is not None
+    merged, only = auth.apply(metadata, found)
+    assert only == {"tls": "enable", "ca": "PEM"}
+    assert merged["password"] == "p"
 
 
 def test_aws_pod_identity_uses_the_scalers_own_identity_with_the_role() -> None:
