@@ -10,6 +10,7 @@ import pytest
 from scaler.adapters.rabbitmq import (
     QueueStats,
     RabbitAdapter,
+    RabbitMetadata,
     RabbitQuery,
     RabbitRule,
     parse_timeout,
@@ -170,3 +171,37 @@ def test_mode_rules(
 )
 def test_timeout_forms(text: str, seconds: float) -> None:
     assert parse_timeout(text) == pytest.approx(seconds)
+
+
+def _server(host: str, auth: dict[str, str]) -> Any:
+    parsed = RabbitMetadata.parse(
+        {"host": host, "queueName": "q"}, scaler_type="rabbitmq", auth=auth
+    )
+    server, _ = parsed.server()
+    return server
+
+
+def test_a_client_certificate_without_a_password_asks_for_sasl_external() -> None:
+    """KEDA's buildAMQPConfig: tls enable, cert and key, no username/password and no
+    password in the URL: SASL EXTERNAL (aiormq's ?auth=external)."""
+    tls = {"tls": "enable", "cert": "CERT", "key": "KEY"}
+    assert "auth=external" in _server("amqps://broker:5671/", tls).url.reveal()
+    assert "auth=external" not in _server("amqps://u:p@broker:5671/", tls).url.reveal()
+    assert (
+        "auth=external"
+        not in _server("amqps://broker:5671/", {**tls, "tls": "disable"}).url.reveal()
+    )
+    signed_in = RabbitMetadata.parse(
+        {"host": "amqps://broker:5671/", "queueName": "q", "usernameFromEnv": "u",
+         "passwordFromEnv": "p"}, scaler_type="rabbitmq", auth=tls,
+    ).server()[0]  # fmt: skip
+    assert "auth=external" not in signed_in.url.reveal()
+
+
+def test_tls_parameters_never_come_from_trigger_metadata() -> None:
+    parsed = RabbitMetadata.parse(
+        {"host": "amqps://broker/", "queueName": "q", "tls": "enable", "ca": "PEM"},
+        scaler_type="rabbitmq",
+    )
+    assert parsed.tls_param == ""
+    assert parsed.ca is None
