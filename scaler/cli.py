@@ -149,9 +149,9 @@ def _explain_cluster(args: argparse.Namespace) -> int:
     cluster, then the same calls and arithmetic as for a manifest, poll by poll."""
     import datetime
 
-    from scaler import cluster
     from scaler import explain as ex
     from scaler.keda.manifest import ManifestError
+    from scaler.kube import cluster
 
     def fail(message: str) -> int:
         print(f"keda-queue-scaler explain: {message}", file=sys.stderr)

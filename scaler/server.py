@@ -15,7 +15,6 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from functools import partial
 from pathlib import Path
 
 import grpc
@@ -125,7 +124,7 @@ def _kube_objects(settings: Settings) -> KubeObjects | None:
     ``--kubeconfig``; None without the flag."""
     if not settings.kubernetes:
         return None
-    from scaler.cluster import ClusterError, api_client
+    from scaler.kube.cluster import ClusterError, api_client
 
     try:
         api = api_client(settings.kubeconfig or None)
@@ -140,7 +139,6 @@ def _kube_objects(settings: Settings) -> KubeObjects | None:
 
 def _job_tracker(kube: KubeObjects, registry: CollectorRegistry, settings: Settings) -> JobTracker:
     """Job outcome metrics from two more watches: Jobs KEDA labels, and their Pods."""
-    from kubernetes import client
 
     def pending_conditions(namespace: str, name: str) -> tuple[str, ...]:
         doc = kube.scaledjob(namespace, name) or {}
@@ -153,23 +151,12 @@ def _job_tracker(kube: KubeObjects, registry: CollectorRegistry, settings: Setti
         pending_conditions=pending_conditions,
         scaledjobs=kube.scaledjob_keys,
     )
-    batch, core = client.BatchV1Api(kube.api), client.CoreV1Api(kube.api)
-    for ns in kube.namespaces or (None,):
-        jobs = (
-            batch.list_job_for_all_namespaces
-            if ns is None
-            else partial(batch.list_namespaced_job, ns)
-        )
-        pods = (
-            core.list_pod_for_all_namespaces
-            if ns is None
-            else partial(core.list_namespaced_pod, ns)
-        )
-        where = ns or "all namespaces"
-        kube.add(f"Jobs in {where}", jobs, tracker.replace_jobs, tracker.apply_job, JOB_LABEL)
-        kube.add(
-            f"Pods of Jobs in {where}", pods, tracker.replace_pods, tracker.apply_pod, POD_LABEL
-        )
+    kube.add_job_watches(
+        (tracker.replace_jobs, tracker.apply_job),
+        (tracker.replace_pods, tracker.apply_pod),
+        JOB_LABEL,
+        POD_LABEL,
+    )
     return tracker
 
 

@@ -4,8 +4,10 @@
   ``authenticationRef``, as pure functions over objects already read;
 - :mod:`scaler.kube.cache`: watches that keep those objects (and the ScaledJobs'
   Jobs and Pods) in memory, so no RPC waits on the API server;
-- :mod:`scaler.kube.jobs`: Job outcomes per ScaledJob, as Prometheus metrics.
+- :mod:`scaler.kube.jobs`: Job outcomes per ScaledJob, as Prometheus metrics;
+- :mod:`scaler.kube.cluster`: one look at a ScaledJob with the user's own
+  permissions, for ``explain --from-cluster``.
 
-Only :mod:`scaler.kube.cache` and :mod:`scaler.cluster` import the ``kubernetes``
-package (the ``kubernetes`` extra).
+Only this package imports the ``kubernetes`` package (the ``kubernetes`` extra), and
+only inside functions, so the rest of the scaler runs without it.
 """

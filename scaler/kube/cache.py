@@ -435,6 +435,31 @@ class KubeObjects:
             "retries on its next poll"
         )
 
+    def add_job_watches(
+        self,
+        jobs: tuple[
+            Callable[[list[dict[str, Any]], bool], None], Callable[[str, dict[str, Any]], None]
+        ],
+        pods: tuple[
+            Callable[[list[dict[str, Any]], bool], None], Callable[[str, dict[str, Any]], None]
+        ],
+        job_label: str,
+        pod_label: str,
+    ) -> None:
+        """Watches of the Jobs KEDA labels and of Jobs' Pods, in the same namespaces,
+        feeding ``jobs`` and ``pods`` (replace, apply) handlers."""
+        from kubernetes import client
+
+        batch, core = client.BatchV1Api(self.api), client.CoreV1Api(self.api)
+        for ns in self.namespaces or (None,):
+            where = ns or "all namespaces"
+            job_call = (batch.list_job_for_all_namespaces if ns is None
+                        else functools.partial(batch.list_namespaced_job, ns))  # fmt: skip
+            pod_call = (core.list_pod_for_all_namespaces if ns is None
+                        else functools.partial(core.list_namespaced_pod, ns))  # fmt: skip
+            self.add(f"Jobs in {where}", job_call, *jobs, label_selector=job_label)
+            self.add(f"Pods of Jobs in {where}", pod_call, *pods, label_selector=pod_label)
+
     def scaledjob_keys(self) -> list[tuple[str, str]]:
         with self._lock:
             return list(self._docs["ScaledJob"])

@@ -53,3 +53,16 @@ def test_the_checks_can_fail() -> None:
         "redis", "redis.asyncio", "redis.asyncio.cluster", "redis.asyncio.connection",
         "redis.asyncio.retry", "redis.asyncio.sentinel", "redis.backoff",
     }  # fmt: skip
+
+
+def test_only_the_kube_package_imports_the_kubernetes_client() -> None:
+    """DESIGN: Kubernetes API access lives in scaler/kube/ (an optional extra)."""
+    outside = {
+        str(path.relative_to(PKG)): hits
+        for path in PKG.rglob("*.py")
+        if "kube" not in path.relative_to(PKG).parts
+        and (hits := _hits(_imports(path), ("kubernetes",)))
+    }
+    assert outside == {}
+    inside = _hits(_imports(PKG / "kube" / "cache.py"), ("kubernetes",))
+    assert inside  # the check sees imports inside functions too
