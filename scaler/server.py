@@ -14,13 +14,15 @@ import signal
 import socket
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from scaler.adapters.base import Adapter, ClientBudget
 from scaler.adapters.memory import MemoryAdapter
@@ -137,6 +139,24 @@ def _kube_objects(settings: Settings) -> KubeObjects | None:
     )
 
 
+class WatchHealth(Collector):
+    """``keda_queue_scaler_kubernetes_watch_healthy{watch}``: 1 for a watch that has
+    listed its objects and is not failing (RBAC refusals, an unreachable API server)."""
+
+    def __init__(self, watches: KubeObjects) -> None:
+        self._watches = watches
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "keda_queue_scaler_kubernetes_watch_healthy",
+            "1 when a --kubernetes watch has listed its objects and is not failing",
+            labels=["watch"],
+        )
+        for what, healthy in self._watches.health():
+            family.add_metric([what], 1 if healthy else 0)
+        yield family
+
+
 def _job_tracker(kube: KubeObjects, registry: CollectorRegistry, settings: Settings) -> JobTracker:
     """Job outcome metrics from two more watches: Jobs KEDA labels, and their Pods."""
 
@@ -202,6 +222,8 @@ class ScalerServer:
         self.jobs = (
             None if self.watches is None else _job_tracker(self.watches, self.registry, settings)
         )
+        if self.watches is not None:
+            self.registry.register(WatchHealth(self.watches))
         self.metrics.broker_clients.set_function(self.budget.open_count)
         self.budget.on_evict = self.metrics.broker_client_evictions.inc
         self.readings = Readings(

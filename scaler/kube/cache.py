@@ -382,6 +382,10 @@ class KubeObjects:
     def synced(self) -> bool:
         return all(r.synced.is_set() for r in self.reflectors)
 
+    def health(self) -> list[tuple[str, bool]]:
+        """(watch, healthy) for each watch: listed at least once and not failing now."""
+        return [(r.what, r.synced.is_set() and not r.error) for r in self.reflectors]
+
     def problems(self) -> list[str]:
         return [r.error for r in self.reflectors if r.error]
 

@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from scaler.adapters.memory import MemoryAdapter
 from scaler.errors import BrokerUnavailable
 from scaler.kube.jobs import JobTracker
+from scaler.server import WatchHealth
 from tests.conftest import ServerFactory, metrics_request, ref
 
 DASHBOARD = (
@@ -52,6 +53,12 @@ def queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
 def feed_jobs(registry: Any) -> None:
     """A Job tracker (serve --kubernetes) on the server's registry, fed a Job that
     starts and completes and one that fails, so every Job series has its labels."""
+
+    class Watches:
+        def health(self) -> list[tuple[str, bool]]:
+            return [("Secrets in all namespaces", True)]
+
+    registry.register(WatchHealth(Watches()))  # type: ignore[arg-type]
     tracker = JobTracker(registry, scaledjobs=lambda: [("team", "render")])
     tracker.replace_jobs([], True)
     tracker.replace_pods([], True)
@@ -167,7 +174,7 @@ async def test_alert_rules_match_live_metrics(start_server: ServerFactory, helm:
     assert {r["alert"] for r in rules} == {
         "KedaQueueScalerDown", "KedaQueueScalerBrokerErrors", "KedaQueueScalerRPCErrors",
         "KedaQueueScalerSlowBrokerReads", "KedaQueueScalerJobsFailing",
-        "KedaQueueScalerWorkQueuedNoJobStarting",
+        "KedaQueueScalerWorkQueuedNoJobStarting", "KedaQueueScalerKubernetesWatchFailing",
     }  # fmt: skip
     for rule in rules:
         expr = rule["expr"]

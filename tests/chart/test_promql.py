@@ -459,6 +459,8 @@ async def test_alerts_fire_when_they_should_and_only_then(
 def job_alert_cases(case: Any, healthy: dict[str, str], descriptions: dict[str, str]) -> list[Any]:
     """The Job outcome alerts (serve --kubernetes), for one ScaledJob on one replica."""
     failing, stuck = "KedaQueueScalerJobsFailing", "KedaQueueScalerWorkQueuedNoJobStarting"
+    watch = "KedaQueueScalerKubernetesWatchFailing"
+    secrets = series(f"{P}_kubernetes_watch_healthy", {**POD, "watch": "Secrets in all namespaces"})
     sj = {"scaled_namespace": "team-a", "scaled_name": "render"}
     finished = f"{P}_scaledjob_jobs_finished_total"
     failed = series(finished, {**POD, **sj, "outcome": "failed", "reason": "BackoffLimitExceeded"})
@@ -475,6 +477,12 @@ def job_alert_cases(case: Any, healthy: dict[str, str], descriptions: dict[str, 
     }
     where = {"namespace": "default", **sj}
     return [
+        case({**healthy, secrets: "1x20"}, watch, []),
+        case({**healthy, secrets: "0x20"}, watch, [alert(
+            "watch", {"namespace": "default", "pod": "kqs-a", "watch": "Secrets in all namespaces"},
+            "keda-queue-scaler pod kqs-a cannot watch Secrets in all namespaces",
+            descriptions[watch],
+        )]),
         case(working, failing, []),
         case(working, stuck, []),
         case({**working, failed: "0+1x20"}, failing, [alert(
