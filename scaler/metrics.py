@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -55,6 +56,28 @@ def bounded_label(value: str) -> str:
     return f"{value[:100]}~{digest}"
 
 
+K = TypeVar("K", bound=Hashable)
+
+
+class BoundedSeries(Generic[K]):
+    """At most ``limit`` keys, least recently touched dropped first: ``touch`` returns
+    the key it evicted (its series are the caller's to remove), or None."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._keys: OrderedDict[K, None] = OrderedDict()
+
+    def touch(self, key: K) -> K | None:
+        if key in self._keys:
+            self._keys.move_to_end(key)
+            return None
+        self._keys[key] = None
+        if len(self._keys) > self._limit:
+            old, _ = self._keys.popitem(last=False)
+            return old
+        return None
+
+
 #: The RPCs KEDA calls; their OK series exist from the start.
 RPC_METHODS = ("GetMetricSpec", "GetMetrics", "IsActive", "StreamIsActive")
 
@@ -73,9 +96,8 @@ class Metrics:
         scaler_types: Iterable[str] = (),
     ) -> None:
         self.registry = registry
-        self._max_series = max_series
-        self._series: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._workloads: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._series: BoundedSeries[tuple[str, ...]] = BoundedSeries(max_series)
+        self._workloads: BoundedSeries[tuple[str, ...]] = BoundedSeries(max_series)
         self.rpc_requests = Counter(
             f"{_PREFIX}_rpc_requests", "gRPC calls answered", ["method", "code"], registry=registry
         )
@@ -181,15 +203,8 @@ class Metrics:
 
     def set_trigger(self, scaler_type: str, metric: str, value: float, active: bool) -> None:
         series = (scaler_type, bounded_label(metric))
-        if series in self._series:
-            self._series.move_to_end(series)
-        else:
-            self._series[series] = None
-            if len(self._series) > self._max_series:
-                old, _ = self._series.popitem(last=False)
-                self.trigger_value.remove(*old)
-                self.trigger_active.remove(*old)
-                self.series_evicted.inc()
+        if (old := self._series.touch(series)) is not None:
+            self._drop((self.trigger_value, self.trigger_active), old, self.series_evicted)
         self.trigger_value.labels(*series).set(value)
         self.trigger_active.labels(*series).set(1 if active else 0)
 
@@ -197,14 +212,14 @@ class Metrics:
         self, namespace: str, name: str, metric: str, value: float, active: bool
     ) -> None:
         series = (bounded_label(namespace), bounded_label(name), bounded_label(metric))
-        if series in self._workloads:
-            self._workloads.move_to_end(series)
-        else:
-            self._workloads[series] = None
-            if len(self._workloads) > self._max_series:
-                old, _ = self._workloads.popitem(last=False)
-                self.workload_value.remove(*old)
-                self.workload_active.remove(*old)
-                self.workload_series_evicted.inc()
+        if (old := self._workloads.touch(series)) is not None:
+            gauges = (self.workload_value, self.workload_active)
+            self._drop(gauges, old, self.workload_series_evicted)
         self.workload_value.labels(*series).set(value)
         self.workload_active.labels(*series).set(1 if active else 0)
+
+    @staticmethod
+    def _drop(gauges: Iterable[Gauge], labels: tuple[str, ...], evicted: Counter) -> None:
+        for gauge in gauges:
+            gauge.remove(*labels)
+        evicted.inc()

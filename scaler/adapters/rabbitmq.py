@@ -299,11 +299,7 @@ class RabbitMetadata(TriggerMetadata):
                 'parameter "host" (or "hostFromEnv") is required for scalerType "rabbitmq": '
                 "an amqp(s):// or http(s):// URL of the broker"
             )
-        if self.tls_param not in ("", "enable", "disable"):
-            raise MetadataError(
-                f'TriggerAuthentication parameter "tls" value "{self.tls_param}" must be '
-                '"enable" or "disable"'
-            )
+        tlsfiles.check_tls_param(self.tls_param)
         if (self.cert is None) != (self.client_key is None):
             raise MetadataError(
                 'TriggerAuthentication parameters "cert" and "key" must be given together'

@@ -206,11 +206,7 @@ class RedisConnectionMetadata(TriggerMetadata):
                 'TLS is set twice: "enableTLS" in the trigger and "tls" in its '
                 "TriggerAuthentication; keep one"
             )
-        if self.tls_param not in ("", "enable", "disable"):
-            raise MetadataError(
-                f'TriggerAuthentication parameter "tls" value "{self.tls_param}" must be '
-                '"enable" or "disable"'
-            )
+        tlsfiles.check_tls_param(self.tls_param)
         tls = bool(self.enable_tls) or self.tls_param == "enable"
         if mode == "cluster" and self.database_index != 0:
             raise MetadataError(

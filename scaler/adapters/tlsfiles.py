@@ -61,6 +61,14 @@ class TlsFiles:
         self.close()
 
 
+def check_tls_param(value: str) -> None:
+    """KEDA's ``tls`` TriggerAuthentication parameter: ``enable`` or ``disable``."""
+    if value not in ("", "enable", "disable"):
+        raise MetadataError(
+            f'TriggerAuthentication parameter "tls" value "{value}" must be "enable" or "disable"'
+        )
+
+
 def context(tls: ClientTls) -> ssl.SSLContext:
     """An SSLContext as KEDA builds it; MetadataError naming the bad parameter."""
     ctx = ssl.create_default_context()

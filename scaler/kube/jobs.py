@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,7 +36,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from scaler.keda.scaledjob import JobState, PodState, count_jobs
-from scaler.metrics import bounded_label
+from scaler.metrics import BoundedSeries, bounded_label
 
 LABEL = "scaledjob.keda.sh/name"
 POD_LABEL = "job-name"
@@ -144,7 +143,8 @@ class JobTracker(Collector):
         self._scaledjobs = scaledjobs
         self._clock = clock
         self._max_series = max_series
-        self._series: OrderedDict[tuple[str, str], set[tuple[str, ...]]] = OrderedDict()
+        self._series: BoundedSeries[tuple[str, str]] = BoundedSeries(max_series)
+        self._labelled: dict[tuple[str, str], set[tuple[str, ...]]] = {}  # ScaledJob -> series
         self.finished = Counter(
             f"{_PREFIX}_jobs_finished",
             "Jobs of a ScaledJob that finished, by outcome and (for failed) reason",
@@ -175,17 +175,11 @@ class JobTracker(Collector):
     # -- series bookkeeping ---------------------------------------------------
     def _labels(self, namespace: str, scaledjob: str, metric: str, *rest: str) -> tuple[str, ...]:
         pair = (bounded_label(namespace), bounded_label(scaledjob))
-        labels = (metric, *pair, *rest)
-        if pair in self._series:
-            self._series.move_to_end(pair)
-        else:
-            self._series[pair] = set()
-            if len(self._series) > self._max_series:
-                _, old = self._series.popitem(last=False)
-                for metric_name, *values in old:
-                    getattr(self, metric_name).remove(*values)
-                self.evicted.inc()
-        self._series[pair].add(labels)
+        if (old := self._series.touch(pair)) is not None:
+            for metric_name, *values in self._labelled.pop(old, set()):
+                getattr(self, metric_name).remove(*values)
+            self.evicted.inc()
+        self._labelled.setdefault(pair, set()).add((metric, *pair, *rest))
         return pair + tuple(rest)
 
     def _count_end(self, job: _Job, observe: bool = True) -> None:

@@ -102,6 +102,19 @@ def migrated(scaler: Scaler, redis: RedisProcess, name: str) -> list[dict[str, A
     return [secret, auth, job]
 
 
+def namespace_with_auth(
+    cluster: Cluster, scaler: Scaler, redis: RedisProcess, name: str
+) -> tuple[str, dict[str, Any]]:
+    """Namespace e2e-<name> holding the example's Secret (with Redis' password) and
+    TriggerAuthentication; the ScaledJob, not yet created."""
+    ns = kube.namespace(cluster, f"e2e-{name}")
+    secret, auth, job = migrated(scaler, redis, name)
+    secret["stringData"] = {"password": PASSWORD_1}
+    cluster.core().create_namespaced_secret(ns, {**secret, "metadata": {"name": "redis-auth"}})
+    kube.create(cluster, ns, auth)
+    return ns, job
+
+
 def set_secret(cluster: Cluster, ns: str, name: str, password: str) -> None:
     body = {"data": {"password": base64.b64encode(password.encode()).decode()}}
     cluster.core().patch_namespaced_secret(name, ns, body)
@@ -116,12 +129,8 @@ def test_a_migrated_scaledjob_with_a_trigger_authentication_scales(
     redis = RedisProcess(tmp_path_factory.mktemp("redis-migrated"), password=PASSWORD_1)
     redis.start()
     try:
-        ns = kube.namespace(cluster, "e2e-migrated")
-        secret, auth, job = migrated(kube_scaler, redis, "migrated")
+        ns, job = namespace_with_auth(cluster, kube_scaler, redis, "migrated")
         assert "password" not in str(job["spec"]["triggers"])  # only the authenticationRef
-        secret["stringData"] = {"password": PASSWORD_1}
-        cluster.core().create_namespaced_secret(ns, {**secret, "metadata": {"name": "redis-auth"}})
-        kube.create(cluster, ns, auth)
         r = redis.client()
 
         def push(ids: range) -> None:
@@ -145,12 +154,8 @@ def test_a_rotated_secret_is_picked_up_without_a_restart(
     redis = RedisProcess(tmp_path_factory.mktemp("redis-rotated"), password=PASSWORD_1)
     redis.start()
     try:
-        ns = kube.namespace(cluster, "e2e-rotated")
-        secret, auth, job = migrated(kube_scaler, redis, "rotated")
+        ns, job = namespace_with_auth(cluster, kube_scaler, redis, "rotated")
         job["spec"]["pollingInterval"] = 2
-        secret["stringData"] = {"password": PASSWORD_1}
-        cluster.core().create_namespaced_secret(ns, {**secret, "metadata": {"name": "redis-auth"}})
-        kube.create(cluster, ns, auth)
         r = redis.client()
         r.rpush("rotated", "item-0", "item-1")
         kube.create(cluster, ns, job)
@@ -220,16 +225,12 @@ def test_job_outcome_metrics_count_what_the_api_server_says(
     redis = RedisProcess(tmp_path_factory.mktemp("redis-outcomes"), password=PASSWORD_1)
     redis.start()
     try:
-        ns = kube.namespace(cluster, "e2e-outcomes")
-        secret, auth, job = migrated(kube_scaler, redis, "outcomes")
+        ns, job = namespace_with_auth(cluster, kube_scaler, redis, "outcomes")
         job["spec"]["pollingInterval"] = 2
         job["spec"]["successfulJobsHistoryLimit"] = 100
         job["spec"]["failedJobsHistoryLimit"] = 100
         job["spec"]["jobTargetRef"]["backoffLimit"] = 0
         kube.set_env(job, WORK_COMMAND="sh -c 'if grep -q fail; then exit 3; fi'")
-        secret["stringData"] = {"password": PASSWORD_1}
-        cluster.core().create_namespaced_secret(ns, {**secret, "metadata": {"name": "redis-auth"}})
-        kube.create(cluster, ns, auth)
         r = redis.client()
         r.rpush("outcomes", "item-ok-0", "item-ok-1", "item-ok-2", "item-fail-0")
         kube.create(cluster, ns, job)
