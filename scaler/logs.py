@@ -3,8 +3,9 @@
 Two layers keep credentials out of every log line, at every level:
 
 - the broker client libraries (botocore, aiobotocore, urllib3, aiohttp, aiormq,
-  pamqp) never log below INFO, whatever ``--log-level`` says: their debug output
-  holds signed request headers, session tokens and connection URLs;
+  pamqp) and the Kubernetes client never log below INFO, whatever ``--log-level``
+  says: their debug output holds signed request headers, session tokens, connection
+  URLs and (Kubernetes) response bodies, Secrets included;
 - a filter on the handler rewrites every record (message and traceback) through
   :func:`redact`, which masks URL user info, Authorization headers and AWS secret
   fields, in case a library or an exception text carries one anyway.
@@ -18,7 +19,9 @@ import re
 import sys
 
 #: Loggers held at INFO or above: their DEBUG records carry credentials.
-QUIET_LIBRARIES = ("botocore", "aiobotocore", "boto3", "urllib3", "aiohttp", "aiormq", "pamqp")
+QUIET_LIBRARIES = (
+    "botocore", "aiobotocore", "boto3", "urllib3", "aiohttp", "aiormq", "pamqp", "kubernetes",
+)  # fmt: skip
 
 _PATTERNS = (
     # scheme://user:password@host -> scheme://user:***@host (a password may hold "/").

@@ -45,6 +45,8 @@ from scaler.settings import Settings, split_list
 from scaler.triggers import AwsPolicy, Triggers
 
 log = logging.getLogger("scaler.server")
+#: Longest the gRPC health check reports NOT_SERVING while --kubernetes watches list.
+SYNC_SECONDS = 120.0
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["ExternalScaler"].full_name
 
@@ -245,6 +247,7 @@ class ScalerServer:
         self._server: grpc.aio.Server | None = None
         self._httpd: MetricsHTTPServer | None = None
         self._stopped = asyncio.Event()
+        self._sync: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -282,19 +285,17 @@ class ScalerServer:
                 ) from None
             self._httpd = httpd
             self.metrics_port = httpd.port
-        if self.watches is not None:
-            self.watches.start()
-            synced = await asyncio.to_thread(self.watches.wait_synced, 60.0)
-            log.info(
-                "kubernetes: %s %d watches (%s)",
-                "listed" if synced else "still listing",
-                len(self.watches.reflectors),
-                ", ".join(self.watches.namespaces) or "all namespaces",
-            )
         await server.start()
         self._server = server
-        for name in ("", SERVICE_NAME):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if self.watches is None:
+            await self._serving()
+        else:
+            # Ready (gRPC health SERVING) once every watch has listed: calls before
+            # that are answered UNAVAILABLE, saying what is still loading.
+            for name in ("", SERVICE_NAME):
+                await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+            self.watches.start()
+            self._sync = asyncio.create_task(self._when_synced(self.watches))
         mode = "mTLS" if s.tls_client_ca_file else "TLS" if s.tls else "plaintext"
         log.info(
             "serving gRPC (%s) on %s:%d; scalerTypes: %s; metrics on %s",
@@ -304,6 +305,25 @@ class ScalerServer:
             ", ".join(self.triggers.scaler_types),
             f"{s.metrics_host}:{self.metrics_port}" if self._httpd else "off",
         )
+
+    async def _serving(self) -> None:
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def _when_synced(self, watches: KubeObjects) -> None:
+        synced = await asyncio.to_thread(watches.wait_synced, SYNC_SECONDS)
+        if self._stopped.is_set() or watches.stop_event.is_set():
+            return  # stopping before the watches listed: nothing to report
+        where = ", ".join(watches.namespaces) or "all namespaces"
+        if synced:
+            log.info("kubernetes: %d watches listed (%s)", len(watches.reflectors), where)
+        else:
+            log.warning(
+                "kubernetes: not every watch listed within %gs (%s): %s; serving anyway, "
+                "see keda_queue_scaler_kubernetes_watch_healthy",
+                SYNC_SECONDS, where, "; ".join(watches.problems()) or "still listing",
+            )  # fmt: skip
+        await self._serving()
 
     async def stop(self, grace: float | None = None) -> None:
         if self._server is None or self._stopped.is_set():
@@ -318,6 +338,8 @@ class ScalerServer:
         await self.triggers.aclose()
         if self.watches is not None:
             self.watches.stop()
+        if self._sync is not None:
+            await self._sync  # ends at once: wait_synced sees the stop event
         if self._httpd is not None:
             await self._httpd.stop()
         log.info("stopped")

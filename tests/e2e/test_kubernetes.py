@@ -85,6 +85,7 @@ def kube_scaler(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> I
         # ScaledJobs, ScaledObjects, TriggerAuthentications, ClusterTriggerAuthentications,
         # Secrets, ConfigMaps, Jobs, Pods: all namespaces each.
         assert len(healthy) == 8, healthy
+        wait_for("gRPC health SERVING once the watches listed", lambda: health(scaler) == 1, 60)
         yield scaler
     finally:
         scaler.stop()
@@ -187,12 +188,28 @@ def test_a_rotated_secret_is_picked_up_without_a_restart(
         counts = processed_items(cluster, ns)
         assert sorted(counts) == [f"item-{i}" for i in range(5)]
         assert set(counts.values()) == {1}
+        # The scaler logs at DEBUG here, watching Secrets: neither password is in its log.
+        log = kube_scaler.log.read_text()
+        assert PASSWORD_1 not in log
+        assert PASSWORD_2 not in log
         print(f"\nrotation: Secret updated -> 3 items drained by new Jobs in {took:.1f} s, "
               "same scaler process")  # fmt: skip
         kube.delete_scaledjob(cluster, ns, "rotated")
         r.close()
     finally:
         redis.stop()
+
+
+def health(scaler: Scaler) -> int:
+    """The scaler's gRPC health status (1 is SERVING), as a readiness probe asks."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(scaler.address) as channel:
+        answer = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=10
+        )
+    return int(answer.status)
 
 
 def scrape(scaler: Scaler) -> str:
