@@ -316,13 +316,18 @@ class KubeObjects:
         return replace, apply
 
     def _want(self, keys: Iterable[tuple[str, str, str]]) -> None:
+        if self.stop_event.is_set():
+            return  # stopping: the fetcher takes no more work
         with self._lock:
             new = [k for k in keys if k not in self._wanted and k[2]]
             self._wanted.update(new)
             todo = [k for k in new if k not in self._data and k not in self._fetching]
             self._fetching.update(todo)
         for key in todo:
-            self._fetcher.submit(self._fetch, key)
+            try:
+                self._fetcher.submit(self._fetch, key)
+            except RuntimeError:  # shut down between the check and here
+                return
 
     def _fetch(self, key: tuple[str, str, str]) -> None:
         """One read of a newly referenced Secret or ConfigMap; later changes arrive
