@@ -209,12 +209,12 @@ class JobTracker(Collector):
         starts = [
             p.started if p.started is not None else self._clock()
             for p in self._pods_of(key)
-            if p.phase in ("Running", "Succeeded")
+            if p.phase in ("Running", "Succeeded") or p.started is not None  # a failed one too
         ]
-        if not starts and not job.finished:
-            return
+        if not starts:
+            return  # not started yet (a Pod's event may still be on its way)
         self._started.add(key)
-        if not starts or not observe or not all(self._synced.values()) or job.created is None:
+        if not observe or not all(self._synced.values()) or job.created is None:
             return
         self.start_seconds.labels(
             *self._labels(job.namespace, job.scaledjob, "start_seconds")
