@@ -269,6 +269,12 @@ def resolve(
                 "reads only for ScaledJobs: use secretTargetRef for a ScaledObject"
             )
         for e in env_refs:
+            if kind == CLUSTER_KIND and str(e.get("parameter")) in (*TARGET_KEYS, *IDENTITY_KEYS):
+                raise PolicyError(
+                    f'{source} takes "{quoted(str(e.get("parameter")))}" from the workload\'s '
+                    "environment: a ClusterTriggerAuthentication's target and identity must "
+                    "come from its own Secrets or ConfigMaps, not from the namespace using it"
+                )
             container = _container(doc, str(e.get("containerName") or ""))
             params[str(e.get("parameter"))] = container_env(container, namespace, lookup).get(
                 str(e.get("name")), ""

@@ -149,6 +149,18 @@ def test_a_cluster_trigger_authentication_fixes_its_own_target() -> None:
     assert merged["password"] == "p"
 
 
+def test_a_cluster_trigger_authentication_takes_no_target_from_the_workload() -> None:
+    """Its password is the cluster's; an address from the tenant's own container env
+    would let the tenant choose where it goes."""
+    objects = _with_spec(
+        {"env": [{"parameter": "address", "name": "REDIS_ADDRESS"}],
+         "secretTargetRef": [{"parameter": "password", "name": "ta", "key": "password"}]},
+        kind="ClusterTriggerAuthentication",
+    )  # fmt: skip
+    with pytest.raises(PolicyError, match='takes "address" from the workload'):
+        auth.resolve(objects, "team-a", "job", REDIS)
+
+
 def test_credentials_ref_and_authentication_ref_together_are_refused() -> None:
     objects = FixedObjects()
     metadata = {**REDIS, "credentialsRef": "set"}
