@@ -268,6 +268,7 @@ def resolve(
                 f"{source} takes env parameters from the workload, which keda-queue-scaler "
                 "reads only for ScaledJobs: use secretTargetRef for a ScaledObject"
             )
+        environments: dict[str, dict[str, str]] = {}  # per container, resolved once
         for e in env_refs:
             if kind == CLUSTER_KIND and str(e.get("parameter")) in (*TARGET_KEYS, *IDENTITY_KEYS):
                 raise PolicyError(
@@ -275,10 +276,10 @@ def resolve(
                     "environment: a ClusterTriggerAuthentication's target and identity must "
                     "come from its own Secrets or ConfigMaps, not from the namespace using it"
                 )
-            container = _container(doc, str(e.get("containerName") or ""))
-            params[str(e.get("parameter"))] = container_env(container, namespace, lookup).get(
-                str(e.get("name")), ""
-            )
+            name_of = str(e.get("containerName") or "")
+            if name_of not in environments:
+                environments[name_of] = container_env(_container(doc, name_of), namespace, lookup)
+            params[str(e.get("parameter"))] = environments[name_of].get(str(e.get("name")), "")
     for field_name, kind_name in (
         ("configMapTargetRef", "ConfigMap"),
         ("secretTargetRef", "Secret"),

@@ -23,6 +23,7 @@ import functools
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -370,19 +371,14 @@ class KubeObjects:
         self._fetcher.shutdown(wait=False, cancel_futures=True)
 
     def wait_synced(self, timeout: float) -> bool:
-        """Whether every reflector listed once within ``timeout`` seconds."""
-        deadline = threading.Event()
-        timer = threading.Timer(timeout, deadline.set)
-        timer.daemon = True
-        timer.start()
-        try:
-            for reflector in self.reflectors:
-                while not reflector.synced.wait(0.1):
-                    if deadline.is_set() or self.stop_event.is_set():
-                        return False
-            return True
-        finally:
-            timer.cancel()
+        """Whether every reflector listed once within ``timeout`` seconds (False at
+        once when stopping)."""
+        deadline = time.monotonic() + timeout
+        for reflector in self.reflectors:
+            while not reflector.synced.wait(0.1):
+                if time.monotonic() > deadline or self.stop_event.is_set():
+                    return False
+        return True
 
     def synced(self) -> bool:
         return all(r.synced.is_set() for r in self.reflectors)
