@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from scaler.errors import AuthError, KubeNotReady
+from scaler.kube.auth import container_env
 
 log = logging.getLogger("scaler.kube")
 
@@ -36,6 +37,12 @@ KEDA = ("keda.sh", "v1alpha1")
 WATCH_SECONDS = 240  # server-side end of each watch; a fresh one resumes from its version
 REQUEST_TIMEOUT = 30.0  # seconds for a list or get
 _ABSENT = object()  # a Secret or ConfigMap known not to exist
+
+#: A watch's handlers: ``replace(items, first)`` for each listing, ``apply(type, object)``
+#: for each event.
+Replace = Callable[[list[dict[str, Any]], bool], None]
+Apply = Callable[[str, dict[str, Any]], None]
+Handlers = tuple[Replace, Apply]
 
 
 def _key(doc: Mapping[str, Any]) -> tuple[str, str]:
@@ -60,8 +67,8 @@ class Reflector:
         what: str,
         call: Callable[..., Any],
         *,
-        replace: Callable[[list[dict[str, Any]], bool], None],
-        apply: Callable[[str, dict[str, Any]], None],
+        replace: Replace,
+        apply: Apply,
         stop: threading.Event,
         label_selector: str = "",
     ) -> None:
@@ -162,22 +169,12 @@ def references(doc: Mapping[str, Any], cluster_namespace: str) -> set[tuple[str,
             containers = spec["jobTargetRef"]["template"]["spec"]["containers"] or []
         except (KeyError, TypeError):
             containers = []
-        for c in containers:
-            for source in c.get("envFrom") or []:
-                for field_name, ref_kind in (
-                    ("secretRef", "Secret"),
-                    ("configMapRef", "ConfigMap"),
-                ):
-                    if isinstance(ref := source.get(field_name), Mapping):
-                        out.add((ref_kind, namespace, str(ref.get("name", ""))))
-            for var in c.get("env") or []:
-                frm = var.get("valueFrom") or {}
-                for field_name, ref_kind in (
-                    ("secretKeyRef", "Secret"),
-                    ("configMapKeyRef", "ConfigMap"),
-                ):
-                    if isinstance(ref := frm.get(field_name), Mapping):
-                        out.add((ref_kind, namespace, str(ref.get("name", ""))))
+
+        def named(ref_kind: str, ns: str, name: str) -> None:  # records, reads nothing
+            out.add((ref_kind, ns, name))
+
+        for c in containers:  # the same walk the resolver makes over the environment
+            container_env(c, namespace, named)
     return out
 
 
@@ -260,8 +257,8 @@ class KubeObjects:
         self,
         what: str,
         call: Callable[..., Any],
-        replace: Callable[[list[dict[str, Any]], bool], None],
-        apply: Callable[[str, dict[str, Any]], None],
+        replace: Replace,
+        apply: Apply,
         label_selector: str = "",
     ) -> Reflector:
         reflector = Reflector(what, call, replace=replace, apply=apply, stop=self.stop_event,
@@ -269,9 +266,7 @@ class KubeObjects:
         self.reflectors.append(reflector)
         return reflector
 
-    def _doc_handlers(
-        self, kind: str, namespace: str | None
-    ) -> tuple[Callable[[list[dict[str, Any]], bool], None], Callable[[str, dict[str, Any]], None]]:
+    def _doc_handlers(self, kind: str, namespace: str | None) -> Handlers:
         store = self._docs[kind]
 
         def replace(items: list[dict[str, Any]], first: bool) -> None:
@@ -296,9 +291,7 @@ class KubeObjects:
 
         return replace, apply
 
-    def _data_handlers(
-        self, kind: str, namespace: str | None
-    ) -> tuple[Callable[[list[dict[str, Any]], bool], None], Callable[[str, dict[str, Any]], None]]:
+    def _data_handlers(self, kind: str, namespace: str | None) -> Handlers:
         def replace(items: list[dict[str, Any]], first: bool) -> None:
             listed = {(kind, *_key(doc)): doc for doc in items}
             with self._lock:
@@ -442,12 +435,8 @@ class KubeObjects:
 
     def add_job_watches(
         self,
-        jobs: tuple[
-            Callable[[list[dict[str, Any]], bool], None], Callable[[str, dict[str, Any]], None]
-        ],
-        pods: tuple[
-            Callable[[list[dict[str, Any]], bool], None], Callable[[str, dict[str, Any]], None]
-        ],
+        jobs: Handlers,
+        pods: Handlers,
         job_label: str,
         pod_label: str,
     ) -> None:

@@ -86,3 +86,25 @@ def test_calls_wait_for_the_first_listing_and_say_what_is_missing() -> None:
     for reflector in o.kube.reflectors:
         reflector.synced.set()
     assert o.kube.scaled("team", "job") == []
+
+
+def test_a_scaledjob_with_an_authentication_ref_names_its_containers_sources() -> None:
+    from scaler.kube.cache import references
+
+    container = {
+        "envFrom": [{"secretRef": {"name": "all-secret"}}, {"configMapRef": {"name": "all-cm"}}],
+        "env": [{"name": "A", "value": "literal"},
+                {"name": "B", "valueFrom": {"secretKeyRef": {"name": "one-secret", "key": "k"}}},
+                {"name": "C", "valueFrom": {"configMapKeyRef": {"name": "one-cm", "key": "k"}}}],
+    }  # fmt: skip
+    job = {
+        "kind": "ScaledJob", "metadata": {"namespace": "team", "name": "job"},
+        "spec": {"jobTargetRef": {"template": {"spec": {"containers": [container]}}},
+                 "triggers": [{"type": "external", "authenticationRef": {"name": "ta"}}]},
+    }  # fmt: skip
+    assert references(job, "keda") == {
+        ("Secret", "team", "all-secret"), ("ConfigMap", "team", "all-cm"),
+        ("Secret", "team", "one-secret"), ("ConfigMap", "team", "one-cm"),
+    }  # fmt: skip
+    job["spec"]["triggers"] = [{"type": "external"}]  # no authenticationRef: nothing to read
+    assert references(job, "keda") == set()
