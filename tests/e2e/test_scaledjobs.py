@@ -323,7 +323,11 @@ def test_keda_reaches_the_scaler_over_mtls(
             cluster, ns, name, lambda: r.llen(list_name) == 0, 1))  # fmt: skip
         seen = kube.polls(cluster, ns, name)
         assert kube.mismatches(doc, seen) == []
-        assert sum(p.created for p in seen) == 1
+        # One item, one Job, as the API server has it. KEDA's "Created jobs" log line
+        # can miss a create it cancelled while restarting a new ScaledJob's loop (the
+        # Job still exists), as assert_scenario allows: created <= ran <= decided.
+        assert len(kube.jobs(cluster, ns, name)) == 1
+        assert sum(p.created for p in seen) <= 1 <= sum(p.decided for p in seen)
     else:
         # The handshake fails, so GetMetricSpec fails first: KEDA drops the trigger
         # silently (operator log only) and never calls GetMetrics. No Job, no event.
