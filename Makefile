@@ -6,6 +6,10 @@ RUNTIME := $(VENV)/.runtime-stamp
 DEV := $(VENV)/.dev-stamp
 PYTEST_ARGS ?=
 ARGS ?=
+# The Go-built tools, built (or found in the cache) before pytest starts, so a first
+# build shows its progress here and never runs inside a test's time limit.
+HELM_ENV = helm="$$(scripts/install-helm)" && export KQS_HELM="$$helm" &&
+KEDA_ENV = keda="$$(scripts/keda-tools)" && export KQS_KEDA_TOOLS="$$keda" &&
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev fuzz slow run demo demo-real-keda test test-slow parity e2e e2e-cluster lint fmt check proto bench brokers helm chart clean
@@ -37,10 +41,10 @@ helm:  ## print the helm the tests use: helm v3.14+ on PATH, else the pinned one
 	@scripts/install-helm
 
 test: install-dev brokers  ## run the test suite against real brokers it starts on loopback
-	KQS_HELM="$$(scripts/install-helm)" $(BIN)/pytest $(PYTEST_ARGS)
+	$(HELM_ENV) $(KEDA_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
 test-slow: install-dev brokers  ## also run the slow soak/load tests
-	KQS_HELM="$$(scripts/install-helm)" $(BIN)/pytest --run-slow $(PYTEST_ARGS)
+	$(HELM_ENV) $(KEDA_ENV) $(BIN)/pytest --run-slow $(PYTEST_ARGS)
 
 slow: install-dev brokers  ## only the slow tests: soak with a broker restart, worst-case memory (CI runs them)
 	$(BIN)/pytest --run-slow -m slow $(PYTEST_ARGS)
@@ -49,14 +53,15 @@ fuzz: install-dev  ## the metadata fuzz test alone, longer: EXAMPLES= (default 2
 	KQS_FUZZ_EXAMPLES="$(or $(EXAMPLES),20000)" $(BIN)/pytest tests/integration/test_fuzz.py -s $(PYTEST_ARGS)
 
 parity: install-dev brokers  ## only the differential tests against KEDA's own Go code (needs Go); SCENARIOS=, SEED=
-	KQS_PARITY_SCENARIOS="$(or $(SCENARIOS),20000)" KQS_PARITY_SEED="$(or $(SEED),20261129)" \
+	$(KEDA_ENV) KQS_PARITY_SCENARIOS="$(or $(SCENARIOS),20000)" KQS_PARITY_SEED="$(or $(SEED),20261129)" \
 	  $(BIN)/pytest tests/keda -m keda $(PYTEST_ARGS)
 
 e2e-cluster:  ## build etcd, kube-apiserver, kube-controller-manager and KEDA's operator from Go modules (cached)
 	@scripts/e2e-cluster
 
 e2e: install-dev brokers  ## end to end: the real KEDA operator on a real API server, on loopback (builds them once)
-	KQS_HELM="$$(scripts/install-helm)" $(BIN)/pytest tests/e2e --run-e2e $(PYTEST_ARGS)
+	scripts/e2e-cluster >/dev/null
+	$(HELM_ENV) $(BIN)/pytest tests/e2e --run-e2e $(PYTEST_ARGS)
 
 lint: install-dev  ## ruff (lint + format check) and mypy --strict on scaler/
 	$(BIN)/ruff check .
@@ -76,6 +81,7 @@ demo: install  ## watch a burst of work turn into Jobs locally (Redis if install
 	$(BIN)/keda-queue-scaler demo $(ARGS)
 
 demo-real-keda: install-dev brokers  ## the demo with the real KEDA operator on a local API server (needs Go; builds once)
+	scripts/e2e-cluster >/dev/null
 	$(BIN)/keda-queue-scaler demo --real-keda $(ARGS)
 
 bench: install-dev brokers  ## print RPC throughput next to a no-op grpc.aio server

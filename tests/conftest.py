@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -28,8 +30,19 @@ from tests.brokers import (
     RedisProcess,
     RedisSentinel,
 )
+from tests.kedago import tools_dir
 
 REDIS_PASSWORD = "s3cret-Pa55"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A cancelled CI job sends SIGTERM. As a KeyboardInterrupt (what Ctrl-C gives), it
+    # lets pytest tear down the fixtures: brokers and the e2e cluster stop, not linger.
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,6 +60,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def keda_tools() -> Path:
+    """KEDA's Go test programs, built before the first test that uses them."""
+    return tools_dir()
 
 
 @pytest.fixture(scope="session")

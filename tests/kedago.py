@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -54,7 +55,15 @@ def crd_dir() -> Path:
 
 @functools.cache
 def tools_dir() -> Path:
-    """The built programs of tests/keda (scripts/keda-tools builds or reuses them)."""
+    """The built programs of tests/keda (scripts/keda-tools builds or reuses them).
+
+    ``make test`` runs scripts/keda-tools before pytest and names the folder in
+    ``KQS_KEDA_TOOLS``; a bare ``pytest`` builds them here, from the session fixture
+    ``keda_tools`` (outside every test's time limit: a first build takes minutes).
+    """
+    given = os.environ.get("KQS_KEDA_TOOLS")
+    if given and all((Path(given) / name).is_file() for name in ("jobmodel", "livediff")):
+        return Path(given)
     _go()
     done = subprocess.run(
         [str(ROOT / "scripts" / "keda-tools")],

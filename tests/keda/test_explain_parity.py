@@ -16,7 +16,7 @@ from tests.brokers import RabbitMQProcess, RedisProcess
 from tests.conftest import ServerFactory, run_cli
 from tests.keda.test_jobmodel_parity import BASE, keda
 
-pytestmark = pytest.mark.keda
+pytestmark = [pytest.mark.keda, pytest.mark.usefixtures("keda_tools")]
 
 
 def manifest(address: str, redis: RedisProcess, rabbitmq: RabbitMQProcess, strategy: str) -> Any:

@@ -34,7 +34,7 @@ from tests.kedago import tools_dir
 SCENARIOS = int(os.environ.get("KQS_PARITY_SCENARIOS", "20000"))
 SEED = int(os.environ.get("KQS_PARITY_SEED", "20261129"))
 
-pytestmark = pytest.mark.keda
+pytestmark = [pytest.mark.keda, pytest.mark.usefixtures("keda_tools")]
 
 
 def _value(rng: random.Random) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from tests.integration.test_sqs import fill
 from tests.kedago import tools_dir
 from tests.kubeobjects import FixedObjects
 
-pytestmark = pytest.mark.keda
+pytestmark = [pytest.mark.keda, pytest.mark.usefixtures("keda_tools")]
 
 DOCS = Path(__file__).parents[2] / "README.md"
 
