@@ -9,7 +9,9 @@ whoever may create a ScaledJob. So, before anything else:
 - :class:`BrokerPolicy` decides which hosts and ports the scaler may dial
   (``--allow-brokers``), before any connection is made. Link-local and cloud
   metadata addresses are refused unless a pattern names them explicitly, whatever
-  the setting, and host names are resolved first so a name cannot hide one.
+  the setting, and host names are resolved first so a name cannot hide one. An IPv6
+  address that carries an IPv4 one (IPv4-mapped, IPv4-compatible, NAT64, 6to4,
+  Teredo) is judged as both: ``[::ffff:169.254.169.254]`` is the metadata service.
 - :func:`quoted` and :func:`capped` keep every message we write short: a quoted
   value is cut to about 100 characters and a whole message stays far below gRPC's
   status size, so a huge value is INVALID_ARGUMENT, never RESOURCE_EXHAUSTED.
@@ -48,6 +50,59 @@ ALWAYS_REFUSED: tuple[Network, ...] = (
     ipaddress.ip_network("fe80::/10"),
     ipaddress.ip_network("fd00:ec2::254/128"),
 )
+
+
+#: IPv6 prefixes whose low 32 bits are an IPv4 address a packet reaches through a
+#: translator: the well-known NAT64 prefix (RFC 6052) and the local-use one (RFC 8215).
+_NAT64: tuple[ipaddress.IPv6Network, ...] = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+)
+#: IPv4-compatible addresses (``::a.b.c.d``, deprecated by RFC 4291 but still parsed).
+_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def forms(ip: IP) -> tuple[IP, ...]:
+    """``ip`` and every IPv4 address it carries, which a dial may end up reaching:
+    IPv4-mapped (``::ffff:a.b.c.d``), IPv4-compatible (``::a.b.c.d``), NAT64
+    (``64:ff9b::a.b.c.d``), 6to4 (``2002:AABB:CCDD::``) and Teredo (its client)."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return (ip,)
+    plain = ipaddress.IPv6Address(int(ip))  # without a %zone, which networks ignore anyway
+    out: list[IP] = [ip]
+    if plain.ipv4_mapped is not None:
+        out.append(plain.ipv4_mapped)
+    if plain.sixtofour is not None:
+        out.append(plain.sixtofour)
+    if plain.teredo is not None:
+        out.extend(plain.teredo)
+    low = ipaddress.IPv4Address(int(plain) & 0xFFFFFFFF)
+    if any(plain in net for net in _NAT64) or (plain in _COMPATIBLE and int(plain) > 1):
+        out.append(low)
+    return tuple(out)
+
+
+def _in(ip: IP, network: Network) -> bool:
+    """True when ``ip``, in any of its :func:`forms`, lies in ``network``."""
+    return any(form.version == network.version and form in network for form in forms(ip))
+
+
+def _canonical(network: Network) -> Network:
+    """An IPv4-mapped IPv6 network (``::ffff:10.0.0.0/104``) as the IPv4 network it
+    names, so a pattern written either way matches both ways of writing an address."""
+    if (
+        isinstance(network, ipaddress.IPv6Network)
+        and network.prefixlen >= 96
+        and network.network_address.ipv4_mapped is not None
+    ):
+        base = network.network_address.ipv4_mapped
+        return ipaddress.IPv4Network(f"{base}/{network.prefixlen - 96}")
+    return network
+
+
+def refused_network(ip: IP) -> Network | None:
+    """The always-refused network that ``ip`` (in any of its forms) falls in, or None."""
+    return next((net for net in ALWAYS_REFUSED if _in(ip, net)), None)
 
 
 def quoted(value: str) -> str:
@@ -128,7 +183,7 @@ class Pattern:
             host, _, port_text = spec.partition(":")
             port = _port(text, port_text)
         try:
-            network = ipaddress.ip_network(host, strict=False)
+            network = _canonical(ipaddress.ip_network(host, strict=False))
         except ValueError:
             network = None
         if network is not None:
@@ -147,8 +202,25 @@ class Pattern:
         return self.name is not None and fnmatch.fnmatchcase(host.lower().rstrip("."), self.name)
 
     def contains(self, ips: Sequence[IP]) -> bool:
-        """True when this is a network pattern holding every one of ``ips``."""
-        return self.network is not None and bool(ips) and all(ip in self.network for ip in ips)
+        """True when this is a network pattern holding every one of ``ips`` (each in
+        any of its :func:`forms`)."""
+        network = self.network
+        return network is not None and bool(ips) and all(_in(ip, network) for ip in ips)
+
+    def names_refused(self, ip: IP) -> bool:
+        """True when this pattern names ``ip`` explicitly inside an always-refused
+        network: the pattern is a network lying wholly within that refused one
+        (``169.254.169.254/32``), not a wider one that merely contains it
+        (``0.0.0.0/0``, ``128.0.0.0/1``)."""
+        network = self.network
+        refused = refused_network(ip)
+        return (
+            network is not None
+            and refused is not None
+            and network.version == refused.version
+            and network.subnet_of(refused)  # type: ignore[arg-type]
+            and _in(ip, network)
+        )
 
 
 def _port(text: str, port_text: str) -> int | None:
@@ -200,16 +272,16 @@ class BrokerPolicy:
     async def _check(self, dest: Destination) -> None:
         where = f"{dest.what} {_hostport(dest)}"
         ips = await self._ips(dest)
-        explicit = [p for p in self.patterns if p.port_matches(dest.port) and p.contains(ips)]
-        special = [ip for ip in ips if any(ip in net for net in ALWAYS_REFUSED)]
-        if special and not any(p.network is not None and p.network.prefixlen > 0 for p in explicit):
-            raise PolicyError(
-                f"{where} is a link-local or cloud metadata address ({special[0]}); the scaler "
-                "never dials one unless --allow-brokers names it explicitly"
-            )
+        ports = [p for p in self.patterns if p.port_matches(dest.port)]
+        for ip in ips:
+            if refused_network(ip) is not None and not any(p.names_refused(ip) for p in ports):
+                raise PolicyError(
+                    f"{where} is a link-local or cloud metadata address ({ip}); the scaler "
+                    "never dials one unless --allow-brokers names it explicitly"
+                )
         if not self.patterns:
             return
-        if explicit or any(p.port_matches(dest.port) and p.names(dest.host) for p in self.patterns):
+        if any(p.contains(ips) or p.names(dest.host) for p in ports):
             return
         raise PolicyError(
             f"{where} is not an allowed broker address: the scaler's --allow-brokers "

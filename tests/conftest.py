@@ -30,6 +30,7 @@ from tests.brokers import (
     RedisProcess,
     RedisSentinel,
 )
+from tests import loopback
 from tests.kedago import tools_dir
 
 REDIS_PASSWORD = "s3cret-Pa55"
@@ -43,6 +44,16 @@ def pytest_configure(config: pytest.Config) -> None:
     # A cancelled CI job sends SIGTERM. As a KeyboardInterrupt (what Ctrl-C gives), it
     # lets pytest tear down the fixtures: brokers and the e2e cluster stop, not linger.
     signal.signal(signal.SIGTERM, _interrupt)
+    loopback.install()
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only() -> Iterator[None]:
+    """Fails the test that tried to dial anything but loopback (tests/loopback.py)."""
+    loopback.take()
+    yield
+    refused = loopback.take()
+    assert not refused, f"the test dialed non-loopback addresses (refused): {refused[:5]}"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -8,13 +8,23 @@ channel, so hypothesis drives plain functions.
 Only loopback is ever dialed: the server's broker policy allows 127.0.0.1 and ::1
 alone, and its resolver refuses every name without asking DNS.
 
-About a minute in CI: 5 x ``KQS_FUZZ_EXAMPLES`` examples (default 800), three calls
+Values follow grammars, not only random text: URLs (schemes, user info, bracketed and
+unbalanced hosts, refused addresses, ports past 65535, control characters), AWS
+regions, numbers past int64 and float64, Go durations. A second test fuzzes what the
+other side says: a loopback endpoint answers SQS, STS and the RabbitMQ management API
+with bent valid answers, any JSON, broken XML, bytes, redirects and every status, and
+no answer may end in INTERNAL or come back quoted.
+
+About a minute and a half in CI: 5 x ``KQS_FUZZ_EXAMPLES`` metadata examples (default
+800), three calls each, and ``KQS_FUZZ_EXAMPLES / 4`` endpoint answers, five reads
 each; set it higher for a longer run (``make fuzz EXAMPLES=20000``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import os
 import re
 import threading
@@ -56,11 +66,113 @@ NASTY = [
     "us-east-1", "cn-north-1", "QueueLength", "MessageRate", "sum", "avg", "max", "5s", "-5s",
     ".*", "(", "[a-", "\\", "a" * 81, "q.fifo",
 ]  # fmt: skip
+# -- grammar: the shapes a parser must survive, not just random text --------------------
+CONTROL = st.sampled_from(["\n", "\r", "\t", "\x00", "\x7f", " ", "\u2028", "\u200b"])
+HOSTS = st.one_of(
+    st.sampled_from(
+        [
+            "127.0.0.1",
+            "localhost",
+            "[::1]",
+            "[::1",
+            "::1]",
+            "[::ffff:127.0.0.1]",
+            "[::ffff:169.254.169.254]",
+            "169.254.169.254",
+            "0x7f000001",
+            "2130706433",
+            "[fe80::1%25lo]",
+            "[",
+            "]",
+            "",
+            "[]",
+            "a..b",
+            "-a",
+            "a" * 300,
+            "xn--",
+            "é.example",
+            "[v1.x]",
+        ]
+    ),
+    st.from_regex(r"[a-z0-9.\-\[\]:%@]{1,30}", fullmatch=True),
+)
+PORTS = st.one_of(
+    st.sampled_from(
+        ["", ":", ":0", ":1", ":65535", ":65536", ":-1", ":abc", ":1:2", ":" + "9" * 30]
+    ),
+    st.integers(-5, 70000).map(lambda n: f":{n}"),
+)
+USERINFO = st.one_of(
+    st.just(""),
+    st.from_regex(r"[a-z%:/@#?]{0,12}", fullmatch=True).map(lambda u: u + "@"),
+)
+URLS = st.builds(
+    lambda scheme, user, host, port, path, tail, ctl: (
+        f"{scheme}{user}{host}{port}{path}{tail}{ctl}"
+    ),
+    st.sampled_from(
+        [
+            "http://",
+            "https://",
+            "amqp://",
+            "amqps://",
+            "redis://",
+            "ftp://",
+            "",
+            "//",
+            "HTTP://",
+            "http:/",
+            "http:///",
+        ]
+    ),
+    USERINFO,
+    HOSTS,
+    PORTS,
+    st.sampled_from(["", "/", "/1/q", "/123456789012/q", "/a/b/c", "/%2F", "/vh@st", "/%zz"]),
+    st.sampled_from(["", "?x=1", "#f", "?", "#"]),
+    st.one_of(st.just(""), CONTROL),
+)
+REGIONS = st.one_of(
+    st.sampled_from(
+        [
+            "us-east-1",
+            "cn-north-1",
+            "..",
+            "+5",
+            "@",
+            "-",
+            "a-",
+            "123",
+            "US-EAST-1",
+            "us_east_1",
+            "a" * 64,
+            "é",
+        ]
+    ),
+    st.from_regex(r"[a-z0-9\-.+@_]{0,20}", fullmatch=True),
+)
+NUMBERS = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.builds(
+        lambda sign, digits, frac, exp: f"{sign}{digits}{frac}{exp}",
+        st.sampled_from(["", "-", "+"]),
+        st.from_regex(r"[0-9]{1,25}", fullmatch=True),
+        st.sampled_from(["", ".", ".5", ".0000001"]),
+        st.sampled_from(["", "e5", "E-5", "e400", "e-400", "e"]),
+    ),
+    st.builds(
+        lambda n, unit: f"{n}{unit}",
+        st.integers(-(2**66), 2**66),
+        st.sampled_from(["ms", "s", "m", "h", "ns", "us", "µs", "d", ""]),
+    ),
+)
 VALUES = st.one_of(
     st.sampled_from(NASTY),
     st.text(max_size=40),
-    st.integers(min_value=-(2**70), max_value=2**70).map(str),
-    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    NUMBERS,
+    URLS,
+    REGIONS,
 )
 
 
@@ -104,9 +216,12 @@ async def _refuse_names(host: str, port: int) -> list[Any]:
 
 
 class Background:
-    """A ScalerServer in its own thread and event loop."""
+    """A ScalerServer in its own thread and event loop: by default the fuzz's, which
+    dials 127.0.0.1 and ::1 only and resolves no name."""
 
-    def __init__(self) -> None:
+    def __init__(self, policy: BrokerPolicy | None = None, **settings: Any) -> None:
+        self.policy = policy or BrokerPolicy(("127.0.0.1", "[::1]"), resolve=_refuse_names)
+        self.settings = {"read_timeout": READ_TIMEOUT, "metrics_port": -1, **settings}
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.server: ScalerServer | None = None
@@ -123,10 +238,7 @@ class Background:
             self.loop.close()
 
     async def _start(self) -> None:
-        policy = BrokerPolicy(("127.0.0.1", "[::1]"), resolve=_refuse_names)
-        self.server = ScalerServer(
-            test_settings(read_timeout=READ_TIMEOUT, metrics_port=-1), policy=policy
-        )
+        self.server = ScalerServer(test_settings(**self.settings), policy=self.policy)
         await self.server.start()
 
     def stop(self) -> None:
@@ -223,3 +335,213 @@ def test_the_fuzz_ran_and_reports_its_statuses() -> None:
     assert total >= EXAMPLES * 3
     assert SEEN["INVALID_ARGUMENT"] > 0
     assert SEEN["OK"] > 0
+
+
+# -- endpoint answers: what a broker or endpoint may say, not just what a trigger may ----
+MARKER = "ECHO-MARKER-5e2b"
+FIELDS = [
+    "QueueUrl", "Attributes", "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+    "ApproximateNumberOfMessagesDelayed", "Credentials", "AccessKeyId", "SecretAccessKey",
+    "SessionToken", "Expiration", "__type", "message", "Error", "Code", "Message", "messages",
+    "messages_ready", "messages_unacknowledged", "message_stats", "publish_details",
+    "deliver_get_details", "rate", "items", "page_count", "filtered_count", "name",
+]  # fmt: skip
+JSON_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False),
+    st.sampled_from(["", "3", "-1", "lots", "1e3", MARKER, "2026-12-02T00:00:00Z", "9" * 30]),
+)
+JSON_DOCS = st.recursive(
+    JSON_LEAVES,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(st.sampled_from(FIELDS), children, max_size=4),
+    ),
+    max_leaves=12,
+)
+
+
+def _xml(doc: Any) -> str:
+    if isinstance(doc, dict):
+        return "".join(f"<{k}>{_xml(v)}</{k}>" for k, v in doc.items() if k.isidentifier())
+    if isinstance(doc, list):
+        return "".join(f"<member>{_xml(v)}</member>" for v in doc)
+    return "" if doc is None else str(doc)
+
+
+#: An answer every read path accepts (GetQueueUrl, GetQueueAttributes, the management
+#: API's queue and listing), which the fuzz then bends: fields dropped or retyped.
+VALID: dict[str, Any] = {
+    "QueueUrl": "http://127.0.0.1:1/123456789012/q",
+    "Attributes": {"ApproximateNumberOfMessages": "3", "ApproximateNumberOfMessagesNotVisible": "1",
+                   "ApproximateNumberOfMessagesDelayed": "0"},
+    "messages": 4, "messages_ready": 3, "messages_unacknowledged": 1,
+    "message_stats": {"publish_details": {"rate": 1.5}, "deliver_get_details": {"rate": 0.5}},
+    "items": [{"name": "q", "messages": 4, "messages_ready": 3}], "page_count": 1,
+}  # fmt: skip
+
+
+@st.composite
+def bent(draw: Any) -> bytes:
+    """VALID with some fields dropped or replaced by any JSON value (none, often)."""
+
+    def bend(doc: Any, depth: int) -> Any:
+        if not isinstance(doc, dict) or depth > 2:
+            return doc
+        out = {}
+        for key, value in doc.items():
+            fate = draw(st.sampled_from(["keep"] * 6 + ["drop", "retype"]))
+            if fate == "keep":
+                out[key] = bend(value, depth + 1)
+            elif fate == "retype":
+                out[key] = draw(JSON_LEAVES)
+        return out
+
+    return json.dumps(bend(VALID, 0)).encode()
+
+
+BODIES = st.one_of(
+    bent(),
+    bent(),
+    JSON_DOCS.map(lambda d: json.dumps(d).encode()),
+    JSON_DOCS.map(
+        lambda d: (
+            f"<AssumeRoleResponse><AssumeRoleResult>{_xml(d)}</AssumeRoleResult>"
+            "</AssumeRoleResponse>".encode()
+        )
+    ),
+    JSON_DOCS.map(lambda d: f"<ErrorResponse><Error>{_xml(d)}</Error></ErrorResponse>".encode()),
+    st.sampled_from(
+        [
+            b"",
+            b"{",
+            b"NaN",
+            b"[1, 2",
+            b"<not xml",
+            b"\xff\xfe",
+            b"null",
+            b"[]",
+            f"<html>{MARKER}</html>".encode(),
+            f'{{"x": "{MARKER}"'.encode(),
+        ]
+    ),
+    st.binary(max_size=64),
+)
+ANSWERS = st.tuples(
+    st.sampled_from(
+        [200, 200, 200, 201, 204, 301, 302, 307, 308, 400, 401, 403, 404, 429, 500, 503, 599]
+    ),
+    st.sampled_from(
+        [
+            "application/json",
+            "application/x-amz-json-1.0",
+            "text/xml",
+            "text/html",
+            "application/octet-stream",
+        ]
+    ),
+    BODIES,
+)
+
+
+class AnsweringEndpoint:
+    """A loopback HTTP server answering every request with ``answer``."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        endpoint = self
+        self.answer: tuple[int, str, bytes] = (200, "text/plain", b"")
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _reply(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                code, kind, body = endpoint.answer
+                self.send_response(code)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                if 300 <= code < 400:
+                    self.send_header("Location", "http://127.0.0.1:1/elsewhere")
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = _reply
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture(scope="module")
+def answering() -> Iterator[tuple[pb_grpc.ExternalScalerStub, AnsweringEndpoint]]:
+    endpoint = AnsweringEndpoint()
+    background = Background(allow_aws_endpoints=endpoint.url)
+    background.thread.start()
+    assert background.ready.wait(30)
+    assert background.server is not None
+    channel = grpc.insecure_channel(f"127.0.0.1:{background.server.port}")
+    yield pb_grpc.ExternalScalerStub(channel), endpoint
+    channel.close()
+    background.stop()
+    endpoint.close()
+
+
+ANSWERED: Counter[str] = Counter()
+_QUEUES = itertools.count()
+
+
+def answered_triggers(url: str) -> dict[str, dict[str, str]]:
+    """One trigger per read path, each naming a fresh queue (and identity) so that no
+    cache answers in the endpoint's place."""
+    n = next(_QUEUES)
+    aws = {"scalerType": "aws-sqs-queue", "awsRegion": "us-east-1", "awsEndpoint": url,
+           "awsAccessKeyID": f"AKID{n}", "awsSecretAccessKeyFromEnv": "s"}  # fmt: skip
+    return {
+        "sqs by name (GetQueueUrl)": {**aws, "queueURL": f"q{n}"},
+        "sqs by url": {**aws, "queueURL": f"{url}/123456789012/q{n}", "scaleOnDelayed": "true"},
+        "sqs with a role (STS)": {**aws, "queueURL": f"q{n}",
+                                  "awsRoleArn": "arn:aws:iam::123456789012:role/r"},
+        "rabbitmq http": {"scalerType": "rabbitmq", "host": f"{url}/", "queueName": f"q{n}",
+                          "mode": "MessageRate", "value": "1"},
+        "rabbitmq http regex": {"scalerType": "rabbitmq", "host": f"{url}/", "queueName": f"q{n}.*",
+                                "useRegex": "true", "operation": "avg"},
+    }  # fmt: skip
+
+
+@pytest.mark.timeout(900)
+@settings(
+    max_examples=max(EXAMPLES // 4, 50),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    database=None,
+)
+@given(answer=ANSWERS)
+def test_no_endpoint_answer_breaks_the_server(
+    answering: tuple[pb_grpc.ExternalScalerStub, AnsweringEndpoint], answer: tuple[int, str, bytes]
+) -> None:
+    stub, endpoint = answering
+    endpoint.answer = answer
+    for path, metadata in answered_triggers(endpoint.url).items():
+        code, details = call(stub, "GetMetrics", metadata)
+        ANSWERED[f"{path}: {code.name}"] += 1
+        assert details != "Deadline Exceeded", (path, answer)
+        assert code in ALLOWED, (path, code, details, answer)
+        assert MARKER not in details, (path, details)  # an endpoint's body is never echoed
+        assert len(details) <= 1024
+
+
+def test_the_endpoint_fuzz_ran_and_reports_its_statuses() -> None:
+    total = sum(ANSWERED.values())
+    print(f"\nendpoint fuzz: {total} calls: {dict(sorted(ANSWERED.items()))}")
+    assert total >= max(EXAMPLES // 4, 50) * 5
+    assert any(key.endswith(": OK") for key in ANSWERED)

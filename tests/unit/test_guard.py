@@ -64,6 +64,26 @@ async def allowed(policy: BrokerPolicy, dest: Destination) -> bool:
         (("169.254.169.254/32:80",), redis("169.254.169.254", 80), True),  # explicit
         (("[fd00:ec2::254]:80",), Destination("fd00:ec2::254", 80, "SQS endpoint"), True),
         (("[::1]",), redis("::1"), True),
+        # An IPv6 address carrying a refused IPv4 one is refused in every form (#18).
+        ((), redis("::ffff:169.254.169.254"), False),
+        ((), redis("::ffff:a9fe:a9fe"), False),
+        ((), redis("::169.254.169.254"), False),  # IPv4-compatible
+        ((), redis("64:ff9b::a9fe:a9fe"), False),  # NAT64
+        ((), redis("64:ff9b:1::a9fe:a9fe"), False),  # local-use NAT64
+        ((), redis("2002:a9fe:a9fe::1"), False),  # 6to4
+        ((), redis("2001:0:4136:e378:8000:63bf:5601:5601"), False),  # Teredo, client 169.254.x
+        (("*",), redis("::ffff:169.254.169.254"), False),
+        (("::/0",), redis("::ffff:169.254.169.254"), False),
+        # Only a pattern inside a refused network names it: a wide one merely contains it.
+        (("128.0.0.0/1",), redis("169.254.169.254"), False),
+        (("::/1",), redis("::ffff:169.254.169.254"), False),
+        (("169.254.169.254/32:80",), redis("::ffff:169.254.169.254", 80), True),
+        (("[::ffff:169.254.169.254]:80",), redis("169.254.169.254", 80), True),
+        # Allowlist patterns match every form of an address, either way round.
+        (("10.0.0.0/8",), redis("::ffff:10.1.2.3"), True),
+        (("[::ffff:10.0.0.0/104]",), redis("10.1.2.3"), True),
+        (("10.0.0.0/8",), redis("64:ff9b::b01:203"), False),  # 11.1.2.3 behind NAT64
+        ((), redis("::1"), True),
     ],
 )
 async def test_patterns(patterns: tuple[str, ...], dest: Destination, expected: bool) -> None:
