@@ -22,7 +22,9 @@ A set is bound twice:
   trigger that names the set may not set any target key itself, in any form
   (PERMISSION_DENIED naming the key): it can narrow what it reads (list, queue,
   database), never where the credentials go. A Redis or RabbitMQ set without a
-  target is refused.
+  target is refused. Nor may it weaken how they travel: ``unsafeSsl: true`` needs
+  the set's own ``unsafeSsl`` file, and ``enableTLS: false`` is refused where the
+  set turns TLS on (:func:`check_transport`).
 
 Every other file fills the key of the same name unless the trigger sets that key
 itself (the trigger's own ``username``, for example, wins). Keys that have a
@@ -50,8 +52,10 @@ _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 TARGET_KEYS = ("address", "addresses", "host", "hosts", "port", "ports", "awsEndpoint")
 #: Keys that say who the scaler becomes (SQS): a trigger naming a set may not set them.
 IDENTITY_KEYS = ("awsRoleArn", "awsExternalId")
-#: Keys that say how a connection is protected: locked when the set defines them.
-TRANSPORT_KEYS = ("enableTLS", "unsafeSsl")
+#: How a connection is protected (``enableTLS``, ``unsafeSsl``): under a set, or a
+#: ClusterTriggerAuthentication, the trigger may make it stricter, never weaker.
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}  # Go's strconv.ParseBool, as KEDA reads them
+_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 #: Per broker family (the scalerType's prefix), the keys one of which a set must hold.
 REQUIRED_TARGET = {"redis": ("address", "addresses", "host", "hosts"), "rabbitmq": ("host",)}
 
@@ -109,8 +113,8 @@ class CredentialStore:
                 f'namespace "{quoted(namespace)}" may not use credential set "{ref}": the set\'s '
                 f'"{NAMESPACES_FILE}" file does not list it'
             )
-        locked = TARGET_KEYS + IDENTITY_KEYS + tuple(k for k in TRANSPORT_KEYS if files.get(k))
-        for key in locked:
+        check_transport(metadata, files, f'{REF_KEY} "{ref}"')
+        for key in TARGET_KEYS + IDENTITY_KEYS:
             for name in (key, f"{key}FromEnv"):
                 if name in metadata:
                     raise PolicyError(
@@ -134,6 +138,29 @@ class CredentialStore:
                 continue  # the trigger's own (non-target) key wins
             merged[form(key)] = value
         return merged
+
+
+def check_transport(metadata: Mapping[str, str], bound: Mapping[str, str], source: str) -> None:
+    """PolicyError when the trigger's metadata makes the transport of credentials it
+    does not own weaker than ``bound`` (the credential set's files, or what a
+    ClusterTriggerAuthentication fixes) says: ``unsafeSsl`` true where the binding
+    does not say so itself, or ``enableTLS`` false where the binding turns TLS on.
+    Stricter is allowed (TLS on, certificate checks kept); a value that is not a
+    boolean is left for the parser to refuse."""
+    for name in ("unsafeSsl", "unsafeSslFromEnv"):
+        if metadata.get(name, "").strip() in _TRUE and bound.get("unsafeSsl", "") not in _TRUE:
+            raise PolicyError(
+                f'parameter "{name}" may not be true with {source}: credentials the trigger '
+                "does not own go only over a verified connection, so a trigger may make "
+                "their transport stricter, never weaker"
+            )
+    for name in ("enableTLS", "enableTLSFromEnv"):
+        if metadata.get(name, "").strip() in _FALSE and bound.get("enableTLS", "") in _TRUE:
+            raise PolicyError(
+                f'parameter "{name}" may not be false with {source}, which turns TLS on: a '
+                "trigger may make the transport of credentials it does not own stricter, "
+                "never weaker"
+            )
 
 
 def _namespaces(ref: str, files: Mapping[str, str]) -> set[str]:

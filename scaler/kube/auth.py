@@ -27,7 +27,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from scaler.credentials import IDENTITY_KEYS, REF_KEY, REQUIRED_TARGET, TARGET_KEYS
+from scaler.credentials import (
+    IDENTITY_KEYS,
+    REF_KEY,
+    REQUIRED_TARGET,
+    TARGET_KEYS,
+    check_transport,
+)
 from scaler.errors import AuthError, MetadataError, PolicyError
 from scaler.guard import quoted
 
@@ -388,6 +394,9 @@ def _check_cluster_target(metadata: Mapping[str, str], auth: ResolvedAuth, famil
                     "ClusterTriggerAuthentication fixes where its credentials go (its own "
                     "address, host or endpoint) and whom they act as"
                 )
+    # Its TLS is the operator's too: the trigger may not switch off certificate checks.
+    tls_on = "true" if str(auth.params.get("tls", "")).strip() == "enable" else ""
+    check_transport(metadata, {"enableTLS": tls_on}, auth.source)
     needed = REQUIRED_TARGET.get(family, ())
     if needed and not any(auth.params.get(k) for k in needed):
         raise PolicyError(

@@ -144,7 +144,7 @@ def test_the_trigger_cannot_send_the_sets_password_elsewhere(tmp_path: Path, key
 
 def test_a_transport_key_the_set_defines_is_locked(tmp_path: Path) -> None:
     triggers = team_a(tmp_path, enableTLS="true")
-    with pytest.raises(PolicyError, match='parameter "enableTLS" may not be set'):
+    with pytest.raises(PolicyError, match='parameter "enableTLS" may not be false'):
         triggers.parse({**REDIS, "enableTLS": "false"}, "team-a")
     assert triggers.parse(REDIS, "team-a").query.conn.tls is True
 
