@@ -22,8 +22,8 @@ from scaler.adapters.base import Adapter, Trigger, metric_name
 from scaler.adapters.memory import MemoryMetadata
 from scaler.adapters.rabbitmq import RabbitMetadata
 from scaler.adapters.redis import RedisListMetadata, RedisStreamMetadata
-from scaler.adapters.sqs import SqsMetadata
-from scaler.credentials import CredentialStore, apply_without_store
+from scaler.adapters.sqs import SqsMetadata, SqsQuery
+from scaler.credentials import REF_KEY, CredentialStore, apply_without_store
 from scaler.errors import MetadataError, PolicyError, ScalerError
 from scaler.guard import check_metadata_size, quoted
 from scaler.kube import auth as kube_auth
@@ -78,10 +78,14 @@ class AwsPolicy:
     """Where the scaler's AWS requests may go, and which roles it may assume with its
     own identity. Metadata never chooses where a signed request travels:
 
-    - ``awsEndpoint`` in trigger metadata must be one of ``endpoints`` (a credential
-      set's own ``awsEndpoint`` is the operator's choice and needs no listing);
-    - ``awsRoleArn`` assumed with the scaler's own identity (no keys in the trigger,
-      no credential set) must match one of ``roles`` (``*`` wildcards).
+    - an ``awsEndpoint`` must be one of ``endpoints`` unless a credential set chose it
+      (the operator's choice needs no listing);
+    - an ``awsRoleArn`` assumed with the scaler's own identity (the parsed trigger
+      brings no keys of its own, and no credential set chose the role) must match one
+      of ``roles`` (``*`` wildcards).
+
+    Both are decided from the parsed trigger, the values the adapter will use, so a
+    blank or padded key cannot make the check and the read disagree.
     """
 
     endpoints: frozenset[str] = frozenset()
@@ -93,26 +97,28 @@ class AwsPolicy:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
 
-    def check(self, metadata: Mapping[str, str]) -> None:
-        if metadata.get(SCALER_TYPE_KEY, "").strip() != "aws-sqs-queue":
+    def check(self, trigger: Trigger, *, from_credential_set: bool) -> None:
+        query = trigger.query
+        if not isinstance(query, SqsQuery) or from_credential_set:
             return
-        endpoint = metadata.get("awsEndpoint", "").strip()
-        if endpoint:
+        identity = query.identity
+        if identity.endpoint:
             try:
-                allowed = self.normal(endpoint) in {self.normal(e) for e in self.endpoints}
+                allowed = self.normal(identity.endpoint) in {self.normal(e) for e in self.endpoints}
             except ValueError:
                 allowed = False
             if not allowed:
                 raise PolicyError(
-                    f'parameter "awsEndpoint" value "{quoted(endpoint)}" is not one of the '
-                    "scaler's --allow-aws-endpoints (KQS_ALLOW_AWS_ENDPOINTS): requests signed "
-                    "with AWS credentials go only to endpoints the scaler's operator lists"
+                    f'parameter "awsEndpoint" value "{quoted(identity.endpoint)}" is not one of '
+                    "the scaler's --allow-aws-endpoints (KQS_ALLOW_AWS_ENDPOINTS): requests "
+                    "signed with AWS credentials go only to endpoints the scaler's operator lists"
                 )
-        role = metadata.get("awsRoleArn", "").strip()
-        own_keys = any(
-            metadata.get(k) for k in ("awsAccessKeyID", "awsAccessKeyIDFromEnv", "credentialsRef")
-        )
-        if role and not own_keys and not any(fnmatch.fnmatchcase(role, p) for p in self.roles):
+        role = identity.role_arn
+        if (
+            role
+            and identity.access_key_id is None
+            and not any(fnmatch.fnmatchcase(role, p) for p in self.roles)
+        ):
             raise PolicyError(
                 f'parameter "awsRoleArn" value "{quoted(role)}" is not one of the scaler\'s '
                 "--allow-aws-roles (KQS_ALLOW_AWS_ROLES): the scaler assumes a role with its "
@@ -172,8 +178,6 @@ class Triggers:
             )
         else:
             metadata = apply_without_store(metadata)
-        if self._aws is not None:
-            self._aws.check(raw)  # what the trigger itself asks for, not its set's
         digest = hmac.new(self._salt, digestmod=hashlib.sha256)
         for k, v in sorted(metadata.items()):
             digest.update(b"%d:%s%d:%s" % (len(k), k.encode(), len(v), v.encode()))
@@ -183,11 +187,13 @@ class Triggers:
         trigger = self._parsed.get(key)
         if trigger is not None:
             self._parsed.move_to_end(key)
-            return trigger
-        trigger = self._parse(metadata, auth_only)
-        self._parsed[key] = trigger
-        if len(self._parsed) > self._cache_size:
-            self._parsed.popitem(last=False)
+        else:
+            trigger = self._parse(metadata, auth_only)
+            self._parsed[key] = trigger
+            if len(self._parsed) > self._cache_size:
+                self._parsed.popitem(last=False)
+        if self._aws is not None:
+            self._aws.check(trigger, from_credential_set=bool(raw.get(REF_KEY, "").strip()))
         return trigger
 
     def spec(
