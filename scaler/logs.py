@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import sys
+import traceback
 
 #: Loggers held at INFO or above: their DEBUG records carry credentials.
 QUIET_LIBRARIES = (
@@ -43,6 +44,23 @@ _PATTERNS = (
         r"\1***",
     ),
 )
+
+
+def unexpected(exc: BaseException) -> str:
+    """An unexpected exception for the log: its type, the chain of causes and every
+    frame, but no exception's message. A message may quote what a broker or an
+    endpoint sent (a response body) or a value a trigger gave, which no log keeps."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = "".join(traceback.format_list(traceback.extract_tb(current.__traceback__)))
+        parts.append(
+            f"{type(current).__module__}.{type(current).__qualname__} (message withheld)\n{frames}"
+        )
+        current = current.__cause__ or current.__context__
+    return "\ncaused by: ".join(parts).rstrip()
 
 
 def redact(text: str) -> str:

@@ -20,6 +20,7 @@ import grpc
 from scaler.adapters.base import Trigger
 from scaler.errors import MetadataError, ScalerError, ShuttingDown
 from scaler.guard import BrokerPolicy, capped, quoted
+from scaler.logs import unexpected
 from scaler.metrics import Metrics
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
@@ -134,7 +135,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
                 log.warning("%s %s: %s %s", method, _who(ref), exc.code, message)
             await context.abort(grpc.StatusCode[exc.code], message)
         else:
-            log.error("%s %s failed unexpectedly", method, _who(ref), exc_info=exc)
+            log.error("%s %s failed unexpectedly: %s", method, _who(ref), unexpected(exc))
             await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the scaler's log")
         raise AssertionError("context.abort returned")  # it raises
 

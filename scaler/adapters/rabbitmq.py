@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import math
 import re
 import ssl
 from dataclasses import dataclass
@@ -72,25 +73,73 @@ CONSUMPTION_TIME = "ExpectedQueueConsumptionTime"
 MODES = (QUEUE_LENGTH, MESSAGE_RATE, DELIVER_GET_RATE, PUBLISHED_TO_DELIVERED, CONSUMPTION_TIME)
 DEFAULT_QUEUE_LENGTH = 20.0
 
-_DURATION_PART = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
-_UNIT_SECONDS = {
-    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
+_UNIT_NANOS = {
+    "ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
+    "m": 60_000_000_000, "h": 3_600_000_000_000,
 }  # fmt: skip
+_MAX_NANOS = 2**63 - 1  # a Go time.Duration is an int64 of nanoseconds
+
+
+def _go_duration(text: str) -> int | None:
+    """Go's ``time.ParseDuration`` in nanoseconds, or None where Go refuses ``text``
+    (syntax, unknown unit, or beyond int64 nanoseconds, about 292 years)."""
+    s, negative = text, False
+    if s[:1] in ("-", "+"):
+        negative, s = s[0] == "-", s[1:]
+    if s == "0":
+        return 0
+    if not s:
+        return None
+    total = 0
+    while s:
+        m = re.match(r"([0-9]*)(?:\.([0-9]*))?", s)
+        assert m is not None  # the pattern matches the empty string
+        whole, fraction = m.group(1), m.group(2)
+        if not whole and not fraction:
+            return None  # neither digits before nor after the point
+        s = s[m.end() :]
+        unit = re.match(r"[^0-9.]+", s)
+        if unit is None or unit.group() not in _UNIT_NANOS:
+            return None  # a missing or unknown unit
+        s = s[unit.end() :]
+        scale = _UNIT_NANOS[unit.group()]
+        value = int(whole or "0")
+        if value > 2**63 // scale:
+            return None
+        value *= scale
+        if fraction:
+            # Go keeps at most the digits that fit in int64, and rounds like float64.
+            digits = fraction[:18]
+            value += int(float(int(digits)) * (scale / 10 ** len(digits)))
+        total += value
+        if total > 2**63:
+            return None
+    if not negative and total > _MAX_NANOS:
+        return None
+    return -total if negative else total
 
 
 def parse_timeout(text: str) -> float:
-    """KEDA's ``timeout``: whole milliseconds, or a Go duration like ``5s`` or
-    ``1m30s``. Returns seconds; raises MetadataError for anything else or a
-    negative value."""
+    """KEDA's ``timeout`` (typed config, ``time.Duration``): Go's ``ParseDuration``
+    (``5s``, ``1m30s``, ``0``), else whole milliseconds as ``strconv.ParseInt``
+    reads them (``5000``, ``+5000``). Returns seconds; raises MetadataError for
+    anything else, for a negative value, and for milliseconds beyond what a Go
+    duration holds (KEDA's multiplication would wrap there)."""
     bad = MetadataError(
-        f'parameter "timeout" value "{text}" must be milliseconds (e.g. 5000) or a duration '
-        '(e.g. "5s", "1m30s"), not negative'
+        f'parameter "timeout" value "{quoted(text)}" must be milliseconds (e.g. 5000) or a '
+        'duration (e.g. "5s", "1m30s"), not negative, at most 292 years'
     )
-    if re.fullmatch(r"[0-9]+", text):
-        return int(text) / 1000
-    if not text or text.startswith("-") or _DURATION_PART.sub("", text.lstrip("+")) != "":
+    nanos = _go_duration(text)
+    if nanos is None:
+        if not re.fullmatch(r"[+-]?[0-9]+", text, re.ASCII):
+            raise bad
+        millis = int(text)
+        if not -(2**63) <= millis < 2**63 or millis * 1_000_000 > _MAX_NANOS:
+            raise bad
+        nanos = millis * 1_000_000
+    if nanos < 0:
         raise bad
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    return nanos / 1e9
 
 
 def _check_url(raw: str) -> None:
@@ -415,7 +464,7 @@ class RabbitMetadata(TriggerMetadata):
         )
 
 
-def _combine(items: list[dict[str, Any]], operation: str) -> QueueStats:
+def _combine(items: list[object], operation: str) -> QueueStats:
     """KEDA's regex composition: sum; avg (counts rounded down); max (from 0)."""
     if not items:
         return QueueStats(0, 0)
@@ -451,13 +500,18 @@ def _stat_count(item: dict[str, Any], field: str) -> int | None:
 
 
 def _rate(rates: dict[str, Any], field: str) -> float:
-    value = (rates.get(field) or {}).get("rate", 0.0)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    details = rates.get(field) or {}
+    if not isinstance(details, dict):
+        raise BrokerUnavailable(f'the management API answered a malformed "{field}"')
+    value = details.get("rate", 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise BrokerUnavailable(f'the management API answered a non-numeric "{field}" rate')
     return float(value)
 
 
-def _stats(item: dict[str, Any]) -> QueueStats:
+def _stats(item: object) -> QueueStats:
+    if not isinstance(item, dict):
+        raise BrokerUnavailable("the management API answered a queue that is not a JSON object")
     rates = item.get("message_stats") or {}
     if not isinstance(rates, dict):
         raise BrokerUnavailable('the management API answered a malformed "message_stats"')
@@ -578,7 +632,8 @@ class RabbitAdapter:
                 password = server.password.reveal() if server.password else ""
                 token = base64.b64encode(f"{server.username.reveal()}:{password}".encode())
                 headers["Authorization"] = "Basic " + token.decode()
-            timeout = server.http_timeout if server.http_timeout else self._timeout
+            # The trigger's own timeout, never past the scaler's read timeout.
+            timeout = min(server.http_timeout or self._timeout, self._timeout)
             return aiohttp.ClientSession(
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
@@ -602,7 +657,9 @@ class RabbitAdapter:
             what = f'reading queue "{query.queue}"'
         try:
             session = await self._session(query.server)
-            async with session.get(URL(url, encoded=True)) as response:
+            # Never follow a redirect: its Location is the server's choice of where our
+            # credentials go next. A 3xx is an error naming its status (below).
+            async with session.get(URL(url, encoded=True), allow_redirects=False) as response:
                 status = response.status
                 reason = response.reason or ""
                 payload = None
@@ -618,7 +675,12 @@ class RabbitAdapter:
         except TimeoutError as exc:
             raise BrokerTimeout(f"{where} did not answer in time while {what}") from exc
         except (aiohttp.ClientError, OSError) as exc:
-            raise BrokerUnavailable(f"cannot reach {where} while {what}: {exc}") from exc
+            # Our own stack's words for a connection that failed (refused, TLS, DNS);
+            # anything else aiohttp says can quote what the server sent (a status line
+            # it could not parse, data after a close): only its type.
+            connecting = isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ClientOSError)
+            detail = _local(exc) if connecting else type(exc).__name__
+            raise BrokerUnavailable(f"cannot reach {where} while {what}: {detail}") from exc
         except ValueError as exc:
             raise BrokerError(f"{where} sent a body that is not JSON while {what}") from exc
         if status != 200:
@@ -627,13 +689,20 @@ class RabbitAdapter:
             raise BrokerError(f"{where} sent an unexpected JSON document while {what}")
         if not query.use_regex:
             return _stats(payload)
-        if int(payload.get("page_count", 1)) > 1:
+        pages, items = payload.get("page_count", 1), payload.get("items", [])
+        if isinstance(pages, bool) or not isinstance(pages, int) or not isinstance(items, list):
+            raise BrokerError(
+                f'{where} answered a queue listing without an integer "page_count" and an '
+                f'"items" list while {what}'
+            )
+        if pages > 1:
+            matches = payload.get("filtered_count", "?")
             raise UnsupportedState(
                 f'more queues match "{query.queue}" on {where} than one page of pageSize='
-                f"{query.page_size} holds ({payload.get('filtered_count', '?')} matches): "
+                f"{query.page_size} holds ({quoted(str(matches)[:20])} matches): "
                 'raise "pageSize" or narrow the regex'
             )
-        return _combine(list(payload.get("items", [])), query.operation)
+        return _combine(items, query.operation)
 
     @staticmethod
     def _http_error(
@@ -658,6 +727,11 @@ class RabbitAdapter:
             )
         if status in (502, 503, 504):
             return BrokerUnavailable(f"{where} answered {text} while {what}")
+        if 300 <= status < 400:
+            return BrokerError(
+                f"{where} answered {text} while {what}: a redirect, which the scaler never "
+                "follows (point host at the management API itself)"
+            )
         return BrokerError(f"{where} answered {text} while {what}")
 
     async def aclose(self) -> None:
