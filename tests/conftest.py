@@ -22,6 +22,7 @@ from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.server import ScalerServer
 from scaler.settings import Settings
 from scaler.triggers import Triggers
+from tests import loopback
 from tests.brokers import (
     HangingServer,
     MotoServer,
@@ -30,7 +31,6 @@ from tests.brokers import (
     RedisProcess,
     RedisSentinel,
 )
-from tests import loopback
 from tests.kedago import tools_dir
 
 REDIS_PASSWORD = "s3cret-Pa55"

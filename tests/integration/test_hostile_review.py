@@ -97,7 +97,8 @@ async def test_2_the_management_api_redirect_is_an_error_not_followed(
     finally:
         await redirector.stop()
     assert code == grpc.StatusCode.UNAVAILABLE, details
-    assert "HTTP 302" in details and "never follows" in details
+    assert "HTTP 302" in details
+    assert "never follows" in details
     assert redirector.connections == 1
     assert elsewhere.connections == 0
 
@@ -124,7 +125,8 @@ async def test_2_an_aws_endpoint_redirect_is_an_error_not_followed(
     finally:
         await redirector.stop()
     assert code == grpc.StatusCode.UNAVAILABLE, details
-    assert "HTTP 302" in details and "never follows" in details
+    assert "HTTP 302" in details
+    assert "never follows" in details
     assert redirector.received.startswith(b"POST ")
     assert (b"AssumeRole" in redirector.received) is (call == "AssumeRole")
     assert elsewhere.connections == 0

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
-from tests.brokers import RedisProcess
+from tests.brokers import MotoServer, RedisProcess
 from tests.conftest import metrics_request
 
 CHART_VALUES = Path(__file__).parents[2] / "charts" / "keda-queue-scaler" / "values.yaml"
@@ -55,28 +55,31 @@ async def burst(stub: pb_grpc.ExternalScalerStub, metas: list[dict[str, str]]) -
     return codes
 
 
+async def serve(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], int]:
+    """`serve` as its own process on a free port, its log in a file (a pipe nobody
+    reads would fill and block the server); (process, gRPC port)."""
+    log = tmp_path / "scaler.log"
+    with log.open("w") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scaler", "serve", "--host", "127.0.0.1", "--port", "0",
+             "--metrics-port", "-1", "--read-timeout", "2", *args],
+            stderr=handle, stdout=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+    async with asyncio.timeout(30):
+        while True:
+            assert proc.poll() is None, log.read_text()
+            if m := READY.search(log.read_text()):
+                return proc, int(m["port"])
+            await asyncio.sleep(0.05)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 async def test_distinct_passwords_and_hosts_stay_under_the_chart_limit(
     redis_db: RedisProcess, tmp_path: Path
 ) -> None:
-    # The log goes to a file: a pipe nobody reads would fill and block the server.
-    log = tmp_path / "scaler.log"
-    with log.open("w") as handle:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "scaler", "serve", "--host", "127.0.0.1", "--port", "0",
-             "--metrics-port", "-1", "--read-timeout", "2"],
-            stderr=handle, stdout=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
+    proc, port = await serve(tmp_path)
     try:
-        port = None
-        async with asyncio.timeout(30):
-            while port is None:
-                assert proc.poll() is None, log.read_text()
-                if m := READY.search(log.read_text()):
-                    port = int(m["port"])
-                else:
-                    await asyncio.sleep(0.05)
         admin = redis_db.client()
 
         def ours() -> int:
@@ -112,6 +115,43 @@ async def test_distinct_passwords_and_hosts_stay_under_the_chart_limit(
         async with asyncio.timeout(30):
             while ours() > 256:
                 await asyncio.sleep(0.1)
+    finally:
+        proc.terminate()
+        await asyncio.to_thread(proc.wait, 30)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+async def test_a_thousand_aws_identities_stay_under_the_chart_limit(
+    moto: MotoServer, tmp_path: Path
+) -> None:
+    """Before (#18): one aiobotocore client per identity, about 9 MiB each; 200
+    identities took RSS from 84 to 1,819 MiB."""
+    import boto3
+
+    boto3.client("sqs", endpoint_url=moto.endpoint, region_name="us-east-1",
+                 aws_access_key_id="a", aws_secret_access_key="b").create_queue(QueueName="jobs")  # fmt: skip
+    proc, port = await serve(tmp_path, "--allow-aws-endpoints", moto.endpoint)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.ExternalScalerStub(channel)
+            start = rss(proc.pid)
+            identities = [
+                {"scalerType": "aws-sqs-queue", "queueURL": "jobs", "awsRegion": "us-east-1",
+                 "awsEndpoint": moto.endpoint, "awsAccessKeyID": f"AKID{i:05d}",
+                 "awsSecretAccessKeyFromEnv": f"secret-{i}"}
+                for i in range(1000)
+            ]  # fmt: skip
+            assert await burst(stub, identities) == {"OK"}
+            after = rss(proc.pid)
+        signed = len(set(moto.keys_used("GetQueueAttributes")))
+        limit = chart_memory_limit()
+        print(
+            f"\nRSS {start / 2**20:.0f} MiB at start, {after / 2**20:.0f} MiB after 1,000 AWS "
+            f"identities ({signed} distinct keys signed); chart limit {limit / 2**20:.0f} MiB"
+        )
+        assert signed == 1000
+        assert after < limit
     finally:
         proc.terminate()
         await asyncio.to_thread(proc.wait, 30)
