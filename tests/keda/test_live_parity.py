@@ -38,6 +38,8 @@ DIFFERENCES = {
     "it with INVALID_ARGUMENT",
     "rabbitmq-target-below-milli": "KEDA keeps 3 decimals of a target, so 0.0001 becomes 0 and "
     "no Job is ever created; we refuse it",
+    "rabbitmq-http-timeout-wraps": "KEDA multiplies the milliseconds into an int64 of "
+    "nanoseconds, which wraps past 292 years; we refuse the value",
 }
 
 Case = dict[str, Any]
@@ -182,6 +184,12 @@ def rabbit_cases(rabbitmq: RabbitMQProcess) -> list[Case]:
         rmq("rabbitmq-http-exclude-unacked", http, mode="QueueLength", value="4",
             excludeUnacknowledged="true"),
         rmq("rabbitmq-http-timeout", http, timeout="5s"),
+        # KEDA reads a time.Duration: ParseDuration, then strconv.ParseInt milliseconds.
+        rmq("rabbitmq-http-timeout-plus-millis", http, timeout="+3000"),
+        rmq("rabbitmq-http-timeout-go-fraction", http, timeout="1.s"),
+        rmq("rabbitmq-http-timeout-negative", http, timeout="-5s"),
+        rmq("rabbitmq-http-timeout-past-int64", http, timeout="10000000000000000000"),
+        rmq("rabbitmq-http-timeout-wraps", http, timeout="9223372036855"),
         rmq("rabbitmq-http-idle-message-rate", http, "idle", mode="MessageRate", value="2"),
         rmq("rabbitmq-http-idle-deliver-rate", http, "idle", mode="DeliverGetRate", value="2"),
         rmq("rabbitmq-http-idle-ratio", http, "idle", mode="PublishedToDeliveredRatio",
