@@ -281,7 +281,7 @@ def names_a_key(details: str, metadata: dict[str, str]) -> bool:
     (size limits), the credential set, or the broker address it will not dial."""
     return (
         any(f'"{name}"' in details for name in KNOWN_KEYS)
-        or re.search(r'\b(parameter|key|credentialsRef) "[^"]+"', details) is not None
+        or re.search(r'\b(parameter|key|credentialsRef) "[^"]*"', details) is not None
         or re.search(r"\bmetadata\b", details) is not None
         or 'credential set "' in details
         or any(phrase in details for phrase in BROKER_REFUSALS)
