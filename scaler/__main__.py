@@ -1,3 +1,5 @@
+"""``python -m scaler``: the ``keda-queue-scaler`` command."""
+
 from scaler.cli import main
 
 main()

@@ -14,7 +14,7 @@ from scaler import __version__
 from scaler import settings as settings_mod
 
 if TYPE_CHECKING:  # the commands import what they use when they run
-    from scaler.explain import Caller
+    from scaler.tools.client import Caller
 
 DESCRIPTION = """\
 KEDA external scaler for Redis lists and streams, AWS SQS and RabbitMQ queues.
@@ -55,34 +55,17 @@ def _add_client_tls(parser: argparse.ArgumentParser) -> None:
 
 
 def _probe(args: argparse.Namespace) -> int:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from scaler.tools.probe import probe
 
-    from scaler.explain import channel_options, credentials
-
-    creds = credentials(args.tls_ca_file, args.tls_cert_file, args.tls_key_file)
-    if creds is not None:
-        channel = grpc.secure_channel(
-            args.address, creds, options=channel_options(args.tls_server_name)
-        )
-    else:
-        channel = grpc.insecure_channel(args.address)
-    with channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
-            )
-        except grpc.RpcError as exc:
-            print(f"probe {args.address}: {exc.code().name}: {exc.details()}", file=sys.stderr)
-            return 1
-    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-    print(f"probe {args.address}: {status}")
-    return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
+    return probe(
+        args.address, service=args.service, timeout=args.timeout, ca=args.tls_ca_file,
+        cert=args.tls_cert_file, key=args.tls_key_file, server_name=args.tls_server_name,
+    )  # fmt: skip
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from scaler import explain as ex
     from scaler.keda.manifest import ManifestError
+    from scaler.tools import explain as ex
 
     if args.from_cluster or args.watch:
         return _explain_cluster(args)
@@ -124,10 +107,11 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _explain_env(args: argparse.Namespace) -> dict[str, str]:
     """--address checked; the --env-file values with --env over them."""
-    from scaler import explain as ex
+    from scaler.tools import explain as ex
+    from scaler.tools.client import check_address
 
     if args.address:
-        ex.check_address(args.address)
+        check_address(args.address)
     env = ex.parse_env(args.env)
     if args.env_file:
         env = {**ex.read_env_file(args.env_file), **env}
@@ -135,12 +119,12 @@ def _explain_env(args: argparse.Namespace) -> dict[str, str]:
 
 
 def _caller(args: argparse.Namespace) -> Caller:
-    from scaler import explain as ex
+    from scaler.tools.client import Caller, channel_options, credentials
 
-    return ex.Caller(
+    return Caller(
         timeout=args.timeout,
-        credentials=ex.credentials(args.tls_ca_file, args.tls_cert_file, args.tls_key_file),
-        options=ex.channel_options(args.tls_server_name),
+        credentials=credentials(args.tls_ca_file, args.tls_cert_file, args.tls_key_file),
+        options=channel_options(args.tls_server_name),
     )
 
 
@@ -149,9 +133,9 @@ def _explain_cluster(args: argparse.Namespace) -> int:
     cluster, then the same calls and arithmetic as for a manifest, poll by poll."""
     import datetime
 
-    from scaler import explain as ex
     from scaler.keda.manifest import ManifestError
     from scaler.kube import cluster
+    from scaler.tools import explain as ex
 
     def fail(message: str) -> int:
         print(f"keda-queue-scaler explain: {message}", file=sys.stderr)
@@ -234,7 +218,7 @@ def _demo_real_keda(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from scaler.demo import options_from_args, run_demo
+    from scaler.tools.demo import options_from_args, run_demo
 
     if args.real_keda:
         return _demo_real_keda(args)

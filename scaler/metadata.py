@@ -29,9 +29,12 @@ import types
 import typing
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from scaler.errors import MetadataError
+
+if TYPE_CHECKING:
+    from scaler.trigger import Trigger
 
 _SALT = os.urandom(16)  # per process: digests are comparable only within one server
 
@@ -343,6 +346,10 @@ class TriggerMetadata:
     def spec(self, scaler_type: str) -> tuple[str, float]:
         """KEDA's metric name and the target, for GetMetricSpec; MetadataError when
         even these cannot be derived."""
+        raise NotImplementedError
+
+    def trigger(self, scaler_type: str) -> Trigger:
+        """What the parsed keys mean: the metric, target, activation and the query."""
         raise NotImplementedError
 
     def validate(self, scaler_type: str) -> None:

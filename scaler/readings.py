@@ -9,7 +9,7 @@
 
 Errors are shared by the callers of that one read but never cached: the next
 call after a failure asks the broker again, so recovery is immediate. Keys are
-:attr:`Trigger.read_key <scaler.adapters.base.Trigger.read_key>`, in which
+:attr:`Trigger.read_key <scaler.brokers.base.Trigger.read_key>`, in which
 credentials appear only as salted digests.
 """
 

@@ -24,11 +24,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from scaler.adapters.base import Adapter, ClientBudget
-from scaler.adapters.memory import MemoryAdapter
-from scaler.adapters.rabbitmq import RabbitAdapter
-from scaler.adapters.redis import RedisAdapter
-from scaler.adapters.sqs import SqsAdapter
+from scaler.brokers.pool import ClientBudget
 from scaler.credentials import CredentialStore
 from scaler.guard import BrokerPolicy
 from scaler.httpmetrics import MetricsHTTPServer
@@ -40,31 +36,16 @@ from scaler.metrics import Metrics
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.readings import Readings
+from scaler.registry import KINDS, AwsPolicy, Kind, Triggers, open_adapters
 from scaler.service import ExternalScalerService
 from scaler.settings import Settings, split_list
-from scaler.triggers import AwsPolicy, Triggers
+from scaler.trigger import Adapter
 
 log = logging.getLogger("scaler.server")
 #: Longest the gRPC health check reports NOT_SERVING while --kubernetes watches list.
 SYNC_SECONDS = 120.0
 
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["ExternalScaler"].full_name
-
-
-def default_adapters(settings: Settings, budget: ClientBudget | None = None) -> dict[str, Adapter]:
-    """The adapters a server built from settings offers, sharing one client budget."""
-    adapters: dict[str, Adapter] = {
-        "redis": RedisAdapter(
-            timeout=settings.read_timeout,
-            max_connections=settings.redis_max_connections,
-            budget=budget,
-        ),
-        "sqs": SqsAdapter(timeout=settings.read_timeout, budget=budget),
-        "rabbitmq": RabbitAdapter(timeout=settings.read_timeout, budget=budget),
-    }
-    if settings.enable_memory:
-        adapters["memory"] = MemoryAdapter()
-    return adapters
 
 
 class StartupError(Exception):
@@ -192,11 +173,13 @@ class ScalerServer:
         policy: BrokerPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         kube: Objects | None = None,
+        kinds: Mapping[str, Kind] = KINDS,
     ) -> None:
         """``policy`` replaces the one built from ``--allow-brokers`` (tests give one
         whose resolver never asks DNS); ``clock`` times the reading cache's TTL;
         ``kube`` gives the objects authenticationRefs resolve from (tests give fixed
-        ones) in place of the watches ``--kubernetes`` builds."""
+        ones) in place of the watches ``--kubernetes`` builds; ``kinds`` is the scalerType
+        table (:data:`scaler.registry.KINDS`; a test adds a toy broker)."""
         self.settings = settings
         self.registry = registry if registry is not None else CollectorRegistry()
         store = (
@@ -205,13 +188,14 @@ class ScalerServer:
         self.budget = ClientBudget(settings.max_broker_clients)
         self.watches = _kube_objects(settings)
         self.triggers = Triggers(
-            adapters if adapters is not None else default_adapters(settings, self.budget),
+            adapters if adapters is not None else open_adapters(settings, self.budget, kinds),
             credentials=store,
             aws=AwsPolicy(
                 endpoints=frozenset(split_list(settings.allow_aws_endpoints)),
                 roles=split_list(settings.allow_aws_roles),
             ),
             kube=kube if kube is not None else self.watches,
+            kinds=kinds,
         )
         self.policy = policy or BrokerPolicy(
             split_list(settings.allow_brokers), resolve_seconds=settings.read_timeout

@@ -17,7 +17,6 @@ from typing import Any, NoReturn, TypeVar
 
 import grpc
 
-from scaler.adapters.base import Trigger
 from scaler.errors import MetadataError, ScalerError, ShuttingDown
 from scaler.guard import BrokerPolicy, capped, quoted
 from scaler.logs import unexpected
@@ -25,7 +24,8 @@ from scaler.metrics import Metrics
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.readings import Readings
-from scaler.triggers import Triggers
+from scaler.registry import Triggers
+from scaler.trigger import Trigger
 
 log = logging.getLogger("scaler.service")
 

@@ -7,7 +7,7 @@ import dataclasses
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,12 +16,12 @@ import grpc
 import pytest
 from prometheus_client import CollectorRegistry
 
-from scaler.adapters.base import Adapter
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.registry import KINDS, Kind, Triggers
 from scaler.server import ScalerServer
 from scaler.settings import Settings
-from scaler.triggers import Triggers
+from scaler.trigger import Adapter
 from tests import loopback
 from tests.brokers import (
     HangingServer,
@@ -229,12 +229,14 @@ def start_server() -> ServerFactory:
         adapters: dict[str, Adapter] | None = None,
         clock: Callable[[], float] = time.monotonic,
         kube: Any = None,
+        kinds: Mapping[str, Kind] = KINDS,
         **overrides: Any,
     ) -> AsyncIterator[Running]:
         settings = test_settings(**overrides)
         server = ScalerServer(
-            settings, adapters=adapters, registry=CollectorRegistry(), clock=clock, kube=kube
-        )
+            settings, adapters=adapters, registry=CollectorRegistry(), clock=clock, kube=kube,
+            kinds=kinds,
+        )  # fmt: skip
         await server.start()
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
         try:

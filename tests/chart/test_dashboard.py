@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from scaler.adapters.memory import MemoryAdapter
+from scaler.brokers.memory.client import MemoryAdapter
 from scaler.errors import BrokerUnavailable
 from scaler.kube.jobs import JobTracker
 from scaler.server import WatchHealth

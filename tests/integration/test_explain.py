@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from scaler.adapters.memory import MemoryAdapter
+from scaler.brokers.memory.client import MemoryAdapter
 from tests.brokers import RedisProcess
 from tests.conftest import ServerFactory, run_cli
 

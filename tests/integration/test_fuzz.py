@@ -40,8 +40,8 @@ from hypothesis import strategies as st
 from scaler.guard import BrokerPolicy
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.registry import KINDS
 from scaler.server import ScalerServer
-from scaler.triggers import KINDS
 from tests.conftest import test_settings
 
 READ_TIMEOUT = 2.0

@@ -24,7 +24,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from scaler.adapters.rabbitmq import parse_timeout
+from scaler.brokers.rabbitmq.metadata import parse_timeout
 from scaler.errors import MetadataError
 from scaler.logs import QUIET_LIBRARIES
 from tests.brokers import LoopbackServer, MotoServer

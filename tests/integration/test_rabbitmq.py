@@ -14,7 +14,7 @@ import aiormq
 import grpc
 import pytest
 
-from scaler.adapters.rabbitmq import RabbitAdapter
+from scaler.brokers.rabbitmq.client import RabbitAdapter
 from scaler.errors import (
     BrokerAuthError,
     BrokerPermissionError,
@@ -22,7 +22,7 @@ from scaler.errors import (
     QueueNotFound,
     UnsupportedState,
 )
-from scaler.triggers import Triggers
+from scaler.registry import Triggers
 from tests.brokers import RabbitMQProcess
 from tests.conftest import ServerFactory, evaluate, metrics_request, ref
 

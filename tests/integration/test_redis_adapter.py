@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from scaler.adapters.redis import RedisAdapter
+from scaler.brokers.redis.client import RedisAdapter
 from scaler.errors import (
     BrokerAuthError,
     BrokerPermissionError,
@@ -18,7 +18,7 @@ from scaler.errors import (
     ScalerError,
     UnsupportedState,
 )
-from scaler.triggers import Triggers
+from scaler.registry import Triggers
 from tests.brokers import RedisCluster, RedisProcess, RedisSentinel
 from tests.conftest import REDIS_PASSWORD, evaluate
 

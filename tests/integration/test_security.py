@@ -21,10 +21,10 @@ from typing import Any
 import grpc
 import pytest
 
-from scaler.adapters.memory import MemoryAdapter
-from scaler.adapters.rabbitmq import RabbitAdapter
-from scaler.adapters.redis import RedisAdapter
-from scaler.adapters.sqs import SqsAdapter
+from scaler.brokers.memory.client import MemoryAdapter
+from scaler.brokers.rabbitmq.client import RabbitAdapter
+from scaler.brokers.redis.client import RedisAdapter
+from scaler.brokers.sqs.client import SqsAdapter
 from tests.brokers import LoopbackServer, MotoServer, RabbitMQProcess, RedisProcess
 from tests.conftest import REDIS_PASSWORD, ServerFactory, metrics_request, ref
 

@@ -10,10 +10,10 @@ from typing import Any
 import grpc
 import pytest
 
-from scaler.adapters.memory import MemoryAdapter
-from scaler.adapters.sqs import SqsAdapter
+from scaler.brokers.memory.client import MemoryAdapter
+from scaler.brokers.sqs.client import SqsAdapter
 from scaler.errors import BrokerTimeout, BrokerUnavailable, QueueNotFound
-from scaler.triggers import Triggers
+from scaler.registry import Triggers
 from tests.brokers import HangingServer, MotoServer, free_port
 from tests.conftest import Clock, ServerFactory, evaluate, metrics_request, ref
 

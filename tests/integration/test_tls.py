@@ -7,7 +7,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from scaler.adapters.memory import MemoryAdapter
+from scaler.brokers.memory.client import MemoryAdapter
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from tests.certs import Pki, make_pki
 from tests.conftest import ServerFactory, ref, run_cli

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from scaler.adapters.base import ClientPool
+from scaler.brokers.pool import ClientPool
 
 
 class Clock:
@@ -55,7 +55,7 @@ async def test_opens_once_per_identity_and_closes_idle_ones() -> None:
 
 
 async def test_a_budget_closes_the_least_recently_used_idle_client_across_pools() -> None:
-    from scaler.adapters.base import ClientBudget
+    from scaler.brokers.pool import ClientBudget
     from scaler.errors import BrokerThrottled
 
     closed: list[str] = []

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from scaler.adapters.redis import RedisAdapter
+from scaler.brokers.redis.client import RedisAdapter
 from scaler.credentials import CredentialStore
 from scaler.errors import MetadataError, PolicyError
 from scaler.metadata import Secret
-from scaler.triggers import Triggers
+from scaler.registry import Triggers
 
 
 class Clock:
@@ -163,8 +163,8 @@ def test_a_redis_set_without_an_address_is_refused(tmp_path: Path) -> None:
 
 
 def test_rabbitmq_and_sqs_sets_lock_their_host_endpoint_and_role(tmp_path: Path) -> None:
-    from scaler.adapters.rabbitmq import RabbitAdapter
-    from scaler.adapters.sqs import SqsAdapter
+    from scaler.brokers.rabbitmq.client import RabbitAdapter
+    from scaler.brokers.sqs.client import SqsAdapter
 
     mounted_secret(tmp_path, "rabbit", namespaces="*", host="amqp://u:p@rabbit.data:5672/")
     mounted_secret(

@@ -12,11 +12,11 @@ import jsonschema
 import pytest
 import yaml
 
-from scaler.adapters.memory import MemoryAdapter
-from scaler.adapters.rabbitmq import RabbitAdapter
-from scaler.adapters.redis import RedisAdapter
-from scaler.adapters.sqs import SqsAdapter
-from scaler.triggers import Triggers
+from scaler.brokers.memory.client import MemoryAdapter
+from scaler.brokers.rabbitmq.client import RabbitAdapter
+from scaler.brokers.redis.client import RedisAdapter
+from scaler.brokers.sqs.client import SqsAdapter
+from scaler.registry import Triggers
 from tests.kedago import crd_dir
 
 ROOT = Path(__file__).parents[2]

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from scaler.adapters.rabbitmq import RabbitAdapter
-from scaler.adapters.redis import RedisAdapter
-from scaler.adapters.sqs import SqsAdapter
+from scaler.brokers.rabbitmq.client import RabbitAdapter
+from scaler.brokers.redis.client import RedisAdapter
+from scaler.brokers.sqs.client import SqsAdapter
 from scaler.errors import MetadataError
-from scaler.triggers import Triggers
+from scaler.registry import Triggers
 
 TRIGGERS = Triggers(
     {

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from scaler.adapters.rabbitmq import (
+from scaler.brokers.rabbitmq.client import RabbitAdapter
+from scaler.brokers.rabbitmq.metadata import (
     QueueStats,
-    RabbitAdapter,
     RabbitMetadata,
     RabbitQuery,
     RabbitRule,
@@ -17,7 +17,7 @@ from scaler.adapters.rabbitmq import (
 )
 from scaler.errors import MetadataError
 from scaler.metadata import Secret
-from scaler.triggers import Triggers
+from scaler.registry import Triggers
 
 TRIGGERS = Triggers({"rabbitmq": RabbitAdapter(timeout=1)})
 AMQP = "amqp://user:pw@rabbit:5672/vh"

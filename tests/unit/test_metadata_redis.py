@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from scaler.adapters.memory import MemoryAdapter
-from scaler.adapters.redis import RedisAdapter, RedisListQuery, RedisStreamQuery
+from scaler.brokers.memory.client import MemoryAdapter
+from scaler.brokers.redis.client import RedisAdapter
+from scaler.brokers.redis.metadata import RedisListQuery, RedisStreamQuery
 from scaler.errors import MetadataError
 from scaler.metadata import Secret, fingerprint
-from scaler.triggers import KINDS, Triggers
+from scaler.registry import KINDS, Triggers
 
 TRIGGERS = Triggers({"redis": RedisAdapter(timeout=1), "memory": MemoryAdapter()})
 ADDR = {"address": "redis:6379"}

@@ -7,15 +7,8 @@ from typing import Any
 import pytest
 from botocore import exceptions as bexc
 
-from scaler.adapters.sqs import (
-    DELAYED,
-    IN_FLIGHT,
-    VISIBLE,
-    SqsAdapter,
-    SqsIdentity,
-    SqsQuery,
-    translate,
-)
+from scaler.brokers.sqs.client import SqsAdapter, translate
+from scaler.brokers.sqs.metadata import DELAYED, IN_FLIGHT, VISIBLE, SqsIdentity, SqsQuery
 from scaler.errors import (
     BrokerAuthError,
     BrokerError,
@@ -25,7 +18,7 @@ from scaler.errors import (
     QueueNotFound,
 )
 from scaler.metadata import Secret
-from scaler.triggers import Triggers
+from scaler.registry import Triggers
 
 TRIGGERS = Triggers({"sqs": SqsAdapter(timeout=1)})
 URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/jobs"

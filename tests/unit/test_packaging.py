@@ -26,9 +26,9 @@ def test_wheel_contains_the_package_stubs_and_cli(tmp_path: Path) -> None:
         "scaler/py.typed",
         "scaler/proto/externalscaler_pb2.py",
         "scaler/proto/externalscaler_pb2_grpc.py",
-        "scaler/adapters/redis.py",
-        "scaler/adapters/sqs.py",
-        "scaler/adapters/rabbitmq.py",
+        "scaler/brokers/redis/client.py",
+        "scaler/brokers/sqs/metadata.py",
+        "scaler/brokers/rabbitmq/__init__.py",
     ):
         assert needed in names, needed
     assert not any(n.startswith("tests/") for n in names)
@@ -83,7 +83,7 @@ def test_the_runtime_and_cli_import_nothing_from_the_dev_extras() -> None:
         "        if name.split('.')[0] in BLOCKED:\n"
         "            raise ImportError('dev-only module imported: ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import scaler.cli, scaler.server, scaler.explain, scaler.demo\n"
+        "import scaler.cli, scaler.server, scaler.tools.explain, scaler.tools.demo\n"
         "for cmd in ('serve', 'explain', 'demo', 'probe'):\n"
         "    try:\n"
         "        scaler.cli.main([cmd, '--help'])\n"

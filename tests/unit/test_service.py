@@ -9,7 +9,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from scaler.adapters.memory import MemoryAdapter
+from scaler.brokers.memory.client import MemoryAdapter
 from scaler.errors import BrokerAuthError, BrokerUnavailable, QueueNotFound
 from scaler.proto import externalscaler_pb2 as pb
 from tests.conftest import ServerFactory, metrics_request, ref
@@ -347,5 +347,5 @@ async def test_an_adapter_bug_is_internal_and_logged(
     assert logged
     # The type and where it was raised, never its message (which may quote a broker).
     assert all("builtins.RuntimeError (message withheld)" in m for m in logged)
-    assert all("scaler/adapters/memory.py" in m for m in logged)
+    assert all("scaler/brokers/memory/client.py" in m for m in logged)
     assert "adapter bug" not in caplog.text

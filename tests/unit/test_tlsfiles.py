@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scaler.adapters import tlsfiles
+from scaler.brokers import tlsfiles
 from scaler.errors import MetadataError
 from scaler.metadata import Secret
 from tests.certs import make_pki

@@ -29,12 +29,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from scaler.adapters.memory import MemoryAdapter
-from scaler.explain import Caller
+from scaler.brokers.memory.client import MemoryAdapter
+from scaler.brokers.pool import ClientBudget
 from scaler.keda.manifest import ScaledJob, TriggerSpec
 from scaler.keda.scaledjob import STRATEGIES, ScaledJobSpec, ScalingStrategy, decide
-from scaler.server import ScalerServer, default_adapters
+from scaler.registry import open_adapters
+from scaler.server import ScalerServer
 from scaler.settings import Settings
+from scaler.tools.client import Caller
 
 QUEUE = "demo-jobs"
 # Ctrl-C, kill, and the terminal closing: each stops everything the demo started.
@@ -138,7 +140,7 @@ class Jobs:
             self._stats.finished += 1
             return
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "scaler.demo_worker", str(self._redis), QUEUE,
+            sys.executable, "-m", "scaler.tools.demo_worker", str(self._redis), QUEUE,
             str(self._options.work_seconds),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
@@ -251,7 +253,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
                 host="127.0.0.1", port=0, metrics_port=-1, enable_memory=True,
                 cache_ttl=min(1.0, options.polling_interval / 2), log_level="WARNING",
             )  # fmt: skip
-            adapters = default_adapters(settings)
+            adapters = open_adapters(settings, ClientBudget(settings.max_broker_clients))
             if backend == "memory":
                 memory = MemoryAdapter()
                 adapters["memory"] = memory

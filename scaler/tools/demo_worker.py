@@ -1,4 +1,4 @@
-"""One demo Job: ``python -m scaler.demo_worker REDIS_ADDRESS LIST SECONDS``.
+"""One demo Job: ``python -m scaler.tools.demo_worker REDIS_ADDRESS LIST SECONDS``.
 
 It LPOPs one item, works on it for SECONDS and exits 0, or exits 3 when the list was
 empty. It imports only redis-py, so that a Job starts in a fraction of a second (the

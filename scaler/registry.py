@@ -1,7 +1,10 @@
-"""The one registry from ``scalerType`` to metadata class and adapter.
+"""The one registry: ``scalerType`` -> (metadata class, broker), and the parsing,
+caching and policies every trigger goes through on its way to a broker read.
 
-Adding a broker means: a module in ``scaler/adapters/`` with its metadata
-class(es) and Adapter, and one entry per scalerType in ``KINDS`` below.
+Adding a broker is a folder in ``scaler/brokers/`` (``metadata.py``, ``client.py``
+and an ``open_adapter`` in its ``__init__``) and its rows in :data:`KINDS`; a test
+registers a toy broker from the test folder alone (tests/unit/test_registry.py).
+Nothing here imports a broker's client: ``open_adapter`` imports it when called.
 """
 
 from __future__ import annotations
@@ -18,53 +21,80 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from scaler.adapters.base import Adapter, Trigger, metric_name
-from scaler.adapters.memory import MemoryMetadata
-from scaler.adapters.rabbitmq import RabbitMetadata
-from scaler.adapters.redis import RedisListMetadata, RedisStreamMetadata
-from scaler.adapters.sqs import SqsMetadata, SqsQuery
+from scaler.brokers import memory, rabbitmq, redis, sqs
+from scaler.brokers.memory.metadata import MemoryMetadata
+from scaler.brokers.pool import ClientBudget
+from scaler.brokers.rabbitmq.metadata import RabbitMetadata
+from scaler.brokers.redis.metadata import RedisListMetadata, RedisStreamMetadata
+from scaler.brokers.sqs.metadata import SqsMetadata, SqsQuery
 from scaler.credentials import REF_KEY, CredentialStore, apply_without_store
 from scaler.errors import MetadataError, PolicyError, ScalerError
 from scaler.guard import check_metadata_size, quoted
 from scaler.kube import auth as kube_auth
+from scaler.metadata import TriggerMetadata
+from scaler.settings import Settings
+from scaler.trigger import Adapter, Trigger, metric_name
 
 SCALER_TYPE_KEY = "scalerType"
 
 
-class _Parses(Protocol):
-    """What a metadata class offers the registry."""
+class OpenAdapter(Protocol):
+    """A broker package's ``open_adapter``: its adapter, for a server's settings."""
 
-    def trigger(self, scaler_type: str) -> Trigger: ...
+    def __call__(self, *, settings: Settings, budget: ClientBudget) -> Adapter: ...
 
-    def spec(self, scaler_type: str) -> tuple[str, float]: ...
+
+@dataclass(frozen=True)
+class Broker:
+    """One broker: its name (the key of the server's adapters; one adapter serves every
+    scalerType of its broker) and how a server opens its adapter."""
+
+    name: str
+    open_adapter: OpenAdapter
+    #: Offered only when the server's settings say so (``--enable-memory``).
+    opt_in: bool = False
 
 
 @dataclass(frozen=True)
 class Kind:
-    metadata: type[
-        MemoryMetadata | RedisListMetadata | RedisStreamMetadata | SqsMetadata | RabbitMetadata
-    ]
-    adapter: str  # key into the adapters mapping: one adapter serves several kinds
+    metadata: type[TriggerMetadata]
+    broker: Broker
 
+
+REDIS = Broker("redis", redis.open_adapter)
+SQS = Broker("sqs", sqs.open_adapter)
+RABBITMQ = Broker("rabbitmq", rabbitmq.open_adapter)
+MEMORY = Broker("memory", memory.open_adapter, opt_in=True)
 
 KINDS: dict[str, Kind] = {
-    "redis": Kind(RedisListMetadata, "redis"),
-    "redis-cluster": Kind(RedisListMetadata, "redis"),
-    "redis-sentinel": Kind(RedisListMetadata, "redis"),
-    "redis-streams": Kind(RedisStreamMetadata, "redis"),
-    "redis-cluster-streams": Kind(RedisStreamMetadata, "redis"),
-    "redis-sentinel-streams": Kind(RedisStreamMetadata, "redis"),
-    "aws-sqs-queue": Kind(SqsMetadata, "sqs"),
-    "rabbitmq": Kind(RabbitMetadata, "rabbitmq"),
-    "memory": Kind(MemoryMetadata, "memory"),
+    "redis": Kind(RedisListMetadata, REDIS),
+    "redis-cluster": Kind(RedisListMetadata, REDIS),
+    "redis-sentinel": Kind(RedisListMetadata, REDIS),
+    "redis-streams": Kind(RedisStreamMetadata, REDIS),
+    "redis-cluster-streams": Kind(RedisStreamMetadata, REDIS),
+    "redis-sentinel-streams": Kind(RedisStreamMetadata, REDIS),
+    "aws-sqs-queue": Kind(SqsMetadata, SQS),
+    "rabbitmq": Kind(RabbitMetadata, RABBITMQ),
+    "memory": Kind(MemoryMetadata, MEMORY),
 }
 
 
+def open_adapters(
+    settings: Settings, budget: ClientBudget, kinds: Mapping[str, Kind] = KINDS
+) -> dict[str, Adapter]:
+    """One adapter per broker of ``kinds`` that ``settings`` offer, sharing ``budget``."""
+    brokers = {kind.broker.name: kind.broker for kind in kinds.values()}
+    return {
+        name: broker.open_adapter(settings=settings, budget=budget)
+        for name, broker in brokers.items()
+        if not broker.opt_in or settings.enable_memory
+    }
+
+
 @functools.cache
-def _fill_form(scaler_type: str) -> Callable[[str], str]:
-    """How a credential set fills a key for this scalerType: ``<key>FromEnv`` when the
-    key has that form (as if KEDA had resolved it), else the key itself."""
-    kind = KINDS.get(scaler_type)
+def _fill_form(kind: Kind | None) -> Callable[[str], str]:
+    """How a credential set fills a key for this kind: ``<key>FromEnv`` when the key
+    has that form (as if KEDA had resolved it), else the key itself."""
     specs = {} if kind is None else {n: s for s in kind.metadata.keys() for n in s.names()}  # noqa: SIM118
 
     def form(key: str) -> str:
@@ -142,8 +172,10 @@ class Triggers:
         credentials: CredentialStore | None = None,
         aws: AwsPolicy | None = None,
         kube: kube_auth.Objects | None = None,
+        kinds: Mapping[str, Kind] = KINDS,
     ) -> None:
         self._adapters = dict(adapters)
+        self._kinds = dict(kinds)
         self._kube = kube
         self._credentials = credentials
         self._aws = aws
@@ -153,7 +185,7 @@ class Triggers:
 
     @property
     def scaler_types(self) -> tuple[str, ...]:
-        return tuple(t for t, kind in KINDS.items() if kind.adapter in self._adapters)
+        return tuple(t for t, kind in self._kinds.items() if kind.broker.name in self._adapters)
 
     def parse(self, metadata: Mapping[str, str], namespace: str = "", name: str = "") -> Trigger:
         """The Trigger for this metadata, or MetadataError naming the bad key and
@@ -174,7 +206,9 @@ class Triggers:
                 raw = metadata
         if self._credentials is not None:
             metadata = self._credentials.apply(
-                metadata, namespace, _fill_form(metadata.get(SCALER_TYPE_KEY, "").strip())
+                metadata,
+                namespace,
+                _fill_form(self._kinds.get(metadata.get(SCALER_TYPE_KEY, "").strip())),
             )
         else:
             metadata = apply_without_store(metadata)
@@ -220,12 +254,10 @@ class Triggers:
             pass
         else:
             return trigger.metric_name, trigger.target
-        kind = KINDS.get(scaler_type)
+        kind = self._kinds.get(scaler_type)
         if kind is not None:
             try:
-                parsed: _Parses = kind.metadata.parse(
-                    metadata, scaler_type=scaler_type, lenient=True
-                )
+                parsed = kind.metadata.parse(metadata, scaler_type=scaler_type, lenient=True)
                 return parsed.spec(scaler_type)
             except ScalerError:
                 pass
@@ -233,8 +265,8 @@ class Triggers:
 
     def _parse(self, metadata: Mapping[str, str], auth: Mapping[str, str]) -> Trigger:
         scaler_type = metadata.get(SCALER_TYPE_KEY, "")
-        kind = KINDS.get(scaler_type)
-        if kind is None or kind.adapter not in self._adapters:
+        kind = self._kinds.get(scaler_type)
+        if kind is None or kind.broker.name not in self._adapters:
             supported = ", ".join(self.scaler_types)
             if not scaler_type:
                 raise MetadataError(
@@ -244,11 +276,11 @@ class Triggers:
                 f'parameter "{SCALER_TYPE_KEY}" value "{quoted(scaler_type)}" is not supported '
                 f"by this server: use one of {supported}"
             )
-        parsed: _Parses = kind.metadata.parse(metadata, scaler_type=scaler_type, auth=auth)
+        parsed = kind.metadata.parse(metadata, scaler_type=scaler_type, auth=auth)
         return parsed.trigger(scaler_type)
 
     def adapter_for(self, trigger: Trigger) -> Adapter:
-        return self._adapters[KINDS[trigger.scaler_type].adapter]
+        return self._adapters[self._kinds[trigger.scaler_type].broker.name]
 
     async def aclose(self) -> None:
         for adapter in self._adapters.values():

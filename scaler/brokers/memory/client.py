@@ -1,50 +1,13 @@
-"""``scalerType: memory`` — named in-process counters, for tests and demos.
-
-Metadata keys: ``queueName`` (required), ``queueLength`` (5),
-``activationQueueLength`` (0). The store is held by the adapter instance, so a
-test or the demo that owns the server can push and take items, inject a delay or
-an error, and count reads.
-"""
+"""An in-memory queue store, for logic tests and the demo without a broker."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
-from scaler.adapters.base import Trigger, metric_name
+from scaler.brokers.memory.metadata import MemoryQuery
 from scaler.errors import QueueNotFound, ScalerError
-from scaler.metadata import TriggerMetadata, key, positive
-
-
-@dataclass(frozen=True)
-class MemoryQuery:
-    queue: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class MemoryMetadata(TriggerMetadata):
-    scaler_types: ClassVar[tuple[str, ...]] = ("memory",)
-
-    queue_name: str = key("queueName", doc="the in-process queue to count")
-    queue_length: int = key("queueLength", default=5, check=positive, doc="target per Job")
-    activation_queue_length: int = key(
-        "activationQueueLength", default=0, doc="active when depth is greater"
-    )
-
-    def spec(self, scaler_type: str) -> tuple[str, float]:
-        return metric_name("memory", self.queue_name), float(self.queue_length)
-
-    def trigger(self, scaler_type: str) -> Trigger:
-        name, target = self.spec(scaler_type)
-        return Trigger(
-            scaler_type=scaler_type,
-            metric_name=name,
-            target=target,
-            activation=float(self.activation_queue_length),
-            query=MemoryQuery(self.queue_name),
-        )
 
 
 class MemoryAdapter:

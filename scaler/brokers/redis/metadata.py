@@ -1,0 +1,267 @@
+"""The ``redis*`` trigger metadata (KEDA's keys, defaults and modes) and the queries it
+makes: what to count and where, parsed without any I/O."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from scaler.brokers import tlsfiles
+from scaler.errors import (
+    MetadataError,
+)
+from scaler.guard import Destination
+from scaler.metadata import (
+    Secret,
+    TriggerMetadata,
+    auth_key,
+    key,
+    non_negative,
+    positive,
+    secret_key,
+)
+from scaler.trigger import Trigger, metric_name
+
+Mode = Literal["standalone", "cluster", "sentinel"]
+
+
+_MODES: dict[str, Mode] = {
+    "redis": "standalone",
+    "redis-cluster": "cluster",
+    "redis-sentinel": "sentinel",
+    "redis-streams": "standalone",
+    "redis-cluster-streams": "cluster",
+    "redis-sentinel-streams": "sentinel",
+}
+
+
+_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>[0-9]{1,5})$")
+
+
+@dataclass(frozen=True)
+class RedisConnection:
+    """Everything that identifies one Redis server (or cluster / sentinel set)."""
+
+    mode: Mode
+    addresses: tuple[tuple[str, int], ...]
+    database: int
+    username: str
+    password: Secret | None
+    sentinel_username: str
+    sentinel_password: Secret | None
+    sentinel_master: str
+    tls: bool
+    unsafe_ssl: bool
+    #: CA, client certificate and key from a TriggerAuthentication (TLS only).
+    client_tls: tlsfiles.ClientTls = tlsfiles.ClientTls()
+
+    def describe(self) -> str:
+        """Where we read, for error messages (no credentials)."""
+        where = ", ".join(f"{h}:{p}" for h, p in self.addresses)
+        if self.mode == "sentinel":
+            return f'Redis sentinel master "{self.sentinel_master}" via {where}'
+        if self.mode == "cluster":
+            return f"Redis cluster {where}"
+        return f"Redis {where} db {self.database}"
+
+    def destinations(self) -> tuple[Destination, ...]:
+        """Where a read dials first (cluster nodes and the sentinels' master are then
+        discovered from these, as every Redis client does)."""
+        what = "Redis sentinel" if self.mode == "sentinel" else "Redis"
+        return tuple(Destination(host, port, what) for host, port in self.addresses)
+
+
+@dataclass(frozen=True)
+class RedisListQuery:
+    conn: RedisConnection
+    key: str
+
+    def destinations(self) -> tuple[Destination, ...]:
+        return self.conn.destinations()
+
+
+@dataclass(frozen=True)
+class RedisStreamQuery:
+    conn: RedisConnection
+    stream: str
+    mode: Literal["length", "pending", "lag"]
+    group: str
+
+    def destinations(self) -> tuple[Destination, ...]:
+        return self.conn.destinations()
+
+
+def _parse_address(param: str, text: str) -> tuple[str, int]:
+    m = _HOST_PORT.match(text)
+    port = int(m["port"]) if m else 0
+    if not m or not 1 <= port <= 65535:
+        raise MetadataError(
+            f'parameter "{param}" value "{text}" must be host:port with a port from 1 to '
+            f"65535 (e.g. redis.default.svc.cluster.local:6379)"
+        )
+    return (m["v6"] or m["host"], port)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RedisConnectionMetadata(TriggerMetadata):
+    """Connection keys shared by every Redis scalerType."""
+
+    addresses: tuple[str, ...] = key(
+        "address",
+        aliases=("addresses",),
+        default=(),
+        from_env=True,
+        doc="host:port, comma-separated for cluster and sentinel",
+    )
+    hosts: tuple[str, ...] = key(
+        "host", aliases=("hosts",), default=(), from_env=True, doc="host name(s), with port(s)"
+    )
+    ports: tuple[str, ...] = key(
+        "port", aliases=("ports",), default=(), from_env=True, doc="port(s), one per host"
+    )
+    username: str = key("username", default="", from_env=True, doc="ACL user name")
+    password: Secret | None = secret_key("password", doc="password (prefer passwordFromEnv)")
+    sentinel_username: str = key("sentinelUsername", default="", from_env=True)
+    sentinel_password: Secret | None = secret_key("sentinelPassword")
+    sentinel_master: str = key("sentinelMaster", default="", from_env=True)
+    database_index: int = key("databaseIndex", default=0, check=non_negative)
+    enable_tls: bool | None = key("enableTLS", default=None, doc="TLS to Redis")
+    unsafe_ssl: bool = key("unsafeSsl", default=False, doc="skip TLS certificate checks")
+    tls_param: str = auth_key("tls", secret=False, doc="enable or disable (TriggerAuthentication)")
+    ca: Secret | None = auth_key("ca", doc="CA certificate, PEM (TriggerAuthentication)")
+    cert: Secret | None = auth_key(
+        "Cert", aliases=("cert",), doc="client certificate, PEM (TriggerAuthentication)"
+    )
+    client_key: Secret | None = auth_key("key", doc="client key, PEM (TriggerAuthentication)")
+    key_password: Secret | None = auth_key("keyPassword", doc="the client key's password")
+
+    def validate(self, scaler_type: str) -> None:
+        self.connection(scaler_type)
+
+    def connection(self, scaler_type: str) -> RedisConnection:
+        """Apply KEDA's connection rules and build the server identity."""
+        mode = _MODES[scaler_type]
+        if not self.addresses and not self.hosts:
+            raise MetadataError(
+                'no Redis address given: set "address" (host:port) or "host" and "port" '
+                "(or their ...FromEnv forms)"
+            )
+        if len(self.hosts) != len(self.ports):
+            raise MetadataError(
+                f'"host" lists {len(self.hosts)} host(s) but "port" lists {len(self.ports)}: '
+                "give one port per host"
+            )
+        addresses = [_parse_address("address", a) for a in self.addresses]
+        addresses += [
+            _parse_address("host/port", f"{h}:{p}" if ":" not in h else f"[{h}]:{p}")
+            for h, p in zip(self.hosts, self.ports, strict=True)
+        ]
+        if mode == "standalone":
+            addresses = addresses[:1]  # KEDA uses the first address for a single server
+        if mode == "sentinel" and not self.sentinel_master:
+            raise MetadataError(
+                f'parameter "sentinelMaster" is required for scalerType "{scaler_type}": '
+                "the name of the master set the sentinels monitor"
+            )
+        # KEDA's SetEnableTLS: enableTLS (metadata) or tls (TriggerAuthentication), not both.
+        if self.enable_tls is not None and self.tls_param:
+            raise MetadataError(
+                'TLS is set twice: "enableTLS" in the trigger and "tls" in its '
+                "TriggerAuthentication; keep one"
+            )
+        tlsfiles.check_tls_param(self.tls_param)
+        tls = bool(self.enable_tls) or self.tls_param == "enable"
+        if mode == "cluster" and self.database_index != 0:
+            raise MetadataError(
+                f'parameter "databaseIndex" value "{self.database_index}" must be 0 for '
+                f'scalerType "{scaler_type}": Redis Cluster has a single database'
+            )
+        return RedisConnection(
+            mode=mode,
+            addresses=tuple(addresses),
+            database=self.database_index,
+            username=self.username,
+            password=self.password,
+            sentinel_username=self.sentinel_username,
+            sentinel_password=self.sentinel_password,
+            sentinel_master=self.sentinel_master,
+            tls=tls,
+            unsafe_ssl=self.unsafe_ssl,
+            client_tls=tlsfiles.ClientTls(
+                ca=self.ca, cert=self.cert, key=self.client_key,
+                key_password=self.key_password, unsafe=self.unsafe_ssl,
+            ) if tls else tlsfiles.ClientTls(),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class RedisListMetadata(RedisConnectionMetadata):
+    scaler_types: ClassVar[tuple[str, ...]] = ("redis", "redis-cluster", "redis-sentinel")
+
+    list_name: str = key("listName", doc="the Redis key to count (list, set, sorted set, hash)")
+    list_length: int = key("listLength", default=5, check=positive, doc="target items per Job")
+    activation_list_length: int = key(
+        "activationListLength", default=0, doc="active when the count is greater"
+    )
+
+    def spec(self, scaler_type: str) -> tuple[str, float]:
+        return metric_name("redis", self.list_name), float(self.list_length)
+
+    def trigger(self, scaler_type: str) -> Trigger:
+        name, target = self.spec(scaler_type)
+        return Trigger(
+            scaler_type=scaler_type,
+            metric_name=name,
+            target=target,
+            activation=float(self.activation_list_length),
+            query=RedisListQuery(self.connection(scaler_type), self.list_name),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RedisStreamMetadata(RedisConnectionMetadata):
+    scaler_types: ClassVar[tuple[str, ...]] = (
+        "redis-streams",
+        "redis-cluster-streams",
+        "redis-sentinel-streams",
+    )
+
+    stream: str = key("stream", doc="the stream key")
+    consumer_group: str = key("consumerGroup", default="", doc="count this group's work")
+    pending_entries_count: int = key(
+        "pendingEntriesCount", default=5, check=positive, doc="target pending entries per Job"
+    )
+    stream_length: int = key(
+        "streamLength", default=5, check=positive, doc="target stream entries per Job"
+    )
+    lag_count: int = key(
+        "lagCount", default=0, check=non_negative, doc="target group lag per Job; 0 = pending mode"
+    )
+    activation_lag_count: int = key(
+        "activationLagCount", default=0, doc="active when the count is greater (every mode)"
+    )
+
+    def mode(self) -> tuple[Literal["length", "pending", "lag"], int]:
+        """KEDA's mode and its target: no group = XLEN, lagCount != 0 = lag, else pending."""
+        if not self.consumer_group:
+            return "length", self.stream_length
+        if self.lag_count != 0:
+            return "lag", self.lag_count
+        return "pending", self.pending_entries_count
+
+    def spec(self, scaler_type: str) -> tuple[str, float]:
+        return metric_name("redis-streams", self.stream), float(self.mode()[1])
+
+    def trigger(self, scaler_type: str) -> Trigger:
+        mode, _ = self.mode()
+        name, target = self.spec(scaler_type)
+        return Trigger(
+            scaler_type=scaler_type,
+            metric_name=name,
+            target=target,
+            activation=float(self.activation_lag_count),
+            query=RedisStreamQuery(
+                self.connection(scaler_type), self.stream, mode, self.consumer_group
+            ),
+        )
