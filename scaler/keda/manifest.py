@@ -4,10 +4,9 @@ KEDA forwards a trigger's metadata to an external scaler with every key that end
 ``FromEnv`` replaced by the value of that variable in the Job template's container
 (``envSourceContainerName``, or the first container); a variable that is missing or
 empty drops the key (``parseExternalScalerMetadata``). The container's environment
-is resolved as ``resolver.resolveEnv`` does: ``envFrom`` first, then ``env`` in
-order, literal values with ``$(VAR)`` references expanded, and values from Secrets
-or ConfigMaps, which a manifest alone cannot know: they come from ``--env`` (or the
-cluster), and each one not supplied is reported in :attr:`ScaledJob.unresolved`.
+is resolved by :mod:`scaler.keda.env`, KEDA's ``ResolveContainerEnv`` restated. Values
+in Secrets and ConfigMaps come from a ``lookup`` (the cluster) or ``env`` (``--env``);
+each one neither gives is reported in :attr:`ScaledJob.unresolved`.
 """
 
 from __future__ import annotations
@@ -16,6 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from scaler.keda.env import (
+    UNKNOWN,
+    EnvError,
+    Environment,
+    Lookup,
+    Unknown,
+    choose_container,
+    resolve,
+)
 from scaler.keda.scaledjob import CALCULATIONS, STRATEGIES, ScaledJobSpec, ScalingStrategy
 
 DEFAULT_POLLING_INTERVAL = 30
@@ -86,9 +94,12 @@ def _optional_int(value: Any, where: str) -> int | None:
     return None if value is None else _int(value, where)
 
 
-def from_manifest(doc: Any, *, env: Mapping[str, str] | None = None) -> ScaledJob:
-    """A :class:`ScaledJob` from a parsed manifest; ``env`` supplies values KEDA would
-    read from Secrets and ConfigMaps (and overrides the manifest's own)."""
+def from_manifest(
+    doc: Any, *, env: Mapping[str, str] | None = None, lookup: Lookup | None = None
+) -> ScaledJob:
+    """A :class:`ScaledJob` from a parsed manifest; ``lookup`` reads the Secrets and
+    ConfigMaps KEDA would read (none: a manifest alone), ``env`` supplies values for
+    those it cannot (and overrides the manifest's own)."""
     if not isinstance(doc, dict):
         raise ManifestError("the manifest is not a YAML mapping")
     if doc.get("kind") != "ScaledJob":
@@ -131,7 +142,8 @@ def from_manifest(doc: Any, *, env: Mapping[str, str] | None = None) -> ScaledJo
     polling = spec.get("pollingInterval")
     polling = DEFAULT_POLLING_INTERVAL if polling is None else _int(polling, "pollingInterval", 1)
 
-    container_env, from_sources = container_environment(spec, env or {})
+    environment = container_environment(spec, env or {}, lookup)
+    container_env, from_sources = environment.values, environment.unknown
     triggers = []
     unresolved = []
     raw_triggers = spec.get("triggers")
@@ -167,78 +179,34 @@ def from_manifest(doc: Any, *, env: Mapping[str, str] | None = None) -> ScaledJo
     )
 
 
-def expand(value: str, env: Mapping[str, str]) -> str:
-    """``$(VAR)`` references to earlier variables, ``$$`` as ``$`` (``resolveEnvValue``)."""
-    out: list[str] = []
-    i = 0
-    while i < len(value):
-        if value[i] == "$" and i + 3 < len(value):
-            nxt = value[i + 1]
-            if nxt == "$":
-                out.append("$")
-                i += 2
-                continue
-            if nxt == "(":
-                close = value.find(")", i + 2)
-                if close != -1:
-                    name = value[i + 2 : close]
-                    out.append(env.get(name, f"$({name})"))
-                    i = close + 1
-                    continue
-                out.append("$(")
-                i += 2
-                continue
-            out.append("$" + nxt)
-            i += 2
-            continue
-        out.append(value[i])
-        i += 1
-    return "".join(out)
-
-
-def source_container(spec: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The container whose environment KEDA reads: ``envSourceContainerName``, else the
-    Job template's first."""
+def job_containers(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The Job template's containers (none when the manifest has no template)."""
     try:
         containers = spec["jobTargetRef"]["template"]["spec"]["containers"] or []
     except (KeyError, TypeError):
-        return {}
-    wanted = spec.get("envSourceContainerName")
-    chosen = next((c for c in containers if c.get("name") == wanted), None) if wanted else None
-    return chosen or (containers[0] if containers else {})
+        return []
+    return [c for c in containers if isinstance(c, Mapping)]
 
 
 def container_environment(
-    spec: Mapping[str, Any], supplied: Mapping[str, str]
-) -> tuple[dict[str, str], dict[str, str]]:
-    """(environment, sources) of the container KEDA reads.
+    spec: Mapping[str, Any], supplied: Mapping[str, str], lookup: Lookup | None = None
+) -> Environment:
+    """What KEDA resolves for the container it reads; ``supplied`` (``--env``) fills
+    variables from objects ``lookup`` cannot read, and overrides the rest."""
+    containers = job_containers(spec)
+    if not containers:
+        return Environment(values=dict(supplied))
+    try:
+        container = choose_container(containers, spec.get("envSourceContainerName"))
+        environment = resolve(container, lookup or _unknown, given=supplied)
+    except EnvError as exc:
+        raise ManifestError(f"KEDA cannot resolve the Job container's environment: {exc}") from None
+    environment.values.update(supplied)
+    for name in supplied:
+        environment.unknown.pop(name, None)
+    return environment
 
-    ``sources`` says, for each variable whose value lives in a Secret or ConfigMap
-    and is not in ``supplied``, where it lives; the key ``""`` names the ``envFrom``
-    objects, which may hold any other name. ``supplied`` stands in for the cluster."""
-    env: dict[str, str] = {}
-    sources: dict[str, str] = {}
-    container = source_container(spec)
-    env_from = []
-    for source in container.get("envFrom") or []:
-        for field_name, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
-            if isinstance(ref := source.get(field_name), dict):
-                env_from.append(f"{kind} {ref.get('name', '?')}")
-    if env_from:
-        sources[""] = "envFrom " + ", ".join(env_from)
-    for var in container.get("env") or []:
-        name = str(var.get("name", ""))
-        if var.get("value"):
-            env[name] = expand(str(var["value"]), env)
-        elif isinstance(frm := var.get("valueFrom"), dict):
-            for field_name, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
-                if isinstance(ref := frm.get(field_name), dict):
-                    if name in supplied:
-                        env[name] = supplied[name]
-                    else:
-                        sources[name] = f"{kind} {ref.get('name', '?')} key {ref.get('key', '?')}"
-            # fieldRef and resourceFieldRef: KEDA skips them
-        else:
-            env[name] = ""
-    env.update(supplied)
-    return env, sources
+
+def _unknown(kind: str, name: str) -> Unknown:
+    """A manifest alone: no Secret or ConfigMap can be read."""
+    return UNKNOWN

@@ -36,6 +36,9 @@ from scaler.credentials import (
 )
 from scaler.errors import AuthError, MetadataError, PolicyError
 from scaler.guard import quoted
+from scaler.keda.env import EnvError, choose_container
+from scaler.keda.env import resolve as resolve_env
+from scaler.keda.manifest import job_containers
 
 CLUSTER_KIND = "ClusterTriggerAuthentication"
 NAMESPACED_KIND = "TriggerAuthentication"
@@ -174,54 +177,23 @@ def find_ref(
 
 
 def _container(doc: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    spec = doc.get("spec") or {}
     try:
-        containers = spec["jobTargetRef"]["template"]["spec"]["containers"] or []
-    except (KeyError, TypeError):
-        containers = []
-    if not containers:
-        raise AuthError(
-            f"env parameters of an authenticationRef need the Job template's containers; "
-            f"{doc.get('kind', 'the object')} has none"
-        )
-    if not name:
-        return dict(containers[0])
-    for c in containers:
-        if c.get("name") == name:
-            return dict(c)
-    raise AuthError(
-        f'authenticationRef env: no container named "{quoted(name)}" in the Job template'
-    )
+        return choose_container(job_containers(doc.get("spec") or {}), name)
+    except EnvError as exc:
+        raise AuthError(f"authenticationRef env: {exc}") from None
 
 
 def container_env(
     container: Mapping[str, Any], namespace: str, data: Callable[[str, str, str], Any]
 ) -> dict[str, str]:
-    """A container's environment as KEDA's resolveEnv builds it: envFrom Secrets and
-    ConfigMaps (with their prefix), then env values, literal or from a Secret or
-    ConfigMap key (env wins)."""
-    env: dict[str, str] = {}
-    for source in container.get("envFrom") or []:
-        prefix = str(source.get("prefix") or "")
-        for field_name, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
-            ref = source.get(field_name)
-            if isinstance(ref, Mapping):
-                values = data(kind, namespace, str(ref.get("name", "")))
-                for k, v in (values or {}).items():
-                    env[prefix + k] = v
-    for var in container.get("env") or []:
-        name = str(var.get("name", ""))
-        if "value" in var:
-            env[name] = str(var.get("value") or "")
-            continue
-        frm = var.get("valueFrom") or {}
-        for field_name, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
-            ref = frm.get(field_name)
-            if isinstance(ref, Mapping):
-                values = data(kind, namespace, str(ref.get("name", "")))
-                if values is not None and str(ref.get("key")) in values:
-                    env[name] = values[str(ref["key"])]
-    return env
+    """A container's environment as KEDA's ``ResolveContainerEnv`` builds it
+    (:mod:`scaler.keda.env`, the one walk), from ``data(kind, namespace, name)``. An
+    object that does not exist and is not optional is FAILED_PRECONDITION naming it
+    (KEDA logs it and leaves the parameter empty: a listed difference)."""
+    try:
+        return resolve_env(container, lambda kind, name: data(kind, namespace, name)).values
+    except EnvError as exc:
+        raise AuthError(f"authenticationRef env: {exc}") from None
 
 
 def resolve(

@@ -29,6 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from scaler.errors import AuthError, KubeNotReady
+from scaler.keda.env import UNKNOWN, Unknown
+from scaler.keda.manifest import job_containers
 from scaler.kube.auth import container_env
 
 log = logging.getLogger("scaler.kube")
@@ -165,15 +167,12 @@ def references(doc: Mapping[str, Any], cluster_namespace: str) -> set[tuple[str,
     elif kind == "ScaledJob" and any(
         t.get("authenticationRef") for t in spec.get("triggers") or []
     ):
-        try:
-            containers = spec["jobTargetRef"]["template"]["spec"]["containers"] or []
-        except (KeyError, TypeError):
-            containers = []
 
-        def named(ref_kind: str, ns: str, name: str) -> None:  # records, reads nothing
+        def named(ref_kind: str, ns: str, name: str) -> Unknown:  # records, reads nothing
             out.add((ref_kind, ns, name))
+            return UNKNOWN
 
-        for c in containers:  # the same walk the resolver makes over the environment
+        for c in job_containers(spec):  # the same walk the resolver makes
             container_env(c, namespace, named)
     return out
 

@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from scaler.keda.manifest import ScaledJob, from_manifest, source_container
+from scaler.keda.env import UNKNOWN, Lookup, Unknown
+from scaler.keda.manifest import ScaledJob, from_manifest
 from scaler.keda.scaledjob import JobState, PodState, count_jobs
 
 GROUP, VERSION, PLURAL = "keda.sh", "v1alpha1", "scaledjobs"
@@ -96,18 +97,18 @@ def read_scaledjob(api: Any, namespace: str, name: str) -> dict[str, Any]:
     return dict(doc)
 
 
-def cluster_env(
-    api: Any, namespace: str, doc: Mapping[str, Any]
-) -> tuple[dict[str, str], list[str]]:
-    """(values from Secrets and ConfigMaps by variable name, warnings), for the
-    variables the container's env and envFrom take from them."""
+def cluster_lookup(api: Any, namespace: str) -> tuple[Lookup, list[str]]:
+    """(a lookup of the namespace's Secrets and ConfigMaps for :mod:`scaler.keda.env`,
+    the warnings it collects). One that does not exist is None, as KEDA reads it; one
+    the user may not read (or any other API error) is UNKNOWN, with a warning, so its
+    variables are reported and ``--env`` can supply them."""
     from kubernetes import client
 
     core = client.CoreV1Api(api)
-    cache: dict[tuple[str, str], dict[str, str] | None] = {}
+    cache: dict[tuple[str, str], Mapping[str, str] | Unknown | None] = {}
     warnings: list[str] = []
 
-    def data(kind: str, name: str, optional: bool) -> dict[str, str] | None:
+    def lookup(kind: str, name: str) -> Mapping[str, str] | Unknown | None:
         key = (kind, name)
         if key not in cache:
             try:
@@ -117,32 +118,14 @@ def cluster_env(
                 else:
                     cache[key] = dict(core.read_namespaced_config_map(name, namespace).data or {})
             except client.ApiException as exc:
-                cache[key] = None
-                if not (optional and exc.status == 404):
+                if exc.status == 404:
+                    cache[key] = None
+                else:
+                    cache[key] = UNKNOWN
                     warnings.append(str(_api_error(f"{kind} {namespace}/{name}", exc)))
         return cache[key]
 
-    container = source_container(doc.get("spec") or {})
-    declared = {str(v.get("name", "")) for v in container.get("env") or []}
-    supplied: dict[str, str] = {}
-    for source in container.get("envFrom") or []:
-        prefix = str(source.get("prefix") or "")
-        for field_name, kind in (("secretRef", "Secret"), ("configMapRef", "ConfigMap")):
-            if isinstance(ref := source.get(field_name), dict):
-                values = data(kind, str(ref.get("name", "")), bool(ref.get("optional")))
-                for k, v in (values or {}).items():
-                    if prefix + k not in declared:  # env wins over envFrom
-                        supplied[prefix + k] = v
-    for var in container.get("env") or []:
-        frm = var.get("valueFrom")
-        if not isinstance(frm, dict):
-            continue
-        for field_name, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
-            if isinstance(ref := frm.get(field_name), dict):
-                values = data(kind, str(ref.get("name", "")), bool(ref.get("optional")))
-                if values is not None and ref.get("key") in values:
-                    supplied[str(var["name"])] = values[str(ref["key"])]
-    return supplied, warnings
+    return lookup, warnings
 
 
 def job_states(api: Any, namespace: str, name: str) -> list[JobState]:
@@ -185,8 +168,8 @@ def snapshot(
     """The ScaledJob, its resolved trigger metadata and KEDA's running/pending counts.
     ``env`` adds or overrides values (``--env``), e.g. for a Secret the user may not read."""
     doc = read_scaledjob(api, namespace, name)
-    supplied, warnings = cluster_env(api, namespace, doc)
-    job = from_manifest(doc, env={**supplied, **(env or {})})
+    lookup, warnings = cluster_lookup(api, namespace)
+    job = from_manifest(doc, env=env, lookup=lookup)
     running, pending = count_jobs(
         job_states(api, namespace, name), job.spec.scaling_strategy.pending_pod_conditions
     )

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from scaler.keda.manifest import ManifestError, expand, from_manifest
+from scaler.keda.env import expand
+from scaler.keda.manifest import ManifestError, from_manifest
 from scaler.keda.scaledjob import decide, metric_target, metric_value, parse_go_float
 
 MANIFEST = {
