@@ -42,22 +42,17 @@ from pathlib import Path
 
 from scaler.errors import MetadataError, PolicyError
 from scaler.guard import quoted
+from scaler.metadata import TriggerMetadata
 
 REF_KEY = "credentialsRef"
 NAMESPACES_FILE = "namespaces"
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
 _KEY = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 
-#: Keys that say where a connection goes. A trigger naming a set may not set them.
-TARGET_KEYS = ("address", "addresses", "host", "hosts", "port", "ports", "awsEndpoint")
-#: Keys that say who the scaler becomes (SQS): a trigger naming a set may not set them.
-IDENTITY_KEYS = ("awsRoleArn", "awsExternalId")
 #: How a connection is protected (``enableTLS``, ``unsafeSsl``): under a set, or a
 #: ClusterTriggerAuthentication, the trigger may make it stricter, never weaker.
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}  # Go's strconv.ParseBool, as KEDA reads them
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
-#: Per broker family (the scalerType's prefix), the keys one of which a set must hold.
-REQUIRED_TARGET = {"redis": ("address", "addresses", "host", "hosts"), "rabbitmq": ("host",)}
 
 
 class CredentialStore:
@@ -98,11 +93,13 @@ class CredentialStore:
         self,
         metadata: Mapping[str, str],
         namespace: str,
-        form: Callable[[str], str] = lambda key: f"{key}FromEnv",
+        keys: type[TriggerMetadata] | None = None,
     ) -> Mapping[str, str]:
-        """The metadata with the set's keys filled in, each under ``form(key)`` (the
-        scalerType's ``<key>FromEnv`` when it has one), after checking that
-        ``namespace`` may use the set and that the trigger leaves its target alone."""
+        """The metadata with the set's keys filled in, each as the scalerType's
+        ``<key>FromEnv`` when it has that form (as if KEDA had resolved it), after
+        checking that ``namespace`` may use the set and that the trigger leaves its
+        target alone. ``keys`` is the scalerType's metadata class (None: unknown, which
+        its parse refuses): its keys declare which are targets and identities."""
         ref = metadata.get(REF_KEY, "")
         if not ref:
             return metadata
@@ -114,7 +111,8 @@ class CredentialStore:
                 f'"{NAMESPACES_FILE}" file does not list it'
             )
         check_transport(metadata, files, f'{REF_KEY} "{ref}"')
-        for key in TARGET_KEYS + IDENTITY_KEYS:
+        locked = keys.names_with_role("target", "port", "identity") if keys else ()
+        for key in locked:
             for name in (key, f"{key}FromEnv"):
                 if name in metadata:
                     raise PolicyError(
@@ -122,8 +120,7 @@ class CredentialStore:
                         "set fixes where its credentials go and whom they act as (its own "
                         "address, host, endpoint or role)"
                     )
-        family = metadata.get("scalerType", "").strip().split("-")[0]
-        needed = REQUIRED_TARGET.get(family, ())
+        needed = keys.required_target() if keys else ()
         if needed and not any(files.get(k) for k in needed):
             raise PolicyError(
                 f'credential set "{ref}" names no broker to go to: add a '
@@ -136,8 +133,16 @@ class CredentialStore:
                 continue
             if metadata.get(key) or metadata.get(f"{key}FromEnv"):
                 continue  # the trigger's own (non-target) key wins
-            merged[form(key)] = value
+            merged[_fill_form(keys, key)] = value
         return merged
+
+
+def _fill_form(keys: type[TriggerMetadata] | None, key: str) -> str:
+    """``<key>FromEnv`` when the scalerType reads that form, else the key itself."""
+    if keys is None:
+        return f"{key}FromEnv"
+    names = {n for spec in keys.keys() for n in spec.names()}  # noqa: SIM118
+    return f"{key}FromEnv" if f"{key}FromEnv" in names else key
 
 
 def check_transport(metadata: Mapping[str, str], bound: Mapping[str, str], source: str) -> None:

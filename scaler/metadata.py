@@ -29,7 +29,7 @@ import types
 import typing
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 from scaler.errors import MetadataError
 
@@ -105,6 +105,14 @@ def one_of(*allowed: str) -> Check:
     return check
 
 
+#: What a key says about a connection, for the rules that keep credentials bound to
+#: their broker (credential sets, ClusterTriggerAuthentications): ``target`` names
+#: where it goes (a host, an address, an endpoint), ``port`` narrows a target,
+#: ``identity`` says whom the scaler becomes. A trigger using credentials it does not
+#: own may set none of them.
+Role = Literal["", "target", "port", "identity"]
+
+
 @dataclass(frozen=True)
 class KeySpec:
     name: str
@@ -115,6 +123,16 @@ class KeySpec:
     doc: str
     plain: bool  # False: only the FromEnv form is read
     auth_only: bool = False  # read only from a TriggerAuthentication's parameters
+    #: KEDA's ``order=`` for a key a TriggerAuthentication parameter may fill, as its
+    #: typed config tag spells it with ``tm`` (triggerMetadata), ``env`` (resolvedEnv)
+    #: and ``auth`` (authParams): "tm;auth;env", "tm;env;auth", "tm;auth", "auth;env".
+    #: Empty: no parameter fills it.
+    auth_order: str = ""
+    role: Role = ""
+
+    def every_name(self) -> tuple[str, ...]:
+        """The key and its aliases (the plain forms a rule about the key covers)."""
+        return (self.name, *self.aliases)
 
     def names(self) -> tuple[str, ...]:
         """Metadata keys to look up, in KEDA's order: the key(s), then their FromEnv forms."""
@@ -134,10 +152,13 @@ def key(
     check: Check | None = None,
     secret: bool = False,
     doc: str = "",
+    auth_order: str = "",
+    role: Role = "",
 ) -> Any:
     """Declare a metadata field: its KEDA key name, default, checks and a one-line doc.
 
-    ``secret`` keeps the value out of error messages."""
+    ``secret`` keeps the value out of error messages; ``auth_order`` and ``role`` are
+    :class:`KeySpec`'s."""
     spec = KeySpec(
         name=name,
         aliases=aliases,
@@ -146,6 +167,8 @@ def key(
         check=check,
         doc=doc,
         plain=True,
+        auth_order=auth_order,
+        role=role,
     )
     meta = {_SPEC: spec}
     if default is _REQUIRED:
@@ -154,13 +177,20 @@ def key(
 
 
 def secret_key(
-    name: str, *, aliases: tuple[str, ...] = (), plain: bool = True, doc: str = ""
+    name: str,
+    *,
+    aliases: tuple[str, ...] = (),
+    plain: bool = True,
+    doc: str = "",
+    auth_order: str = "",
+    role: Role = "",
 ) -> Any:
     """Declare an optional credential: read as ``<name>FromEnv`` and, unless
     ``plain=False``, also as ``<name>``."""
     spec = KeySpec(
-        name=name, aliases=aliases, from_env=True, secret=True, check=None, doc=doc, plain=plain
-    )
+        name=name, aliases=aliases, from_env=True, secret=True, check=None, doc=doc, plain=plain,
+        auth_order=auth_order, role=role,
+    )  # fmt: skip
     return field(default=None, metadata={_SPEC: spec})
 
 
@@ -285,6 +315,12 @@ class TriggerMetadata:
 
     #: scalerType values this class parses, for docs and error messages.
     scaler_types: ClassVar[tuple[str, ...]] = ()
+    #: True when a trigger without a ``target`` key still has a destination (SQS: AWS's
+    #: own endpoints); otherwise credentials it does not own must name their target.
+    default_target: ClassVar[bool] = False
+    #: True when a TriggerAuthentication maps onto the keys as KEDA's
+    #: ``GetAwsAuthorization`` does (pod identity, role, or access keys).
+    aws_authorization: ClassVar[bool] = False
 
     @classmethod
     def parse(
@@ -357,5 +393,21 @@ class TriggerMetadata:
 
     @classmethod
     def keys(cls) -> tuple[KeySpec, ...]:
-        """The declared keys, for documentation."""
+        """The declared keys, for documentation and the rules derived from them."""
         return tuple(f.spec for f in _fields_of(cls))
+
+    @classmethod
+    def names_with_role(cls, *roles: Role) -> tuple[str, ...]:
+        """The plain names (with aliases) of the keys declared with one of ``roles``."""
+        return tuple(n for s in cls.keys() if s.role in roles for n in s.every_name())  # noqa: SIM118
+
+    @classmethod
+    def auth_only_names(cls) -> frozenset[str]:
+        """Keys only a TriggerAuthentication gives (broker TLS material)."""
+        return frozenset(n for s in cls.keys() if s.auth_only for n in s.every_name())  # noqa: SIM118
+
+    @classmethod
+    def required_target(cls) -> tuple[str, ...]:
+        """Keys one of which credentials the trigger does not own must set (their
+        broker), or none when the broker has a default destination."""
+        return () if cls.default_target else cls.names_with_role("target")

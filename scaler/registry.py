@@ -10,13 +10,12 @@ Nothing here imports a broker's client: ``open_adapter`` imports it when called.
 from __future__ import annotations
 
 import fnmatch
-import functools
 import hashlib
 import hmac
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -89,18 +88,6 @@ def open_adapters(
         for name, broker in brokers.items()
         if not broker.opt_in or settings.enable_memory
     }
-
-
-@functools.cache
-def _fill_form(kind: Kind | None) -> Callable[[str], str]:
-    """How a credential set fills a key for this kind: ``<key>FromEnv`` when the key
-    has that form (as if KEDA had resolved it), else the key itself."""
-    specs = {} if kind is None else {n: s for s in kind.metadata.keys() for n in s.names()}  # noqa: SIM118
-
-    def form(key: str) -> str:
-        return f"{key}FromEnv" if f"{key}FromEnv" in specs else key
-
-    return form
 
 
 @dataclass(frozen=True)
@@ -199,17 +186,15 @@ class Triggers:
         check_metadata_size(metadata)
         raw = metadata
         auth_only: dict[str, str] = {}
+        kind = self._kinds.get(metadata.get(SCALER_TYPE_KEY, "").strip())
+        keys = kind.metadata if kind is not None else None
         if self._kube is not None:
-            auth = kube_auth.resolve(self._kube, namespace, name, metadata)
+            auth = kube_auth.resolve(self._kube, namespace, name, metadata, keys)
             if auth is not None:
-                metadata, auth_only = kube_auth.apply(metadata, auth)
+                metadata, auth_only = kube_auth.apply(metadata, auth, keys)
                 raw = metadata
         if self._credentials is not None:
-            metadata = self._credentials.apply(
-                metadata,
-                namespace,
-                _fill_form(self._kinds.get(metadata.get(SCALER_TYPE_KEY, "").strip())),
-            )
+            metadata = self._credentials.apply(metadata, namespace, keys)
         else:
             metadata = apply_without_store(metadata)
         digest = hmac.new(self._salt, digestmod=hashlib.sha256)

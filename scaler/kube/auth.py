@@ -27,18 +27,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from scaler.credentials import (
-    IDENTITY_KEYS,
-    REF_KEY,
-    REQUIRED_TARGET,
-    TARGET_KEYS,
-    check_transport,
-)
+from scaler.credentials import REF_KEY, check_transport
 from scaler.errors import AuthError, MetadataError, PolicyError
 from scaler.guard import quoted
 from scaler.keda.env import EnvError, choose_container
 from scaler.keda.env import resolve as resolve_env
 from scaler.keda.manifest import job_containers
+from scaler.metadata import TriggerMetadata
 
 CLUSTER_KIND = "ClusterTriggerAuthentication"
 NAMESPACED_KIND = "TriggerAuthentication"
@@ -57,31 +52,6 @@ UNSUPPORTED_PROVIDERS = (
     "filePath",
 )
 
-# Each built-in scaler's keys that TriggerAuthentication parameters can fill, with the
-# order KEDA v2.21.0's typed config reads them in ("tm" trigger metadata, "auth" the
-# TriggerAuthentication's parameters, "env" a ...FromEnv key).
-_REDIS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("address", "addresses"), "tm;auth;env"),
-    (("host", "hosts"), "tm;env;auth"),
-    (("port", "ports"), "tm;env;auth"),
-    (("username",), "tm;env;auth"),
-    (("password",), "tm;env;auth"),
-    (("sentinelUsername",), "tm;auth;env"),
-    (("sentinelPassword",), "tm;auth;env"),
-    (("sentinelMaster",), "tm;auth;env"),
-)
-_RABBITMQ: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("host",), "tm;auth;env"),
-    (("protocol",), "tm;auth"),
-    (("vhostName",), "tm;auth"),
-    (("username",), "auth;env"),
-    (("password",), "auth;env"),
-)
-_SQS: tuple[tuple[tuple[str, ...], str], ...] = ((("awsRegion",), "tm;auth"),)
-#: Parameters of the built-in Redis and RabbitMQ scalers for TLS to the broker, read
-#: only from a TriggerAuthentication.
-_TLS_PARAMS = ("tls", "ca", "cert", "Cert", "key", "keyPassword")
-_TLS_FAMILIES = ("redis", "rabbitmq")
 _AWS_KEYS = (
     "awsAccessKeyID",
     "awsAccessKeyId",
@@ -196,11 +166,21 @@ def container_env(
         raise AuthError(f"authenticationRef env: {exc}") from None
 
 
+def _bound(keys: type[TriggerMetadata] | None) -> tuple[str, ...]:
+    """The keys credentials a trigger does not own fix for it: its targets and identity."""
+    return keys.names_with_role("target", "port", "identity") if keys else ()
+
+
 def resolve(
-    objects: Objects, namespace: str, name: str, forwarded: Mapping[str, str]
+    objects: Objects,
+    namespace: str,
+    name: str,
+    forwarded: Mapping[str, str],
+    keys: type[TriggerMetadata] | None = None,
 ) -> ResolvedAuth | None:
     """The TriggerAuthentication parameters of the trigger KEDA sent, or None when the
-    trigger has no authenticationRef (or its object is not in a watched namespace)."""
+    trigger has no authenticationRef (or its object is not in a watched namespace).
+    ``keys`` is the trigger's metadata class (None: a scalerType its parse refuses)."""
     who = f"ScaledJob/ScaledObject {namespace}/{name}"
     found = find_ref(objects.scaled(namespace, name), forwarded, who)
     if found is None:
@@ -248,7 +228,7 @@ def resolve(
             )
         environments: dict[str, dict[str, str]] = {}  # per container, resolved once
         for e in env_refs:
-            if kind == CLUSTER_KIND and str(e.get("parameter")) in (*TARGET_KEYS, *IDENTITY_KEYS):
+            if kind == CLUSTER_KIND and str(e.get("parameter")) in _bound(keys):
                 raise PolicyError(
                     f'{source} takes "{quoted(str(e.get("parameter")))}" from the workload\'s '
                     "environment: a ClusterTriggerAuthentication's target and identity must "
@@ -277,32 +257,28 @@ def resolve(
     return ResolvedAuth(params, source, kind == CLUSTER_KIND, aws_pod_identity=provider == "aws")
 
 
-def _family(metadata: Mapping[str, str]) -> str:
-    scaler_type = metadata.get("scalerType", "").strip()
-    if scaler_type.startswith("redis"):
-        return "redis"
-    return scaler_type
-
-
-def apply(metadata: Mapping[str, str], auth: ResolvedAuth) -> tuple[dict[str, str], dict[str, str]]:
+def apply(
+    metadata: Mapping[str, str], auth: ResolvedAuth, keys: type[TriggerMetadata] | None = None
+) -> tuple[dict[str, str], dict[str, str]]:
     """(metadata, parameters only a TriggerAuthentication gives): each parameter fills
-    its key in that key's order, so the trigger's own value wins where KEDA's does;
-    the broker TLS parameters (``tls``, ``ca``, ``cert``, ``key``, ``keyPassword``)
-    are KEDA's ``order=authParams`` keys, which trigger metadata never sets."""
+    the key ``keys`` declares for it, in the order that key declares (KEDA's typed
+    config ``order=``), so the trigger's own value wins where KEDA's does. Keys
+    declared auth-only (broker TLS: ``tls``, ``ca``, ``cert``, ``key``,
+    ``keyPassword``) come back apart: trigger metadata never sets them."""
     if metadata.get(REF_KEY):
         raise MetadataError(
             f'parameter "{REF_KEY}" and an authenticationRef ({auth.source}) both give '
             "credentials: use one"
         )
-    family = _family(metadata)
     params = {k: v for k, v in auth.params.items() if v != ""}
     if auth.cluster and params:
-        _check_cluster_target(metadata, auth, family)
+        _check_cluster_target(metadata, auth, keys)
     merged = dict(metadata)
-    table = {"redis": _REDIS, "rabbitmq": _RABBITMQ, "aws-sqs-queue": _SQS}.get(family, ())
-    for names, order in table:
+    specs = keys.keys() if keys else ()
+    for spec in specs:
+        names, order = spec.every_name(), spec.auth_order
         value = next((params[n] for n in names if params.get(n)), None)
-        if value is None:
+        if value is None or not order:
             continue
         plain = any(metadata.get(n, "").strip() for n in names)
         from_env = any(metadata.get(f"{n}FromEnv", "").strip() for n in names)
@@ -316,9 +292,10 @@ def apply(metadata: Mapping[str, str], auth: ResolvedAuth) -> tuple[dict[str, st
             for n in names:
                 merged.pop(f"{n}FromEnv", None)
             merged[f"{names[0]}FromEnv"] = value
-    if family == "aws-sqs-queue":
+    if keys is not None and keys.aws_authorization:
         _apply_aws(merged, params, auth)
-    only = {k: v for k, v in params.items() if k in _TLS_PARAMS} if family in _TLS_FAMILIES else {}
+    auth_only = keys.auth_only_names() if keys else frozenset()
+    only = {k: v for k, v in params.items() if k in auth_only}
     return merged, only
 
 
@@ -353,12 +330,14 @@ def _apply_aws(merged: dict[str, str], params: Mapping[str, str], auth: Resolved
             merged["awsSessionTokenFromEnv"] = params["awsSessionToken"]
 
 
-def _check_cluster_target(metadata: Mapping[str, str], auth: ResolvedAuth, family: str) -> None:
+def _check_cluster_target(
+    metadata: Mapping[str, str], auth: ResolvedAuth, keys: type[TriggerMetadata] | None
+) -> None:
     """A ClusterTriggerAuthentication's Secrets belong to the cluster's operators, and
     any namespace may name one: its credentials go only where it says. The trigger
     may not set a target or identity key, and a Redis or RabbitMQ one must carry its
     own target (as a credential set must)."""
-    for key in (*TARGET_KEYS, *IDENTITY_KEYS):
+    for key in _bound(keys):
         for name in (key, f"{key}FromEnv"):
             if name in metadata:
                 raise PolicyError(
@@ -369,7 +348,7 @@ def _check_cluster_target(metadata: Mapping[str, str], auth: ResolvedAuth, famil
     # Its TLS is the operator's too: the trigger may not switch off certificate checks.
     tls_on = "true" if str(auth.params.get("tls", "")).strip() == "enable" else ""
     check_transport(metadata, {"enableTLS": tls_on}, auth.source)
-    needed = REQUIRED_TARGET.get(family, ())
+    needed = keys.required_target() if keys else ()
     if needed and not any(auth.params.get(k) for k in needed):
         raise PolicyError(
             f"{auth.source} names no broker for its credentials: add a "

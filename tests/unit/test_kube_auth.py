@@ -10,15 +10,31 @@ import pytest
 
 from scaler.errors import AuthError, KubeNotReady, MetadataError, PolicyError
 from scaler.kube import auth
+from scaler.metadata import TriggerMetadata
+from scaler.registry import KINDS
 from tests.kubeobjects import FixedObjects
 
 REDIS = {"scalerAddress": "scaler:6000", "scalerType": "redis", "listName": "jobs"}
 
 
+def keys(metadata: dict[str, str]) -> type[TriggerMetadata] | None:
+    """The scalerType's metadata class: its keys declare what a parameter fills."""
+    kind = KINDS.get(metadata.get("scalerType", ""))
+    return kind.metadata if kind else None
+
+
+def resolve(objects: Any, namespace: str, name: str, metadata: dict[str, str]) -> Any:
+    return auth.resolve(objects, namespace, name, metadata, keys(metadata))
+
+
+def apply(metadata: dict[str, str], found: Any) -> tuple[dict[str, str], dict[str, str]]:
+    return auth.apply(metadata, found, keys(metadata))
+
+
 def resolved(objects: FixedObjects, metadata: dict[str, str], name: str = "job") -> dict[str, str]:
-    found = auth.resolve(objects, "team-a", name, metadata)
+    found = resolve(objects, "team-a", name, metadata)
     assert found is not None
-    merged, _ = auth.apply(metadata, found)
+    merged, _ = apply(metadata, found)
     return merged
 
 
@@ -27,8 +43,8 @@ def test_a_trigger_without_authentication_ref_is_left_alone() -> None:
         "kind": "ScaledJob", "metadata": {"namespace": "team-a", "name": "job"},
         "spec": {"triggers": [{"type": "external", "metadata": dict(REDIS)}]},
     }])  # fmt: skip
-    assert auth.resolve(objects, "team-a", "job", REDIS) is None
-    assert auth.resolve(objects, "team-b", "job", REDIS) is None  # not found: nothing to add
+    assert resolve(objects, "team-a", "job", REDIS) is None
+    assert resolve(objects, "team-b", "job", REDIS) is None  # not found: nothing to add
 
 
 def test_the_matching_trigger_is_chosen_by_its_metadata() -> None:
@@ -50,7 +66,7 @@ def test_an_edit_the_cache_has_not_seen_is_said_not_guessed() -> None:
     objects = FixedObjects()
     objects.add_trigger("team-a", "job", {**REDIS, "listName": "old"}, {"password": "p"})
     with pytest.raises(AuthError, match="behind an edit"):
-        auth.resolve(objects, "team-a", "job", REDIS)
+        resolve(objects, "team-a", "job", REDIS)
 
 
 def test_two_identical_triggers_with_different_authentications_are_ambiguous() -> None:
@@ -58,7 +74,7 @@ def test_two_identical_triggers_with_different_authentications_are_ambiguous() -
     objects.add_trigger("team-a", "job", dict(REDIS), {"password": "one"})
     objects.add_trigger("team-a", "job", dict(REDIS), {"password": "two"})
     with pytest.raises(AuthError, match="different authenticationRefs"):
-        auth.resolve(objects, "team-a", "job", REDIS)
+        resolve(objects, "team-a", "job", REDIS)
 
 
 def _with_spec(spec: dict[str, Any], kind: str = "TriggerAuthentication") -> FixedObjects:
@@ -86,7 +102,7 @@ def _with_spec(spec: dict[str, Any], kind: str = "TriggerAuthentication") -> Fix
 )
 def test_unsupported_providers_are_named_never_skipped(spec: dict[str, Any], named: str) -> None:
     with pytest.raises(AuthError, match=named) as caught:
-        auth.resolve(_with_spec(spec), "team-a", "job", REDIS)
+        resolve(_with_spec(spec), "team-a", "job", REDIS)
     assert caught.value.code == "FAILED_PRECONDITION"
 
 
@@ -95,14 +111,14 @@ def test_missing_objects_and_keys_are_named() -> None:
         {"secretTargetRef": [{"parameter": "password", "name": "gone", "key": "k"}]}
     )
     with pytest.raises(AuthError, match="Secret team-a/gone does not exist"):
-        auth.resolve(objects, "team-a", "job", REDIS)
+        resolve(objects, "team-a", "job", REDIS)
     objects.secrets[("team-a", "gone")] = {"other": "x"}
     with pytest.raises(AuthError, match='has no key "k"'):
-        auth.resolve(objects, "team-a", "job", REDIS)
+        resolve(objects, "team-a", "job", REDIS)
     objects.docs[0]["spec"] = {}
     objects.docs.pop(0)  # the TriggerAuthentication itself
     with pytest.raises(AuthError, match=r"TriggerAuthentication team-a/ta .* does not exist"):
-        auth.resolve(objects, "team-a", "job", REDIS)
+        resolve(objects, "team-a", "job", REDIS)
 
 
 def test_configmap_then_secret_then_env_order_and_env_from_the_job_container() -> None:
@@ -119,7 +135,7 @@ def test_configmap_then_secret_then_env_order_and_env_from_the_job_container() -
         "name": "worker",
         "env": [{"name": "REDIS_USER", "valueFrom": {"secretKeyRef": {"name": "users", "key": "name"}}}],
     }]}}}  # fmt: skip
-    found = auth.resolve(objects, "team-a", "job", REDIS)
+    found = resolve(objects, "team-a", "job", REDIS)
     assert found is not None
     # KEDA: env first, then configMapTargetRef, then secretTargetRef (a later one wins).
     assert dict(found.params) == {"username": "from-env-secret", "password": "from-secret"}
@@ -158,7 +174,7 @@ def test_a_cluster_trigger_authentication_takes_no_target_from_the_workload() ->
         kind="ClusterTriggerAuthentication",
     )  # fmt: skip
     with pytest.raises(PolicyError, match='takes "address" from the workload'):
-        auth.resolve(objects, "team-a", "job", REDIS)
+        resolve(objects, "team-a", "job", REDIS)
 
 
 def test_credentials_ref_and_authentication_ref_together_are_refused() -> None:
@@ -175,9 +191,9 @@ def test_broker_tls_parameters_come_only_from_the_trigger_authentication() -> No
     metadata = {**REDIS, "ca": "FORGED", "tls": "enable"}
     objects = FixedObjects()
     objects.add_trigger("team-a", "job", metadata, {"tls": "enable", "ca": "PEM", "password": "p"})
-    found = auth.resolve(objects, "team-a", "job", metadata)
+    found = resolve(objects, "team-a", "job", metadata)
     assert found is not None
-    merged, only = auth.apply(metadata, found)
+    merged, only = apply(metadata, found)
     assert only == {"tls": "enable", "ca": "PEM"}
     assert merged["password"] == "p"
 
@@ -200,4 +216,4 @@ def test_a_cache_still_loading_is_unavailable_not_a_guess() -> None:
     objects = Loading()
     objects.add_trigger("team-a", "job", dict(REDIS), {"password": "p"})
     with pytest.raises(KubeNotReady):
-        auth.resolve(objects, "team-a", "job", REDIS)
+        resolve(objects, "team-a", "job", REDIS)

@@ -242,21 +242,27 @@ class RabbitMetadata(TriggerMetadata):
     scaler_types: ClassVar[tuple[str, ...]] = ("rabbitmq",)
 
     queue_name: str = key("queueName", doc="the queue (a regex with useRegex)")
-    host: Secret | None = secret_key("host", doc="amqp(s):// or http(s):// URL")
-    protocol: str = key("protocol", default="auto", check=one_of("auto", "amqp", "http"))
+    host: Secret | None = secret_key(
+        "host", doc="amqp(s):// or http(s):// URL", auth_order="tm;auth;env", role="target"
+    )
+    protocol: str = key(
+        "protocol", default="auto", check=one_of("auto", "amqp", "http"), auth_order="tm;auth"
+    )
     mode: str = key("mode", default="", doc="what to scale on")
     value: float = key("value", default=0.0, doc="target per Job for the mode")
     queue_length: float = key("queueLength", default=0.0, doc="deprecated: mode QueueLength")
     activation_value: float = key("activationValue", default=0.0)
-    vhost_name: str = key("vhostName", default="", doc="overrides the vhost in host")
+    vhost_name: str = key(
+        "vhostName", default="", doc="overrides the vhost in host", auth_order="tm;auth"
+    )
     use_regex: bool = key("useRegex", default=False)
     operation: str = key("operation", default="sum", check=one_of("sum", "avg", "max"))
     page_size: int = key("pageSize", default=100)
     exclude_unacknowledged: bool = key("excludeUnacknowledged", default=False)
     timeout: str = key("timeout", default="", doc="HTTP timeout, ms or duration")
     unsafe_ssl: bool = key("unsafeSsl", default=False)
-    username: Secret | None = secret_key("username", plain=False)
-    password: Secret | None = secret_key("password", plain=False)
+    username: Secret | None = secret_key("username", plain=False, auth_order="auth;env")
+    password: Secret | None = secret_key("password", plain=False, auth_order="auth;env")
     tls_param: str = auth_key("tls", secret=False, doc="enable or disable (TriggerAuthentication)")
     ca: Secret | None = auth_key("ca", doc="CA certificate, PEM (TriggerAuthentication)")
     cert: Secret | None = auth_key("cert", doc="client certificate, PEM (TriggerAuthentication)")

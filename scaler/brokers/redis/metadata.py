@@ -113,18 +113,30 @@ class RedisConnectionMetadata(TriggerMetadata):
         default=(),
         from_env=True,
         doc="host:port, comma-separated for cluster and sentinel",
+        auth_order="tm;auth;env",
+        role="target",
     )
     hosts: tuple[str, ...] = key(
-        "host", aliases=("hosts",), default=(), from_env=True, doc="host name(s), with port(s)"
-    )
+        "host", aliases=("hosts",), default=(), from_env=True, doc="host name(s), with port(s)",
+        auth_order="tm;env;auth", role="target",
+    )  # fmt: skip
     ports: tuple[str, ...] = key(
-        "port", aliases=("ports",), default=(), from_env=True, doc="port(s), one per host"
+        "port", aliases=("ports",), default=(), from_env=True, doc="port(s), one per host",
+        auth_order="tm;env;auth", role="port",
+    )  # fmt: skip
+    username: str = key(
+        "username", default="", from_env=True, doc="ACL user name", auth_order="tm;env;auth"
     )
-    username: str = key("username", default="", from_env=True, doc="ACL user name")
-    password: Secret | None = secret_key("password", doc="password (prefer passwordFromEnv)")
-    sentinel_username: str = key("sentinelUsername", default="", from_env=True)
-    sentinel_password: Secret | None = secret_key("sentinelPassword")
-    sentinel_master: str = key("sentinelMaster", default="", from_env=True)
+    password: Secret | None = secret_key(
+        "password", doc="password (prefer passwordFromEnv)", auth_order="tm;env;auth"
+    )
+    sentinel_username: str = key(
+        "sentinelUsername", default="", from_env=True, auth_order="tm;auth;env"
+    )
+    sentinel_password: Secret | None = secret_key("sentinelPassword", auth_order="tm;auth;env")
+    sentinel_master: str = key(
+        "sentinelMaster", default="", from_env=True, auth_order="tm;auth;env"
+    )
     database_index: int = key("databaseIndex", default=0, check=non_negative)
     enable_tls: bool | None = key("enableTLS", default=None, doc="TLS to Redis")
     unsafe_ssl: bool = key("unsafeSsl", default=False, doc="skip TLS certificate checks")

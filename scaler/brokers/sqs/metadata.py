@@ -103,20 +103,28 @@ def _queue_name_from_url(text: str) -> str | None:
 @dataclass(frozen=True, kw_only=True)
 class SqsMetadata(TriggerMetadata):
     scaler_types: ClassVar[tuple[str, ...]] = ("aws-sqs-queue",)
+    default_target: ClassVar[bool] = True  # AWS's own endpoints
+    aws_authorization: ClassVar[bool] = True
 
     queue_url: str = key("queueURL", from_env=True, doc="queue URL or queue name")
     queue_length: int = key("queueLength", default=5, check=positive, doc="target messages per Job")
     activation_queue_length: int = key("activationQueueLength", default=0)
-    aws_region: str = key("awsRegion", doc="the queue's AWS region, e.g. eu-west-1")
-    aws_endpoint: str = key("awsEndpoint", default="", doc="custom SQS/STS endpoint URL")
+    aws_region: str = key(
+        "awsRegion", doc="the queue's AWS region, e.g. eu-west-1", auth_order="tm;auth"
+    )
+    aws_endpoint: str = key(
+        "awsEndpoint", default="", doc="custom SQS/STS endpoint URL", role="target"
+    )
     scale_on_in_flight: bool = key("scaleOnInFlight", default=True)
     scale_on_delayed: bool = key("scaleOnDelayed", default=False)
     identity_owner: str = key("identityOwner", default="pod", check=one_of("pod", "operator"))
     aws_access_key_id: Secret | None = secret_key("awsAccessKeyID", aliases=("awsAccessKeyId",))
     aws_secret_access_key: Secret | None = secret_key("awsSecretAccessKey", plain=False)
     aws_session_token: Secret | None = secret_key("awsSessionToken", plain=False)
-    aws_role_arn: str = key("awsRoleArn", default="", doc="IAM role to assume")
-    aws_external_id: Secret | None = secret_key("awsExternalId", doc="external ID for the role")
+    aws_role_arn: str = key("awsRoleArn", default="", doc="IAM role to assume", role="identity")
+    aws_external_id: Secret | None = secret_key(
+        "awsExternalId", doc="external ID for the role", role="identity"
+    )
     # KEDA reads these two as *names* of env vars, which it does not resolve for
     # external scalers: refuse them with the key to use instead.
     plain_secret: str = key("awsSecretAccessKey", default="", secret=True)
