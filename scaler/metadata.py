@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 from scaler.errors import MetadataError
 
 if TYPE_CHECKING:
-    from scaler.trigger import Trigger
+    from scaler.trigger import AnyTrigger
 
 _SALT = os.urandom(16)  # per process: digests are comparable only within one server
 
@@ -384,7 +384,7 @@ class TriggerMetadata:
         even these cannot be derived."""
         raise NotImplementedError
 
-    def trigger(self, scaler_type: str) -> Trigger:
+    def trigger(self, scaler_type: str) -> AnyTrigger:
         """What the parsed keys mean: the metric, target, activation and the query."""
         raise NotImplementedError
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
+from typing import TypeVar, cast
 
 from scaler.errors import BrokerTimeout, ScalerError
 from scaler.metrics import Metrics
+
+S = TypeVar("S")
 
 
 class Readings:
@@ -39,16 +41,18 @@ class Readings:
         self._timeout = timeout
         self._max_entries = max_entries
         self._clock = clock
-        self._values: dict[Hashable, tuple[float, Any]] = {}  # key -> (read at, value)
-        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
+        # key -> (read at, sample). A key names one query, so one adapter, so the
+        # sample's type: read() hands back what that adapter returned.
+        self._values: dict[Hashable, tuple[float, object]] = {}
+        self._inflight: dict[Hashable, asyncio.Future[object]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def read(self, kind: str, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> Any:
+    async def read(self, kind: str, key: Hashable, fetch: Callable[[], Awaitable[S]]) -> S:
         """The sample for ``key``; ``kind`` (the scalerType) labels the metrics."""
         cached = self._values.get(key)
         if cached is not None and self._clock() - cached[0] < self._ttl:
             self._metrics.cache_hits.labels(kind).inc()
-            return cached[1]
+            return cast(S, cached[1])
         future = self._inflight.get(key)
         if future is not None:
             self._metrics.coalesced_waits.labels(kind).inc()
@@ -58,14 +62,14 @@ class Readings:
             task = asyncio.create_task(self._run(kind, key, fetch, future))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return await asyncio.shield(future)
+        return cast(S, await asyncio.shield(future))
 
     async def _run(
         self,
         kind: str,
         key: Hashable,
-        fetch: Callable[[], Awaitable[Any]],
-        future: asyncio.Future[Any],
+        fetch: Callable[[], Awaitable[S]],
+        future: asyncio.Future[object],
     ) -> None:
         started = time.perf_counter()
         outcome = "ok"
@@ -97,7 +101,7 @@ class Readings:
         if future.done() and not future.cancelled():
             future.exception()
 
-    def _store(self, key: Hashable, value: Any) -> None:
+    def _store(self, key: Hashable, value: object) -> None:
         now = self._clock()
         if len(self._values) >= self._max_entries:
             self._values = {k: v for k, v in self._values.items() if now - v[0] < self._ttl}

@@ -32,7 +32,7 @@ from scaler.guard import check_metadata_size, quoted
 from scaler.kube import auth as kube_auth
 from scaler.metadata import TriggerMetadata
 from scaler.settings import Settings
-from scaler.trigger import Adapter, Trigger, metric_name
+from scaler.trigger import AnyAdapter, AnyTrigger, metric_name
 
 SCALER_TYPE_KEY = "scalerType"
 
@@ -40,7 +40,7 @@ SCALER_TYPE_KEY = "scalerType"
 class OpenAdapter(Protocol):
     """A broker package's ``open_adapter``: its adapter, for a server's settings."""
 
-    def __call__(self, *, settings: Settings, budget: ClientBudget) -> Adapter: ...
+    def __call__(self, *, settings: Settings, budget: ClientBudget) -> AnyAdapter: ...
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ KINDS: dict[str, Kind] = {
 
 def open_adapters(
     settings: Settings, budget: ClientBudget, kinds: Mapping[str, Kind] = KINDS
-) -> dict[str, Adapter]:
+) -> dict[str, AnyAdapter]:
     """One adapter per broker of ``kinds`` that ``settings`` offer, sharing ``budget``."""
     brokers = {kind.broker.name: kind.broker for kind in kinds.values()}
     return {
@@ -114,7 +114,7 @@ class AwsPolicy:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
 
-    def check(self, trigger: Trigger, *, from_credential_set: bool) -> None:
+    def check(self, trigger: AnyTrigger, *, from_credential_set: bool) -> None:
         query = trigger.query
         if not isinstance(query, SqsQuery) or from_credential_set:
             return
@@ -153,7 +153,7 @@ class Triggers:
 
     def __init__(
         self,
-        adapters: Mapping[str, Adapter],
+        adapters: Mapping[str, AnyAdapter],
         *,
         cache_size: int = 4096,
         credentials: CredentialStore | None = None,
@@ -166,7 +166,7 @@ class Triggers:
         self._kube = kube
         self._credentials = credentials
         self._aws = aws
-        self._parsed: OrderedDict[bytes, Trigger] = OrderedDict()
+        self._parsed: OrderedDict[bytes, AnyTrigger] = OrderedDict()
         self._cache_size = cache_size
         self._salt = os.urandom(16)
 
@@ -174,15 +174,15 @@ class Triggers:
     def scaler_types(self) -> tuple[str, ...]:
         return tuple(t for t, kind in self._kinds.items() if kind.broker.name in self._adapters)
 
-    def parse(self, metadata: Mapping[str, str], namespace: str = "", name: str = "") -> Trigger:
-        """The Trigger for this metadata, or MetadataError naming the bad key and
+    def parse(self, metadata: Mapping[str, str], namespace: str = "", name: str = "") -> AnyTrigger:
+        """The AnyTrigger for this metadata, or MetadataError naming the bad key and
         PolicyError for what the scaler's rules refuse.
 
         ``namespace`` and ``name`` are the ScaledJob's (KEDA's ScaledObjectRef); the
         namespace is the tenant. With ``--kubernetes`` the trigger's
         authenticationRef is resolved first (from the watches' cache), then a
         ``credentialsRef``, for that namespace, so rotated credentials make a new
-        Trigger (and a new connection identity)."""
+        AnyTrigger (and a new connection identity)."""
         check_metadata_size(metadata)
         raw = metadata
         auth_only: dict[str, str] = {}
@@ -248,7 +248,7 @@ class Triggers:
                 pass
         return placeholder, 1.0
 
-    def _parse(self, metadata: Mapping[str, str], auth: Mapping[str, str]) -> Trigger:
+    def _parse(self, metadata: Mapping[str, str], auth: Mapping[str, str]) -> AnyTrigger:
         scaler_type = metadata.get(SCALER_TYPE_KEY, "")
         kind = self._kinds.get(scaler_type)
         if kind is None or kind.broker.name not in self._adapters:
@@ -264,7 +264,7 @@ class Triggers:
         parsed = kind.metadata.parse(metadata, scaler_type=scaler_type, auth=auth)
         return parsed.trigger(scaler_type)
 
-    def adapter_for(self, trigger: Trigger) -> Adapter:
+    def adapter_for(self, trigger: AnyTrigger) -> AnyAdapter:
         return self._adapters[self._kinds[trigger.scaler_type].broker.name]
 
     async def aclose(self) -> None:

@@ -39,7 +39,7 @@ from scaler.readings import Readings
 from scaler.registry import KINDS, AwsPolicy, Kind, Triggers, open_adapters
 from scaler.service import ExternalScalerService
 from scaler.settings import Settings, split_list
-from scaler.trigger import Adapter
+from scaler.trigger import AnyAdapter
 
 log = logging.getLogger("scaler.server")
 #: Longest the gRPC health check reports NOT_SERVING while --kubernetes watches list.
@@ -168,7 +168,7 @@ class ScalerServer:
         self,
         settings: Settings,
         *,
-        adapters: Mapping[str, Adapter] | None = None,
+        adapters: Mapping[str, AnyAdapter] | None = None,
         registry: CollectorRegistry | None = None,
         policy: BrokerPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,

@@ -1,4 +1,4 @@
-"""The ExternalScaler servicer: RPC -> Trigger -> reading -> response.
+"""The ExternalScaler servicer: RPC -> AnyTrigger -> reading -> response.
 
 It knows KEDA's protocol and nothing about brokers: triggers and readings are
 injected. Every failure is answered with the status code of its
@@ -25,7 +25,7 @@ from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.readings import Readings
 from scaler.registry import Triggers
-from scaler.trigger import Trigger
+from scaler.trigger import AnyTrigger
 
 log = logging.getLogger("scaler.service")
 
@@ -65,15 +65,13 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         self._stopping.set()
 
     # -- the work ---------------------------------------------------------
-    def _trigger(self, ref: pb.ScaledObjectRef) -> Trigger:
+    def _trigger(self, ref: pb.ScaledObjectRef) -> AnyTrigger:
         return self._triggers.parse(ref.scalerMetadata, ref.namespace, ref.name)
 
-    async def _evaluate(self, trigger: Trigger, ref: pb.ScaledObjectRef) -> tuple[float, bool]:
+    async def _evaluate(self, trigger: AnyTrigger, ref: pb.ScaledObjectRef) -> tuple[float, bool]:
         """(value, active) for the trigger, from a shared broker read, once the broker
         policy allows every address the read would dial."""
-        destinations = getattr(trigger.query, "destinations", None)
-        if destinations is not None:
-            await self._policy.check(destinations())
+        await self._policy.check(trigger.query.destinations())
         adapter = self._triggers.adapter_for(trigger)
         sample = await self._readings.read(
             trigger.scaler_type, trigger.read_key, lambda: adapter.read(trigger.query)

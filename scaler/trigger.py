@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
+from scaler.guard import Destination
 from scaler.metadata import fingerprint
 
 _METRIC_NAME_REPLACED = str.maketrans({c: "-" for c in "/.:%()"})
@@ -26,16 +27,45 @@ def metric_name(prefix: str, name: str) -> str:
     return f"{prefix}-{name}".translate(_METRIC_NAME_REPLACED)
 
 
+class Query(Hashable, Protocol):
+    """What an adapter reads: a frozen dataclass of its broker's (Secrets inside, never
+    clear text), equal for triggers that share one read."""
+
+    def destinations(self) -> tuple[Destination, ...]:
+        """Where a read connects, for the broker policy to check before any dial."""
+        ...
+
+
+Q = TypeVar("Q", bound=Query)
+S = TypeVar("S")
+Q_contra = TypeVar("Q_contra", bound=Query, contravariant=True)
+S_co = TypeVar("S_co", covariant=True)
+
+
 @dataclass(frozen=True)
-class Trigger:
+class Above:
+    """The rule of every built-in queue scaler: the sample (a count) is the value,
+    active when strictly greater than the activation threshold."""
+
+    activation: float
+
+    def __call__(self, sample: float) -> tuple[float, bool]:
+        value = float(sample)
+        return value, value > self.activation
+
+
+@dataclass(frozen=True)
+class Trigger(Generic[Q, S]):
+    """What one trigger's metadata means: KEDA's metric name, target and activation,
+    the query its broker reads and the rule that turns a sample into KEDA's value and
+    activity (:class:`Above` for a count)."""
+
     scaler_type: str
     metric_name: str
     target: float
     activation: float
-    query: Any  # a frozen dataclass of the adapter's; Secrets inside, never clear text
-    #: sample -> (value, active); None: the sample is the value, active when greater
-    #: than ``activation``.
-    rule: Callable[[Any], tuple[float, bool]] | None = field(default=None, compare=False)
+    query: Q
+    rule: Callable[[S], tuple[float, bool]] = field(compare=False)
     #: Identity of the broker read: equal for triggers that must share one read,
     #: with every credential reduced to a salted digest.
     read_key: Hashable = field(init=False, repr=False, compare=False)
@@ -43,18 +73,13 @@ class Trigger:
     def __post_init__(self) -> None:
         object.__setattr__(self, "read_key", (self.scaler_type, fingerprint(self.query)))
 
-    def evaluate(self, sample: Any) -> tuple[float, bool]:
-        """KEDA's value and activity for a sample. Default rule, as in every built-in
-        queue scaler: the value is the count, active when strictly greater than the
-        activation threshold."""
-        if self.rule is not None:
-            return self.rule(sample)
-        value = float(sample)
-        return value, value > self.activation
+    def evaluate(self, sample: S) -> tuple[float, bool]:
+        """KEDA's value and activity for a sample."""
+        return self.rule(sample)
 
 
 @runtime_checkable
-class Adapter(Protocol):
+class Adapter(Protocol[Q_contra, S_co]):
     """Reads one sample (usually a number) for a query. Connections are opened lazily and reused.
 
     ``read`` raises :class:`scaler.errors.ScalerError` subclasses only; it may be
@@ -62,6 +87,13 @@ class Adapter(Protocol):
     connections usable for other queries when it is.
     """
 
-    async def read(self, query: Any) -> Any: ...
+    async def read(self, query: Q_contra) -> S_co: ...
 
     async def aclose(self) -> None: ...
+
+
+#: A trigger, or an adapter, of whichever broker: the registry maps scalerType strings
+#: to brokers of different query and sample types, so where it hands them on is the
+#: one place the types meet Any. Past it, a broker's own code is typed throughout.
+AnyTrigger = Trigger[Any, Any]
+AnyAdapter = Adapter[Any, Any]

@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from scaler.guard import Destination
 from scaler.metadata import TriggerMetadata, key, positive
-from scaler.trigger import Trigger, metric_name
+from scaler.trigger import Above, Trigger, metric_name
 
 
 @dataclass(frozen=True)
 class LinesQuery:
     path: str
+
+    def destinations(self) -> tuple[Destination, ...]:
+        return ()  # a local file: nothing to dial
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,7 +29,9 @@ class LinesMetadata(TriggerMetadata):
     def spec(self, scaler_type: str) -> tuple[str, float]:
         return metric_name("lines", self.path), float(self.line_count)
 
-    def trigger(self, scaler_type: str) -> Trigger:
+    def trigger(self, scaler_type: str) -> Trigger[LinesQuery, float]:
         name, target = self.spec(scaler_type)
-        return Trigger(scaler_type, name, target, float(self.activation_line_count),
-                       LinesQuery(self.path))  # fmt: skip
+        activation = float(self.activation_line_count)
+        return Trigger(
+            scaler_type, name, target, activation, LinesQuery(self.path), Above(activation)
+        )

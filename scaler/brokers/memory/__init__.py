@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from scaler.brokers.pool import ClientBudget
     from scaler.settings import Settings
-    from scaler.trigger import Adapter
+    from scaler.trigger import AnyAdapter
 
 
-def open_adapter(*, settings: Settings, budget: ClientBudget) -> Adapter:
+def open_adapter(*, settings: Settings, budget: ClientBudget) -> AnyAdapter:
     """The in-memory adapter (only with ``--enable-memory``: tests and the demo)."""
     from scaler.brokers.memory.client import MemoryAdapter
 

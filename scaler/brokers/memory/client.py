@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any
 
 from scaler.brokers.memory.metadata import MemoryQuery
 from scaler.errors import QueueNotFound, ScalerError
@@ -51,8 +50,7 @@ class MemoryAdapter:
         """Wait until a read of ``queue`` has started (for tests: an event, not a sleep)."""
         await self._started.setdefault(queue, asyncio.Event()).wait()
 
-    async def read(self, query: Any) -> float:
-        assert isinstance(query, MemoryQuery)
+    async def read(self, query: MemoryQuery) -> float:
         self.reads[query.queue] += 1
         self._started.setdefault(query.queue, asyncio.Event()).set()
         if delay := self._delay.get(query.queue):

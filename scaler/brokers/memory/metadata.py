@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from scaler.guard import Destination
 from scaler.metadata import TriggerMetadata, key, positive
-from scaler.trigger import Trigger, metric_name
+from scaler.trigger import Above, Trigger, metric_name
 
 
 @dataclass(frozen=True)
 class MemoryQuery:
     queue: str
+
+    def destinations(self) -> tuple[Destination, ...]:
+        return ()  # in this process
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,7 +31,7 @@ class MemoryMetadata(TriggerMetadata):
     def spec(self, scaler_type: str) -> tuple[str, float]:
         return metric_name("memory", self.queue_name), float(self.queue_length)
 
-    def trigger(self, scaler_type: str) -> Trigger:
+    def trigger(self, scaler_type: str) -> Trigger[MemoryQuery, float]:
         name, target = self.spec(scaler_type)
         return Trigger(
             scaler_type=scaler_type,
@@ -35,4 +39,5 @@ class MemoryMetadata(TriggerMetadata):
             target=target,
             activation=float(self.activation_queue_length),
             query=MemoryQuery(self.queue_name),
+            rule=Above(float(self.activation_queue_length)),
         )

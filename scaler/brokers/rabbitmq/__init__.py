@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from scaler.brokers.pool import ClientBudget
     from scaler.settings import Settings
-    from scaler.trigger import Adapter
+    from scaler.trigger import AnyAdapter
 
 
-def open_adapter(*, settings: Settings, budget: ClientBudget) -> Adapter:
+def open_adapter(*, settings: Settings, budget: ClientBudget) -> AnyAdapter:
     """The RabbitMQ adapter a server built from ``settings`` reads with (client imported
     here, so importing this package loads no client library)."""
     from scaler.brokers.rabbitmq.client import RabbitAdapter

@@ -136,8 +136,7 @@ class RabbitAdapter:
             close=_close_http, idle_seconds=idle_seconds, budget=budget
         )
 
-    async def read(self, query: Any) -> QueueStats:
-        assert isinstance(query, RabbitQuery)
+    async def read(self, query: RabbitQuery) -> QueueStats:
         ident = fingerprint(query.server)
         if query.server.protocol == "amqp":
             with self._amqp.holding(ident):

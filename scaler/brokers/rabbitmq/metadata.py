@@ -418,7 +418,7 @@ class RabbitMetadata(TriggerMetadata):
         _, target = self.target_and_mode()
         return metric_name("rabbitmq", quote_plus(self.queue_name, safe="")), target
 
-    def trigger(self, scaler_type: str) -> Trigger:
+    def trigger(self, scaler_type: str) -> Trigger[RabbitQuery, QueueStats]:
         mode, _ = self.target_and_mode()
         name, target = self.spec(scaler_type)
         server, vhost = self.server()

@@ -130,8 +130,8 @@ class RedisAdapter:
             close=_close_all, idle_seconds=idle_seconds, clock=clock, budget=budget
         )
 
-    async def read(self, query: Any) -> float:
-        conn: RedisConnection = query.conn
+    async def read(self, query: RedisListQuery | RedisStreamQuery) -> float:
+        conn = query.conn
         if isinstance(query, RedisListQuery):
             what = f'counting key "{query.key}"'
         elif isinstance(query, RedisStreamQuery):

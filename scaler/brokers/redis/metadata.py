@@ -21,7 +21,7 @@ from scaler.metadata import (
     positive,
     secret_key,
 )
-from scaler.trigger import Trigger, metric_name
+from scaler.trigger import Above, Trigger, metric_name
 
 Mode = Literal["standalone", "cluster", "sentinel"]
 
@@ -220,7 +220,7 @@ class RedisListMetadata(RedisConnectionMetadata):
     def spec(self, scaler_type: str) -> tuple[str, float]:
         return metric_name("redis", self.list_name), float(self.list_length)
 
-    def trigger(self, scaler_type: str) -> Trigger:
+    def trigger(self, scaler_type: str) -> Trigger[RedisListQuery, float]:
         name, target = self.spec(scaler_type)
         return Trigger(
             scaler_type=scaler_type,
@@ -228,6 +228,7 @@ class RedisListMetadata(RedisConnectionMetadata):
             target=target,
             activation=float(self.activation_list_length),
             query=RedisListQuery(self.connection(scaler_type), self.list_name),
+            rule=Above(float(self.activation_list_length)),
         )
 
 
@@ -265,7 +266,7 @@ class RedisStreamMetadata(RedisConnectionMetadata):
     def spec(self, scaler_type: str) -> tuple[str, float]:
         return metric_name("redis-streams", self.stream), float(self.mode()[1])
 
-    def trigger(self, scaler_type: str) -> Trigger:
+    def trigger(self, scaler_type: str) -> Trigger[RedisStreamQuery, float]:
         mode, _ = self.mode()
         name, target = self.spec(scaler_type)
         return Trigger(
@@ -276,4 +277,5 @@ class RedisStreamMetadata(RedisConnectionMetadata):
             query=RedisStreamQuery(
                 self.connection(scaler_type), self.stream, mode, self.consumer_group
             ),
+            rule=Above(float(self.activation_lag_count)),
         )

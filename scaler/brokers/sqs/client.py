@@ -293,8 +293,7 @@ class SqsAdapter:
         #: STS AssumeRole calls made, for tests and the cost docs.
         self.assume_role_calls = 0
 
-    async def read(self, query: Any) -> float:
-        assert isinstance(query, SqsQuery)
+    async def read(self, query: SqsQuery) -> float:
         what = f'reading queue "{query.queue_name}"'
         deadline = asyncio.get_running_loop().time() + self._timeout
         try:

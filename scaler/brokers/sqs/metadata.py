@@ -13,7 +13,7 @@ from scaler.errors import (
 )
 from scaler.guard import Destination, quoted
 from scaler.metadata import Secret, TriggerMetadata, key, one_of, positive, secret_key
-from scaler.trigger import Trigger, metric_name
+from scaler.trigger import Above, Trigger, metric_name
 
 VISIBLE = "ApproximateNumberOfMessages"
 
@@ -199,7 +199,7 @@ class SqsMetadata(TriggerMetadata):
     def spec(self, scaler_type: str) -> tuple[str, float]:
         return metric_name("aws-sqs", self.queue_name()), float(self.queue_length)
 
-    def trigger(self, scaler_type: str) -> Trigger:
+    def trigger(self, scaler_type: str) -> Trigger[SqsQuery, float]:
         attributes = [VISIBLE]
         if self.scale_on_in_flight:
             attributes.append(IN_FLIGHT)
@@ -223,4 +223,5 @@ class SqsMetadata(TriggerMetadata):
             target=target,
             activation=float(self.activation_queue_length),
             query=SqsQuery(identity, url, name, tuple(attributes)),
+            rule=Above(float(self.activation_queue_length)),
         )
