@@ -64,7 +64,7 @@ class Secret:
         return hash(("Secret", self.digest))
 
 
-def fingerprint(obj: Any) -> Hashable:
+def fingerprint(obj: object) -> Hashable:
     """A hashable identity of a (nested) dataclass with every Secret reduced to its digest.
 
     Used for cache and pool keys, so they never hold a credential in clear.
@@ -83,10 +83,11 @@ def fingerprint(obj: Any) -> Hashable:
     raise TypeError(f"cannot fingerprint {type(obj).__name__}")
 
 
-_REQUIRED: Any = object()
+_REQUIRED = object()
 _SPEC = "scaler.metadata.key"
 
-# A check returns None when the value is fine, else the text for "must be ...".
+# A check returns None when the value is fine, else the text for "must be ...". Any:
+# each check takes its own key's type (a float, a str), which the field annotation fixes.
 Check = Callable[[Any], str | None]
 
 
@@ -143,10 +144,12 @@ class KeySpec:
         return (plain if self.plain else ()) + env
 
 
+# key(), secret_key() and auth_key() return Any, as dataclasses.field does: the
+# field's annotation gives the type, and parse() fills it with what _parser_for made.
 def key(
     name: str,
     *,
-    default: Any = _REQUIRED,
+    default: object = _REQUIRED,
     aliases: tuple[str, ...] = (),
     from_env: bool = False,
     check: Check | None = None,
@@ -246,7 +249,7 @@ def _parse_list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
-def _parser_for(annotation: Any) -> Callable[[str], Any]:
+def _parser_for(annotation: object) -> Callable[[str], object]:
     if annotation is str:
         return str
     if annotation is int:
@@ -270,14 +273,14 @@ def _parser_for(annotation: Any) -> Callable[[str], Any]:
 class _Field:
     attr: str
     spec: KeySpec
-    parse: Callable[[str], Any]
+    parse: Callable[[str], object]
     required: bool
 
 
 _FIELDS: dict[type, tuple[_Field, ...]] = {}
 
 
-def _placeholder(parse: Callable[[str], Any]) -> Any:
+def _placeholder(parse: Callable[[str], object]) -> object:
     """An empty value of a required field's type, for a lenient parse."""
     if parse is Secret:
         return None
@@ -340,7 +343,7 @@ class TriggerMetadata:
         ``lenient`` is for GetMetricSpec's fallback: a bad or missing key takes its
         default (or an empty placeholder) and :meth:`validate` is skipped, so that
         :meth:`spec` can still name the metric; GetMetrics reports the problem."""
-        values: dict[str, Any] = {}
+        values: dict[str, Any] = {}  # Any: each value was parsed for its own field
         for f in _fields_of(cls):
             try:
                 found = cls._value(f, (auth or {}) if f.spec.auth_only else raw, scaler_type)
@@ -358,7 +361,7 @@ class TriggerMetadata:
         return parsed
 
     @staticmethod
-    def _value(f: _Field, raw: Mapping[str, str], scaler_type: str) -> tuple[Any] | None:
+    def _value(f: _Field, raw: Mapping[str, str], scaler_type: str) -> tuple[object] | None:
         # KEDA trims every value (strings.TrimSpace) and skips empty ones.
         found = next(((n, v) for n in f.spec.names() if (v := raw.get(n, "").strip()) != ""), None)
         if found is None:

@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 
 from scaler.brokers.pool import ClientBudget
 from scaler.credentials import CredentialStore
+from scaler.documents import path
 from scaler.guard import BrokerPolicy
 from scaler.httpmetrics import MetricsHTTPServer
 from scaler.kube.auth import Objects
@@ -145,8 +146,8 @@ def _job_tracker(kube: KubeObjects, registry: CollectorRegistry, settings: Setti
 
     def pending_conditions(namespace: str, name: str) -> tuple[str, ...]:
         doc = kube.scaledjob(namespace, name) or {}
-        strategy = (doc.get("spec") or {}).get("scalingStrategy") or {}
-        return tuple(str(c) for c in strategy.get("pendingPodConditions") or [])
+        conditions = path(doc, "spec", "scalingStrategy", "pendingPodConditions")
+        return tuple(str(c) for c in conditions) if isinstance(conditions, list) else ()
 
     tracker = JobTracker(
         registry,

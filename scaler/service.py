@@ -13,7 +13,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from typing import NoReturn, TypeVar
 
 import grpc
 
@@ -229,8 +229,8 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         method: str,
         ref: pb.ScaledObjectRef,
         context: grpc.aio.ServicerContext,
-        items: AsyncIterator[Any],
-    ) -> AsyncIterator[Any]:
+        items: AsyncIterator[T],
+    ) -> AsyncIterator[T]:
         started = time.perf_counter()
         code: str | None = "OK"
         counted = method == "StreamIsActive"

@@ -23,7 +23,8 @@ from scaler.guard import Pattern
 ENV_PREFIX = "KQS_"
 
 
-def _setting(default: Any, help: str) -> Any:
+# Any, as dataclasses.field's own: the field's annotation gives the type.
+def _setting(default: object, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 
@@ -179,7 +180,7 @@ def env_name(name: str) -> str:
     return ENV_PREFIX + name.upper()
 
 
-def _convert(kind: type, text: str, source: str) -> Any:
+def _convert(kind: type, text: str, source: str) -> object:
     if kind is bool:
         lowered = text.strip().lower()
         if lowered in {"1", "true", "yes", "on"}:
@@ -228,7 +229,7 @@ def from_sources(
 ) -> Settings:
     """Build Settings: flags over ``KQS_*`` env vars over defaults; then validate."""
     env = os.environ if env is None else env
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {}  # Any: each value is checked by _convert against its field
     for f in dataclasses.fields(Settings):
         given = getattr(args, f.name, None) if args is not None else None
         if given is not None:

@@ -8,11 +8,19 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from scaler.errors import BrokerThrottled
 
 C = TypeVar("C")
+
+
+class _Evictable(Protocol):
+    """What a budget asks of a pool, whatever its clients are."""
+
+    def size(self) -> int: ...
+    def idle_entries(self) -> list[tuple[Hashable, float]]: ...
+    def discard(self, ident: Hashable) -> None: ...
 
 
 class ClientBudget:
@@ -28,9 +36,9 @@ class ClientBudget:
             raise ValueError("the client limit must be at least 1")
         self.limit = limit
         self.on_evict = on_evict
-        self._pools: list[ClientPool[Any]] = []
+        self._pools: list[_Evictable] = []
 
-    def register(self, pool: ClientPool[Any]) -> None:
+    def register(self, pool: _Evictable) -> None:
         self._pools.append(pool)
 
     def open_count(self) -> int:
@@ -66,7 +74,7 @@ class ClientPool(Generic[C]):
     def __init__(
         self,
         *,
-        close: Callable[[C], Coroutine[Any, Any, None]],
+        close: Callable[[C], Coroutine[object, object, None]],
         idle_seconds: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
         budget: ClientBudget | None = None,

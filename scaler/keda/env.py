@@ -28,7 +28,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+
+from scaler.documents import Doc, mappings
 
 
 class Unknown(enum.Enum):
@@ -59,9 +60,7 @@ class Environment:
     unknown: dict[str, str] = field(default_factory=dict)
 
 
-def choose_container(
-    containers: Sequence[Mapping[str, Any]], name: str | None
-) -> Mapping[str, Any]:
+def choose_container(containers: Sequence[Doc], name: str | None) -> Doc:
     """``ResolveContainerEnv``'s choice: the named container, else the first."""
     if not containers:
         raise EnvError("the workload has no containers")
@@ -108,12 +107,12 @@ def expand(value: str, env: Mapping[str, str]) -> str:
     return out.decode("utf-8", "replace")
 
 
-def _optional(ref: Mapping[str, Any]) -> bool:
+def _optional(ref: Doc) -> bool:
     return ref.get("optional") is True
 
 
 def resolve(
-    container: Mapping[str, Any], lookup: Lookup, *, given: Mapping[str, str] | None = None
+    container: Doc, lookup: Lookup, *, given: Mapping[str, str] | None = None
 ) -> Environment:
     """The container's environment, in ``resolveEnv``'s order. ``given`` holds values
     for variables whose source is :data:`UNKNOWN` (``explain --env``)."""
@@ -121,7 +120,7 @@ def resolve(
     env = Environment()
     resolved = env.values
     unknown_sources: list[str] = []
-    for source in container.get("envFrom") or []:
+    for source in mappings(container.get("envFrom")):
         prefix = str(source.get("prefix") or "")
         for field_name, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
             ref = source.get(field_name)
@@ -138,7 +137,7 @@ def resolve(
                 for k, v in data.items():
                     resolved[prefix + k] = v
             break  # KEDA reads the ConfigMap of a source that names both
-    for var in container.get("env") or []:
+    for var in mappings(container.get("env")):
         name = str(var.get("name") or "")
         literal = var.get("value")
         frm = var.get("valueFrom")
@@ -166,7 +165,7 @@ def resolve(
     return env
 
 
-def _value_from(frm: Mapping[str, Any], var: str, lookup: Lookup) -> str | Unknown | None:
+def _value_from(frm: Doc, var: str, lookup: Lookup) -> str | Unknown | None:
     """A ``valueFrom``'s value; None when KEDA skips the variable."""
     for field_name, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
         ref = frm.get(field_name)
@@ -184,7 +183,7 @@ def _value_from(frm: Mapping[str, Any], var: str, lookup: Lookup) -> str | Unkno
     return None  # fieldRef, resourceFieldRef: KEDA skips them
 
 
-def _where(frm: Mapping[str, Any]) -> str:
+def _where(frm: Doc) -> str:
     for field_name, kind in (("secretKeyRef", "Secret"), ("configMapKeyRef", "ConfigMap")):
         ref = frm.get(field_name)
         if isinstance(ref, Mapping):

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from scaler.documents import Doc, mapping, mappings, path, text
 from scaler.keda.env import (
     UNKNOWN,
     EnvError,
@@ -80,7 +80,7 @@ class ScaledJob:
     unresolved: tuple[Unresolved, ...] = ()
 
 
-def _int(value: Any, where: str, minimum: int | None = None) -> int:
+def _int(value: object, where: str, minimum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ManifestError(f"{where} must be a whole number, not {value!r}")
     if minimum is not None and value < minimum:
@@ -90,12 +90,12 @@ def _int(value: Any, where: str, minimum: int | None = None) -> int:
     return value
 
 
-def _optional_int(value: Any, where: str) -> int | None:
+def _optional_int(value: object, where: str) -> int | None:
     return None if value is None else _int(value, where)
 
 
 def from_manifest(
-    doc: Any, *, env: Mapping[str, str] | None = None, lookup: Lookup | None = None
+    doc: object, *, env: Mapping[str, str] | None = None, lookup: Lookup | None = None
 ) -> ScaledJob:
     """A :class:`ScaledJob` from a parsed manifest; ``lookup`` reads the Secrets and
     ConfigMaps KEDA would read (none: a manifest alone), ``env`` supplies values for
@@ -107,8 +107,8 @@ def from_manifest(
     spec = doc.get("spec")
     if not isinstance(spec, dict):
         raise ManifestError("spec is missing")
-    meta = doc.get("metadata") or {}
-    raw = spec.get("scalingStrategy") or {}
+    meta = mapping(doc.get("metadata"))
+    raw = mapping(spec.get("scalingStrategy"))
     if not isinstance(raw, dict):
         raise ManifestError("spec.scalingStrategy must be a mapping")
     name = raw.get("strategy") or "default"
@@ -179,17 +179,13 @@ def from_manifest(
     )
 
 
-def job_containers(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def job_containers(spec: Doc) -> list[Doc]:
     """The Job template's containers (none when the manifest has no template)."""
-    try:
-        containers = spec["jobTargetRef"]["template"]["spec"]["containers"] or []
-    except (KeyError, TypeError):
-        return []
-    return [c for c in containers if isinstance(c, Mapping)]
+    return mappings(path(spec, "jobTargetRef", "template", "spec", "containers"))
 
 
 def container_environment(
-    spec: Mapping[str, Any], supplied: Mapping[str, str], lookup: Lookup | None = None
+    spec: Doc, supplied: Mapping[str, str], lookup: Lookup | None = None
 ) -> Environment:
     """What KEDA resolves for the container it reads; ``supplied`` (``--env``) fills
     variables from objects ``lookup`` cannot read, and overrides the rest."""
@@ -197,7 +193,7 @@ def container_environment(
     if not containers:
         return Environment(values=dict(supplied))
     try:
-        container = choose_container(containers, spec.get("envSourceContainerName"))
+        container = choose_container(containers, text(spec.get("envSourceContainerName")))
         environment = resolve(container, lookup or _unknown, given=supplied)
     except EnvError as exc:
         raise ManifestError(f"KEDA cannot resolve the Job container's environment: {exc}") from None

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from scaler.credentials import REF_KEY, check_transport
+from scaler.documents import Doc, mapping, mappings
 from scaler.errors import AuthError, MetadataError, PolicyError
 from scaler.guard import quoted
-from scaler.keda.env import EnvError, choose_container
+from scaler.keda.env import EnvError, Unknown, choose_container
 from scaler.keda.env import resolve as resolve_env
 from scaler.keda.manifest import job_containers
 from scaler.metadata import TriggerMetadata
@@ -69,14 +70,14 @@ class Objects(Protocol):
 
     cluster_namespace: str
 
-    def scaled(self, namespace: str, name: str) -> Sequence[Mapping[str, Any]]:
+    def scaled(self, namespace: str, name: str) -> Sequence[Doc]:
         """The ScaledJob and the ScaledObject of that name (those that exist).
         KubeNotReady while the first listing is not done."""
         ...
 
-    def trigger_authentication(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
+    def trigger_authentication(self, namespace: str, name: str) -> Doc | None: ...
 
-    def cluster_trigger_authentication(self, name: str) -> Mapping[str, Any] | None: ...
+    def cluster_trigger_authentication(self, name: str) -> Doc | None: ...
 
     def data(self, kind: str, namespace: str, name: str) -> Mapping[str, str] | None:
         """A Secret's (decoded) or ConfigMap's data; None when it does not exist.
@@ -98,13 +99,13 @@ class ResolvedAuth:
         return f"ResolvedAuth(source={self.source!r}, params={sorted(self.params)})"
 
 
-def matches(trigger: Mapping[str, Any], forwarded: Mapping[str, str]) -> bool:
+def matches(trigger: Doc, forwarded: Mapping[str, str]) -> bool:
     """Whether KEDA built ``forwarded`` from this trigger: an external trigger with the
     same keys and, except ``...FromEnv`` keys (whose values KEDA resolves, or drops
     when empty), the same values."""
     if trigger.get("type") not in EXTERNAL_TYPES:
         return False
-    declared = {str(k): str(v) for k, v in (trigger.get("metadata") or {}).items()}
+    declared = {str(k): str(v) for k, v in mapping(trigger.get("metadata")).items()}
     plain = {k: v for k, v in declared.items() if not k.endswith("FromEnv")}
     sent = {k: v for k, v in forwarded.items() if not k.endswith("FromEnv")}
     if plain != sent:
@@ -112,17 +113,15 @@ def matches(trigger: Mapping[str, Any], forwarded: Mapping[str, str]) -> bool:
     return all(k in declared for k in forwarded)
 
 
-def find_ref(
-    docs: Sequence[Mapping[str, Any]], forwarded: Mapping[str, str], who: str
-) -> tuple[Mapping[str, Any], Mapping[str, Any]] | None:
+def find_ref(docs: Sequence[Doc], forwarded: Mapping[str, str], who: str) -> tuple[Doc, Doc] | None:
     """(the object, its trigger's authenticationRef) for the trigger KEDA sent, or
     None when it has none. AuthError when two matching triggers name different
     authentications, or when the object's triggers all differ from what KEDA sent
     while one of them has an authenticationRef (the cache is behind an edit)."""
-    found: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = []
+    found: list[tuple[Doc, Doc]] = []
     any_ref = False
     for doc in docs:
-        for trigger in (doc.get("spec") or {}).get("triggers") or []:
+        for trigger in mappings(mapping(doc.get("spec")).get("triggers")):
             ref = trigger.get("authenticationRef")
             any_ref = any_ref or bool(ref)
             if matches(trigger, forwarded):
@@ -146,15 +145,17 @@ def find_ref(
     return (doc, ref) if ref.get("name") else None
 
 
-def _container(doc: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+def _container(doc: Doc, name: str) -> Doc:
     try:
-        return choose_container(job_containers(doc.get("spec") or {}), name)
+        return choose_container(job_containers(mapping(doc.get("spec"))), name)
     except EnvError as exc:
         raise AuthError(f"authenticationRef env: {exc}") from None
 
 
 def container_env(
-    container: Mapping[str, Any], namespace: str, data: Callable[[str, str, str], Any]
+    container: Doc,
+    namespace: str,
+    data: Callable[[str, str, str], Mapping[str, str] | Unknown | None],
 ) -> dict[str, str]:
     """A container's environment as KEDA's ``ResolveContainerEnv`` builds it
     (:mod:`scaler.keda.env`, the one walk), from ``data(kind, namespace, name)``. An
@@ -200,9 +201,9 @@ def resolve(
         )
     if auth is None:
         raise AuthError(f"{source} (the trigger's authenticationRef) does not exist")
-    spec: Mapping[str, Any] = auth.get("spec") or {}
+    spec: Doc = mapping(auth.get("spec"))
     unsupported = [p for p in UNSUPPORTED_PROVIDERS if spec.get(p)]
-    identity = spec.get("podIdentity") or {}
+    identity = mapping(spec.get("podIdentity"))
     provider = str(identity.get("provider") or "none")
     if provider not in ("none", "aws"):
         unsupported.append(f"podIdentity {provider}")
@@ -219,7 +220,7 @@ def resolve(
         return objects.data(kind, ns, obj)
 
     params: dict[str, str] = {}
-    env_refs = spec.get("env") or []
+    env_refs = mappings(spec.get("env"))
     if env_refs:
         if doc.get("kind") != "ScaledJob":
             raise AuthError(
@@ -242,7 +243,7 @@ def resolve(
         ("configMapTargetRef", "ConfigMap"),
         ("secretTargetRef", "Secret"),
     ):
-        for e in spec.get(field_name) or []:
+        for e in mappings(spec.get(field_name)):
             obj, key = str(e.get("name", "")), str(e.get("key", ""))
             values = lookup(kind_name, where, obj)
             if values is None:

@@ -26,12 +26,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
+from scaler.documents import Doc, mapping, mappings
 from scaler.errors import AuthError, KubeNotReady
 from scaler.keda.env import UNKNOWN, Unknown
 from scaler.keda.manifest import job_containers
 from scaler.kube.auth import container_env
+from scaler.kube.cluster import Response
 
 log = logging.getLogger("scaler.kube")
 
@@ -42,13 +43,13 @@ _ABSENT = object()  # a Secret or ConfigMap known not to exist
 
 #: A watch's handlers: ``replace(items, first)`` for each listing, ``apply(type, object)``
 #: for each event.
-Replace = Callable[[list[dict[str, Any]], bool], None]
-Apply = Callable[[str, dict[str, Any]], None]
+Replace = Callable[[list[dict[str, object]], bool], None]
+Apply = Callable[[str, dict[str, object]], None]
 Handlers = tuple[Replace, Apply]
 
 
-def _key(doc: Mapping[str, Any]) -> tuple[str, str]:
-    meta = doc.get("metadata") or {}
+def _key(doc: Doc) -> tuple[str, str]:
+    meta = mapping(doc.get("metadata"))
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
 
@@ -67,7 +68,7 @@ class Reflector:
     def __init__(
         self,
         what: str,
-        call: Callable[..., Any],
+        call: Callable[..., Response],
         *,
         replace: Replace,
         apply: Apply,
@@ -83,7 +84,7 @@ class Reflector:
         self.synced = threading.Event()
         self.error = ""
 
-    def _kwargs(self) -> dict[str, Any]:
+    def _kwargs(self) -> dict[str, object]:
         return {"label_selector": self._selector} if self._selector else {}
 
     def _list(self) -> str:
@@ -91,11 +92,11 @@ class Reflector:
             **self._kwargs(), _preload_content=False, _request_timeout=REQUEST_TIMEOUT
         )
         body = json.loads(response.data)
-        items = [dict(i) for i in body.get("items") or []]
+        items = [dict(i) for i in mappings(body.get("items"))]
         self._replace(items, not self.synced.is_set())
         self.synced.set()
         self.error = ""
-        return str((body.get("metadata") or {}).get("resourceVersion") or "")
+        return str(mapping(body.get("metadata")).get("resourceVersion") or "")
 
     def run(self) -> None:
         from kubernetes import watch
@@ -117,11 +118,11 @@ class Reflector:
                 for event in stream:
                     if self._stop.is_set():
                         return
-                    kind, raw = event.get("type"), event.get("raw_object") or {}
+                    kind, raw = event.get("type"), mapping(event.get("raw_object"))
                     if kind == "ERROR":
                         version = ""  # e.g. 410 Gone: the version is too old, list again
                         break
-                    version = str((raw.get("metadata") or {}).get("resourceVersion") or version)
+                    version = str(mapping(raw.get("metadata")).get("resourceVersion") or version)
                     if kind in ("ADDED", "MODIFIED", "DELETED"):
                         self._apply(str(kind), dict(raw))
                 backoff = 1.0
@@ -140,20 +141,20 @@ class Reflector:
                 backoff = min(30.0, backoff * 2)
 
 
-def _decode(doc: Mapping[str, Any], kind: str) -> dict[str, str]:
-    raw = doc.get("data") or {}
+def _decode(doc: Doc, kind: str) -> dict[str, str]:
+    raw = mapping(doc.get("data"))
     if kind == "Secret":
         return {str(k): base64.b64decode(str(v)).decode("utf-8", "replace") for k, v in raw.items()}
     return {str(k): str(v) for k, v in raw.items()}
 
 
-def references(doc: Mapping[str, Any], cluster_namespace: str) -> set[tuple[str, str, str]]:
+def references(doc: Doc, cluster_namespace: str) -> set[tuple[str, str, str]]:
     """(kind, namespace, name) of the Secrets and ConfigMaps an object can make the
     resolver read: a (Cluster)TriggerAuthentication's target refs, and the env and
     envFrom sources of a ScaledJob's containers when a trigger has an
     authenticationRef (for TriggerAuthentication ``env`` parameters)."""
     namespace, _ = _key(doc)
-    spec = doc.get("spec") or {}
+    spec = mapping(doc.get("spec"))
     out: set[tuple[str, str, str]] = set()
     kind = doc.get("kind")
     if kind in ("TriggerAuthentication", "ClusterTriggerAuthentication"):
@@ -162,10 +163,10 @@ def references(doc: Mapping[str, Any], cluster_namespace: str) -> set[tuple[str,
             ("secretTargetRef", "Secret"),
             ("configMapTargetRef", "ConfigMap"),
         ):
-            for e in spec.get(field_name) or []:
+            for e in mappings(spec.get(field_name)):
                 out.add((ref_kind, where, str(e.get("name", ""))))
     elif kind == "ScaledJob" and any(
-        t.get("authenticationRef") for t in spec.get("triggers") or []
+        t.get("authenticationRef") for t in mappings(spec.get("triggers"))
     ):
 
         def named(ref_kind: str, ns: str, name: str) -> Unknown:  # records, reads nothing
@@ -186,7 +187,7 @@ class KubeObjects:
 
     def __init__(
         self,
-        api: Any,
+        api: object,
         *,
         namespaces: Sequence[str] = (),
         cluster_namespace: str = "keda",
@@ -196,7 +197,7 @@ class KubeObjects:
         self.namespaces = tuple(namespaces)
         self.stop_event = threading.Event()
         self._lock = threading.Lock()
-        self._docs: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
+        self._docs: dict[str, dict[tuple[str, str], dict[str, object]]] = {
             k: {}
             for k in (
                 "ScaledJob",
@@ -205,7 +206,8 @@ class KubeObjects:
                 "ClusterTriggerAuthentication",
             )
         }
-        self._data: dict[tuple[str, str, str], Any] = {}  # (kind, ns, name) -> dict | _ABSENT
+        # (kind, ns, name) -> its data, or _ABSENT for one known not to exist
+        self._data: dict[tuple[str, str, str], dict[str, str] | object] = {}
         self._refused: dict[tuple[str, str, str], str] = {}
         self._wanted: set[tuple[str, str, str]] = set()
         self._fetching: set[tuple[str, str, str]] = set()
@@ -255,7 +257,7 @@ class KubeObjects:
     def add(
         self,
         what: str,
-        call: Callable[..., Any],
+        call: Callable[..., Response],
         replace: Replace,
         apply: Apply,
         label_selector: str = "",
@@ -268,7 +270,7 @@ class KubeObjects:
     def _doc_handlers(self, kind: str, namespace: str | None) -> Handlers:
         store = self._docs[kind]
 
-        def replace(items: list[dict[str, Any]], first: bool) -> None:
+        def replace(items: list[dict[str, object]], first: bool) -> None:
             with self._lock:
                 for k in [k for k in store if namespace is None or k[0] == namespace]:
                     del store[k]
@@ -278,7 +280,7 @@ class KubeObjects:
             for doc in items:
                 self._want(references(doc, self.cluster_namespace))
 
-        def apply(event: str, doc: dict[str, Any]) -> None:
+        def apply(event: str, doc: dict[str, object]) -> None:
             doc.setdefault("kind", kind)
             with self._lock:
                 if event == "DELETED":
@@ -291,7 +293,7 @@ class KubeObjects:
         return replace, apply
 
     def _data_handlers(self, kind: str, namespace: str | None) -> Handlers:
-        def replace(items: list[dict[str, Any]], first: bool) -> None:
+        def replace(items: list[dict[str, object]], first: bool) -> None:
             listed = {(kind, *_key(doc)): doc for doc in items}
             with self._lock:
                 for key in self._wanted:
@@ -300,7 +302,7 @@ class KubeObjects:
                         self._data[key] = _ABSENT if doc is None else _decode(doc, kind)
                         self._refused.pop(key, None)
 
-        def apply(event: str, doc: dict[str, Any]) -> None:
+        def apply(event: str, doc: dict[str, object]) -> None:
             key = (kind, *_key(doc))
             with self._lock:
                 if key in self._wanted:
@@ -334,7 +336,7 @@ class KubeObjects:
             response = call(
                 name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
             )
-            value: Any = _decode(json.loads(response.data), kind)
+            value: dict[str, str] | object = _decode(json.loads(response.data), kind)
             refused = ""
         except Exception as exc:
             status = _status(exc)
@@ -395,7 +397,7 @@ class KubeObjects:
     def watches(self, namespace: str) -> bool:
         return not self.namespaces or namespace in self.namespaces
 
-    def scaled(self, namespace: str, name: str) -> list[Mapping[str, Any]]:
+    def scaled(self, namespace: str, name: str) -> list[Doc]:
         if not self.watches(namespace):
             return []
         self._ready(f"{namespace}/{name}")
@@ -403,11 +405,11 @@ class KubeObjects:
             return [d for kind in ("ScaledJob", "ScaledObject")
                     if (d := self._docs[kind].get((namespace, name))) is not None]  # fmt: skip
 
-    def trigger_authentication(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+    def trigger_authentication(self, namespace: str, name: str) -> Doc | None:
         with self._lock:
             return self._docs["TriggerAuthentication"].get((namespace, name))
 
-    def cluster_trigger_authentication(self, name: str) -> Mapping[str, Any] | None:
+    def cluster_trigger_authentication(self, name: str) -> Doc | None:
         with self._lock:
             return self._docs["ClusterTriggerAuthentication"].get(("", name))
 
@@ -457,6 +459,6 @@ class KubeObjects:
         with self._lock:
             return list(self._docs["ScaledJob"])
 
-    def scaledjob(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+    def scaledjob(self, namespace: str, name: str) -> Doc | None:
         with self._lock:
             return self._docs["ScaledJob"].get((namespace, name))

@@ -19,10 +19,12 @@ The calls block; callers run them in a thread.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
+from scaler.documents import Doc, mapping, mappings, path, text
 from scaler.keda.env import UNKNOWN, Lookup, Unknown
 from scaler.keda.manifest import ScaledJob, from_manifest
 from scaler.keda.scaledjob import JobState, PodState, count_jobs
@@ -48,7 +50,7 @@ class Snapshot:
     warnings: tuple[str, ...]
 
 
-def api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
+def api_client(kubeconfig: str | None = None, context: str | None = None) -> object:
     """An ApiClient from the kubeconfig kubectl would use (``KUBECONFIG``,
     ``~/.kube/config``), or the in-cluster service account."""
     try:
@@ -75,7 +77,7 @@ def parse_ref(text: str) -> tuple[str, str]:
     return namespace, name
 
 
-def _api_error(what: str, exc: Any) -> ClusterError:
+def _api_error(what: str, exc: Exception) -> ClusterError:
     status = getattr(exc, "status", None)
     reason = getattr(exc, "reason", "") or type(exc).__name__
     if status == 403:
@@ -85,7 +87,7 @@ def _api_error(what: str, exc: Any) -> ClusterError:
     return ClusterError(f"{what}: {status or ''} {reason}".strip())
 
 
-def read_scaledjob(api: Any, namespace: str, name: str) -> dict[str, Any]:
+def read_scaledjob(api: object, namespace: str, name: str) -> dict[str, object]:
     from kubernetes import client
 
     try:
@@ -97,7 +99,7 @@ def read_scaledjob(api: Any, namespace: str, name: str) -> dict[str, Any]:
     return dict(doc)
 
 
-def cluster_lookup(api: Any, namespace: str) -> tuple[Lookup, list[str]]:
+def cluster_lookup(api: object, namespace: str) -> tuple[Lookup, list[str]]:
     """(a lookup of the namespace's Secrets and ConfigMaps for :mod:`scaler.keda.env`,
     the warnings it collects). One that does not exist is None, as KEDA reads it; one
     the user may not read (or any other API error) is UNKNOWN, with a warning, so its
@@ -128,32 +130,44 @@ def cluster_lookup(api: Any, namespace: str) -> tuple[Lookup, list[str]]:
     return lookup, warnings
 
 
-def job_states(api: Any, namespace: str, name: str) -> list[JobState]:
+class Response(Protocol):
+    """A Kubernetes client answer read with ``_preload_content=False``: the raw JSON."""
+
+    data: bytes
+
+
+def job_states(api: object, namespace: str, name: str) -> list[JobState]:
     """The ScaledJob's Jobs and their Pods, as the scale executor lists them."""
     from kubernetes import client
 
     batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
 
-    def listed(call: Any, what: str, selector: str) -> list[Any]:
+    def listed(call: Callable[..., Response], what: str, selector: str) -> list[Doc]:
         try:
-            return list(call(namespace, label_selector=selector).items)
+            response = call(namespace, label_selector=selector, _preload_content=False)
         except client.ApiException as exc:
             raise _api_error(what, exc) from None
+        return mappings(mapping(json.loads(response.data)).get("items"))
+
+    def conditions(doc: Doc) -> dict[str, str]:
+        found = mappings(path(doc, "status", "conditions"))
+        return {text(c.get("type")): text(c.get("status")) for c in found}
 
     states = []
     jobs = listed(batch.list_namespaced_job, f"Jobs of {namespace}/{name}",
                   f"scaledjob.keda.sh/name={name}")  # fmt: skip
     for job in jobs:
-        state = JobState(conditions={c.type: c.status for c in (job.status.conditions or [])})
+        state = JobState(conditions=conditions(job))
         if not state.finished:  # a finished Job's Pods do not matter
-            pods = listed(core.list_namespaced_pod, f"Pods of Job {namespace}/{job.metadata.name}",
-                          f"job-name={job.metadata.name}")  # fmt: skip
+            job_name = text(path(job, "metadata", "name"))
+            pods = listed(core.list_namespaced_pod, f"Pods of Job {namespace}/{job_name}",
+                          f"job-name={job_name}")  # fmt: skip
             state = JobState(
                 conditions=state.conditions,
                 pods=tuple(
                     PodState(
-                        phase=pod.status.phase or "Pending",
-                        conditions={c.type: c.status for c in (pod.status.conditions or [])},
+                        phase=text(path(pod, "status", "phase")) or "Pending",
+                        conditions=conditions(pod),
                     )
                     for pod in pods
                 ),
@@ -163,7 +177,7 @@ def job_states(api: Any, namespace: str, name: str) -> list[JobState]:
 
 
 def snapshot(
-    api: Any, namespace: str, name: str, *, env: Mapping[str, str] | None = None
+    api: object, namespace: str, name: str, *, env: Mapping[str, str] | None = None
 ) -> Snapshot:
     """The ScaledJob, its resolved trigger metadata and KEDA's running/pending counts.
     ``env`` adds or overrides values (``--env``), e.g. for a Secret the user may not read."""

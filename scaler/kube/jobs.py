@@ -26,15 +26,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from scaler.documents import Doc, mapping, mappings, path
 from scaler.keda.scaledjob import JobState, PodState, count_jobs
 from scaler.metrics import BoundedSeries, bounded_label
 
@@ -47,7 +47,7 @@ MAX_JOBS = 50_000
 MAX_PODS = 100_000
 
 
-def _time(text: Any) -> float | None:
+def _time(text: object) -> float | None:
     if not text:
         return None
     try:
@@ -84,17 +84,17 @@ class _Pod:
     started: float | None  # the first container start
 
 
-def _job(doc: Mapping[str, Any]) -> _Job:
-    meta, status = doc.get("metadata") or {}, doc.get("status") or {}
+def _job(doc: Doc) -> _Job:
+    meta, status = mapping(doc.get("metadata")), mapping(doc.get("status"))
     conditions = {
         str(c.get("type")): (str(c.get("status")), str(c.get("reason") or ""),
                              _time(c.get("lastTransitionTime")))
-        for c in status.get("conditions") or []
+        for c in mappings(status.get("conditions"))
     }  # fmt: skip
     return _Job(
         namespace=str(meta.get("namespace", "")),
         name=str(meta.get("name", "")),
-        scaledjob=str((meta.get("labels") or {}).get(LABEL, "")),
+        scaledjob=str(mapping(meta.get("labels")).get(LABEL, "")),
         created=_time(meta.get("creationTimestamp")),
         started=_time(status.get("startTime")),
         conditions=conditions,
@@ -102,18 +102,18 @@ def _job(doc: Mapping[str, Any]) -> _Job:
     )
 
 
-def _pod(doc: Mapping[str, Any]) -> _Pod:
-    meta, status = doc.get("metadata") or {}, doc.get("status") or {}
+def _pod(doc: Doc) -> _Pod:
+    meta, status = mapping(doc.get("metadata")), mapping(doc.get("status"))
     starts = []
-    for c in status.get("containerStatuses") or []:
+    for c in mappings(status.get("containerStatuses")):
         for state in ("running", "terminated"):
-            if t := _time(((c.get("state") or {}).get(state) or {}).get("startedAt")):
+            if t := _time(path(c, "state", state, "startedAt")):
                 starts.append(t)
     return _Pod(
-        job=str((meta.get("labels") or {}).get(POD_LABEL, "")),
+        job=str(mapping(meta.get("labels")).get(POD_LABEL, "")),
         phase=str(status.get("phase") or "Pending"),
         conditions={
-            str(c.get("type")): str(c.get("status")) for c in status.get("conditions") or []
+            str(c.get("type")): str(c.get("status")) for c in mappings(status.get("conditions"))
         },
         started=min(starts) if starts else None,
     )
@@ -236,7 +236,7 @@ class JobTracker(Collector):
                 self._by_job.pop((key[0], pod.job), None)
 
     # -- watch handlers (scaler.kube.cache.Reflector) ---------------------------
-    def replace_jobs(self, items: list[dict[str, Any]], first: bool) -> None:
+    def replace_jobs(self, items: list[dict[str, object]], first: bool) -> None:
         with self._lock:
             self._jobs = {}
             for doc in items[:MAX_JOBS]:
@@ -249,7 +249,7 @@ class JobTracker(Collector):
                 self._check_start(job, observe=not first)
                 self._count_end(job, observe=not first)
 
-    def apply_job(self, event: str, doc: dict[str, Any]) -> None:
+    def apply_job(self, event: str, doc: dict[str, object]) -> None:
         job = _job(doc)
         key = (job.namespace, job.name)
         with self._lock:
@@ -264,11 +264,11 @@ class JobTracker(Collector):
             self._check_start(job)
             self._count_end(job)
 
-    def replace_pods(self, items: list[dict[str, Any]], first: bool) -> None:
+    def replace_pods(self, items: list[dict[str, object]], first: bool) -> None:
         with self._lock:
             self._pods, self._by_job = {}, {}
             for doc in items[:MAX_PODS]:
-                meta = doc.get("metadata") or {}
+                meta = mapping(doc.get("metadata"))
                 self._put_pod(
                     (str(meta.get("namespace", "")), str(meta.get("name", ""))), _pod(doc)
                 )
@@ -276,8 +276,8 @@ class JobTracker(Collector):
             for job in self._jobs.values():
                 self._check_start(job, observe=not first)
 
-    def apply_pod(self, event: str, doc: dict[str, Any]) -> None:
-        meta = doc.get("metadata") or {}
+    def apply_pod(self, event: str, doc: dict[str, object]) -> None:
+        meta = mapping(doc.get("metadata"))
         key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
         with self._lock:
             if event == "DELETED":

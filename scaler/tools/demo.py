@@ -15,6 +15,7 @@ cannot reach it).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import dataclasses
@@ -27,7 +28,10 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 from scaler.brokers.memory.client import MemoryAdapter
 from scaler.brokers.pool import ClientBudget
@@ -278,7 +282,7 @@ class Inflow:
                  memory: MemoryAdapter | None) -> None:  # fmt: skip
         self._options = options
         self._memory = memory
-        self._client: Any = None
+        self._client: Redis | None = None
         if redis_address is not None:
             from redis.asyncio import Redis
 
@@ -394,6 +398,6 @@ async def _loop(options: DemoOptions, out: TextIO, stop: asyncio.Event, tty: boo
     return outcome
 
 
-def options_from_args(args: Any) -> DemoOptions:
+def options_from_args(args: argparse.Namespace) -> DemoOptions:
     fields = {f.name for f in dataclasses.fields(DemoOptions)}
     return DemoOptions(**{k: v for k, v in vars(args).items() if k in fields})

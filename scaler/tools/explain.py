@@ -18,7 +18,6 @@ import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from scaler.keda.manifest import ManifestError, ScaledJob, from_manifest
 from scaler.keda.scaledjob import (
@@ -184,7 +183,7 @@ def render_text(results: Sequence[Result], *, color: bool) -> str:
 
 
 def render_json(results: Sequence[Result], *, indent: int | None = 2) -> str:
-    out: list[dict[str, Any]] = []
+    out: list[dict[str, object]] = []
     for job, polled, decision in results:
         strategy = job.spec.scaling_strategy
         out.append(
@@ -209,10 +208,10 @@ def render_json(results: Sequence[Result], *, indent: int | None = 2) -> str:
     return json.dumps(out if len(out) != 1 else out[0], indent=indent) + "\n"
 
 
-def _trigger_json(index: int, p: Polled) -> dict[str, Any]:
+def _trigger_json(index: int, p: Polled) -> dict[str, object]:
     r = p.reading
     first = r.specs[0] if r.specs else None
-    out: dict[str, Any] = {
+    out: dict[str, object] = {
         "type": p.trigger.type,
         "scalerType": p.trigger.metadata.get("scalerType"),
         "servedByThisScaler": p.served,

@@ -8,7 +8,7 @@ import contextlib
 import json
 import math
 import ssl
-from typing import Any
+from collections.abc import Mapping
 from urllib.parse import quote, quote_plus
 
 import aiohttp
@@ -76,7 +76,7 @@ def _combine(items: list[object], operation: str) -> QueueStats:
     return QueueStats(messages, ready, sum(publish), sum(deliver))
 
 
-def _stat_count(item: dict[str, Any], field: str) -> int | None:
+def _stat_count(item: Mapping[str, object], field: str) -> int | None:
     value = item.get(field)
     if value is None:
         return None
@@ -85,7 +85,7 @@ def _stat_count(item: dict[str, Any], field: str) -> int | None:
     return value
 
 
-def _rate(rates: dict[str, Any], field: str) -> float:
+def _rate(rates: Mapping[str, object], field: str) -> float:
     details = rates.get(field) or {}
     if not isinstance(details, dict):
         raise BrokerUnavailable(f'the management API answered a malformed "{field}"')

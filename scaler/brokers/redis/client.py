@@ -8,8 +8,8 @@ import contextlib
 import re
 import ssl
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, cast
 
 from redis import exceptions as rexc
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -37,12 +37,39 @@ from scaler.metadata import (
     fingerprint,
 )
 
-_COUNT_BY_TYPE = {
-    b"list": "llen",
-    b"none": "llen",
-    b"zset": "zcard",
-    b"set": "scard",
-    b"hash": "hlen",
+
+class _Counts(Protocol):
+    """The commands this adapter sends: the same on a standalone, cluster or
+    sentinel-found master client of redis-py."""
+
+    async def type(self, name: str) -> bytes: ...
+    async def llen(self, name: str) -> int: ...
+    async def zcard(self, name: str) -> int: ...
+    async def scard(self, name: str) -> int: ...
+    async def hlen(self, name: str) -> int: ...
+    async def xlen(self, name: str) -> int: ...
+    async def xpending(self, name: str, groupname: str) -> Mapping[str, object]: ...
+    async def xinfo_groups(self, name: str) -> list[Mapping[str, object]]: ...
+    async def aclose(self) -> None: ...
+
+
+def _counts(client: Redis | RedisCluster) -> _Counts:
+    """redis-py's asyncio clients as the commands they answer: their annotations are
+    the sync mixins' (``ResponseT``, awaitable or not), which a Protocol cannot check."""
+    return cast(_Counts, client)
+
+
+class _Closes(Protocol):
+    async def aclose(self) -> None: ...
+
+
+#: KEDA's type switch: the count for each key type (a missing key counts as a list).
+_COUNT_BY_TYPE: dict[bytes, Callable[[_Counts, str], Awaitable[int]]] = {
+    b"list": lambda client, key: client.llen(key),
+    b"none": lambda client, key: client.llen(key),
+    b"zset": lambda client, key: client.zcard(key),
+    b"set": lambda client, key: client.scard(key),
+    b"hash": lambda client, key: client.hlen(key),
 }
 
 
@@ -126,7 +153,7 @@ class RedisAdapter:
         self._timeout = timeout
         self._max_connections = max_connections
         # (client, sentinel clients to close with it), per server identity
-        self._clients: ClientPool[tuple[Any, list[Any]]] = ClientPool(
+        self._clients: ClientPool[tuple[_Counts, list[_Closes]]] = ClientPool(
             close=_close_all, idle_seconds=idle_seconds, clock=clock, budget=budget
         )
 
@@ -139,7 +166,7 @@ class RedisAdapter:
         else:
             raise TypeError(f"not a Redis query: {query!r}")
 
-        async def open_client() -> tuple[Any, list[Any]]:
+        async def open_client() -> tuple[_Counts, list[_Closes]]:
             return self._new_client(conn)
 
         try:
@@ -153,18 +180,18 @@ class RedisAdapter:
         except (TimeoutError, rexc.RedisError, rexc.RedisClusterException, OSError) as exc:
             raise _translate(exc, conn, what) from exc
 
-    async def _count_key(self, client: Any, query: RedisListQuery) -> int:
+    async def _count_key(self, client: _Counts, query: RedisListQuery) -> int:
         key_type = await client.type(query.key)
-        command = _COUNT_BY_TYPE.get(key_type)
-        if command is None:
+        count = _COUNT_BY_TYPE.get(key_type)
+        if count is None:
             raise UnsupportedState(
                 f'Redis key "{query.key}" on {query.conn.describe()} is a '
                 f"{key_type.decode(errors='replace')}; the redis scaler counts a list, set, "
                 "sorted set or hash (use a redis-streams scalerType for streams)"
             )
-        return int(await getattr(client, command)(query.key))
+        return int(await count(client, query.key))
 
-    async def _count_stream(self, client: Any, query: RedisStreamQuery) -> int:
+    async def _count_stream(self, client: _Counts, query: RedisStreamQuery) -> int:
         if query.mode == "length":
             return int(await client.xlen(query.stream))
         if query.mode == "pending":
@@ -178,7 +205,10 @@ class RedisAdapter:
                         "CREATE ... MKSTREAM"
                     ) from exc
                 raise
-            return int(summary["pending"])
+            pending = summary["pending"]
+            if not isinstance(pending, int):
+                raise UnsupportedState(f"{query.conn.describe()} answered XPENDING without a count")
+            return pending
         try:
             groups = await client.xinfo_groups(query.stream)
         except rexc.ResponseError as exc:
@@ -201,9 +231,15 @@ class RedisAdapter:
                     "arbitrary ID); scale on pending entries, or reset with XGROUP SETID "
                     "... ENTRIESREAD"
                 )
-            return int(group["lag"])
+            lag = group["lag"]
+            if not isinstance(lag, int):
+                raise UnsupportedState(
+                    f"{query.conn.describe()} answered a lag that is not a count"
+                )
+            return lag
         return int(await client.xlen(query.stream))  # KEDA: a missing group counts XLEN
 
+    # redis-py's keyword arguments, each of its own type, for whichever client is made.
     def _common(self, conn: RedisConnection) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "username": conn.username or None,
@@ -220,9 +256,9 @@ class RedisAdapter:
                 kwargs["ssl_check_hostname"] = False
         return kwargs
 
-    def _new_client(self, conn: RedisConnection) -> tuple[Any, list[Any]]:
+    def _new_client(self, conn: RedisConnection) -> tuple[_Counts, list[_Closes]]:
         common = self._common(conn)
-        extra: list[Any] = []
+        extra: list[_Closes] = []
         material = conn.client_tls
         if conn.tls and (material.ca is not None or material.has_client_cert):
             tlsfiles.context(material)  # a bad PEM is the trigger's error, not a dead broker
@@ -241,7 +277,7 @@ class RedisAdapter:
                 max_connections=self._max_connections,
                 **common,
             )
-            return cluster, extra
+            return _counts(cluster), extra
         if conn.mode == "sentinel":
             sentinel_kwargs = {
                 "username": conn.sentinel_username or None,
@@ -258,7 +294,7 @@ class RedisAdapter:
                 list(conn.addresses), sentinel_kwargs=sentinel_kwargs, **common
             )
             master = sentinel.master_for(conn.sentinel_master, db=conn.database)
-            return master, [*sentinel.sentinels, *extra]
+            return _counts(master), [*sentinel.sentinels, *extra]
         host, port = conn.addresses[0]
         if common.pop("ssl", False):
             common["connection_class"] = SSLConnection
@@ -270,13 +306,13 @@ class RedisAdapter:
             timeout=self._timeout,
             **common,
         )
-        return Redis.from_pool(pool), extra  # the client owns the pool: aclose() closes it
+        return _counts(Redis.from_pool(pool)), extra  # it owns the pool: aclose() closes it
 
     async def aclose(self) -> None:
         await self._clients.aclose()
 
 
-async def _close_all(entry: tuple[Any, list[Any]]) -> None:
+async def _close_all(entry: tuple[_Counts, list[_Closes]]) -> None:
     """Close a client and its sentinels; a broken connection may fail to close,
     and then there is nothing left to release."""
     client, others = entry

@@ -10,8 +10,8 @@ import contextvars
 import datetime
 import re
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Hashable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 from aiobotocore.config import AioConfig
@@ -23,8 +23,9 @@ from aiobotocore.credentials import (
 from aiobotocore.httpsession import AIOHTTPSession
 from aiobotocore.session import AioSession
 from botocore import exceptions as bexc
-from botocore.credentials import CredentialProvider
+from botocore.credentials import CredentialProvider, ReadOnlyCredentials
 from botocore.parsers import ResponseParserError
+from yarl import URL
 
 from scaler.brokers.pool import ClientBudget, ClientPool
 from scaler.brokers.sqs.metadata import SqsIdentity, SqsQuery
@@ -129,10 +130,30 @@ class _FixedProvider(CredentialProvider):  # type: ignore[misc]
         return self._credentials
 
 
+class _Signs(Protocol):
+    """Credentials a request can be signed with (botocore's, static or refreshable)."""
+
+    async def get_frozen_credentials(self) -> ReadOnlyCredentials: ...
+
+
+class _AwsClient(Protocol):
+    """The calls this adapter makes of an aiobotocore SQS or STS client."""
+
+    async def get_queue_attributes(
+        self, *, QueueUrl: str, AttributeNames: list[str]
+    ) -> Mapping[str, object]: ...
+
+    async def get_queue_url(self, *, QueueName: str) -> Mapping[str, object]: ...
+
+    async def assume_role(self, **request: str | int) -> Mapping[str, object]: ...
+
+    async def close(self) -> None: ...
+
+
 #: The credentials of the read that is signing now. One client per (region, endpoint)
 #: serves every identity: its credentials object (below) asks this variable, which
 #: each read sets for its own task, at each signature.
-_SIGNING_AS: contextvars.ContextVar[Any] = contextvars.ContextVar("kqs_sqs_signing_as")
+_SIGNING_AS: contextvars.ContextVar[_Signs] = contextvars.ContextVar("kqs_sqs_signing_as")
 
 
 class _PerCallCredentials(AioCredentials):  # type: ignore[misc]
@@ -141,7 +162,7 @@ class _PerCallCredentials(AioCredentials):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__("", "", None, method=_FixedProvider.METHOD)
 
-    async def get_frozen_credentials(self) -> Any:
+    async def get_frozen_credentials(self) -> ReadOnlyCredentials:
         current = _SIGNING_AS.get(None)
         if current is None:
             raise bexc.NoCredentialsError()
@@ -153,7 +174,7 @@ class _NoRedirects(AIOHTTPSession):  # type: ignore[misc]
     botocore as it came (an error naming its status), so no endpoint can send a
     signed request, or the scaler, anywhere else."""
 
-    async def _get_session(self, proxy_url: Any) -> Any:
+    async def _get_session(self, proxy_url: str | None) -> _RequestsWithoutRedirects:
         return _RequestsWithoutRedirects(await super()._get_session(proxy_url))
 
 
@@ -169,8 +190,9 @@ class _RequestsWithoutRedirects:
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self._session = session
 
-    async def request(self, *args: Any, **kwargs: Any) -> aiohttp.ClientResponse:
-        response = await self._session.request(*args, allow_redirects=False, **kwargs)
+    # aiobotocore passes aiohttp's own keyword arguments through, typed by aiohttp.
+    async def request(self, method: str, url: URL, **kwargs: Any) -> aiohttp.ClientResponse:
+        response = await self._session.request(method, url, allow_redirects=False, **kwargs)
         if 300 <= response.status < 400:
             # Before botocore parses it: a query-protocol parser (STS) would call an
             # empty redirect body "invalid XML" and hide the status.
@@ -221,7 +243,10 @@ _EXPECTED = (
 )  # fmt: skip
 
 
-async def _once(method: Callable[..., Any], **kwargs: Any) -> Any:
+T = TypeVar("T")
+
+
+async def _once(method: Callable[..., Awaitable[T]], **kwargs: object) -> T:
     try:
         return await method(**kwargs)
     except _EXPECTED:
@@ -230,7 +255,7 @@ async def _once(method: Callable[..., Any], **kwargs: Any) -> Any:
         raise _Unreadable(exc) from None
 
 
-async def _call(method: Callable[..., Any], deadline: float, **kwargs: Any) -> Any:
+async def _call(method: Callable[..., Awaitable[T]], deadline: float, **kwargs: object) -> T:
     """One botocore call, retried once for a transient failure if time is left."""
     loop = asyncio.get_running_loop()
     try:
@@ -283,12 +308,12 @@ class SqsAdapter:
             "credential_provider", AioCredentialResolver([_FixedProvider(_PerCallCredentials())])
         )
         # ("sqs" | "sts", region, endpoint) -> client
-        self._clients: ClientPool[Any] = ClientPool(
+        self._clients: ClientPool[_AwsClient] = ClientPool(
             close=_close_client, idle_seconds=idle_seconds, budget=budget
         )
-        self._identities: OrderedDict[Hashable, Any] = OrderedDict()
+        self._identities: OrderedDict[Hashable, _Signs] = OrderedDict()
         self._max_identities = max_identities
-        self._own: Any = None  # the scaler's own credentials (botocore's chain), once found
+        self._own: _Signs | None = None  # the scaler's own (botocore's chain), once found
         self._urls: dict[Hashable, str] = {}
         #: STS AssumeRole calls made, for tests and the cost docs.
         self.assume_role_calls = 0
@@ -335,7 +360,7 @@ class SqsAdapter:
             total += int(text)
         return float(total)
 
-    async def _queue_url(self, client: Any, query: SqsQuery, deadline: float) -> str:
+    async def _queue_url(self, client: _AwsClient, query: SqsQuery, deadline: float) -> str:
         ident = (fingerprint(query.identity), query.queue_name)
         url = self._urls.get(ident)
         if url is None:
@@ -352,20 +377,21 @@ class SqsAdapter:
         return url
 
     @contextlib.asynccontextmanager
-    async def _client(self, service: str, identity: SqsIdentity) -> AsyncIterator[Any]:
+    async def _client(self, service: str, identity: SqsIdentity) -> AsyncIterator[_AwsClient]:
         """The shared client of ``service`` for the identity's region and endpoint."""
-        args: dict[str, Any] = {"region_name": identity.region, "config": self._config}
+        args: dict[str, object] = {"region_name": identity.region, "config": self._config}
         if identity.endpoint:
             args["endpoint_url"] = identity.endpoint
 
-        async def open_client() -> Any:
-            return await self._session.create_client(service, **args).__aenter__()
+        async def open_client() -> _AwsClient:
+            client: _AwsClient = await self._session.create_client(service, **args).__aenter__()
+            return client
 
         ident = (service, identity.region, identity.endpoint)
         async with self._clients.lease(ident, open_client) as client:
             yield client
 
-    async def _credentials(self, identity: SqsIdentity) -> Any:
+    async def _credentials(self, identity: SqsIdentity) -> _Signs:
         """The credentials a read of ``identity`` signs with, made once per identity."""
         key = fingerprint(identity)
         found = self._identities.get(key)
@@ -386,7 +412,7 @@ class SqsAdapter:
             self._identities.popitem(last=False)
         return made
 
-    async def _own_credentials(self) -> Any:
+    async def _own_credentials(self) -> _Signs:
         """The scaler pod's own identity: botocore's default chain (environment, web
         identity token, container and instance metadata, shared config), found once."""
         if self._own is None:
@@ -395,13 +421,13 @@ class SqsAdapter:
                 raise bexc.NoCredentialsError()
         return self._own
 
-    def _assumed(self, identity: SqsIdentity, base: Any) -> Any:
+    def _assumed(self, identity: SqsIdentity, base: _Signs) -> _Signs:
         """Credentials of ``identity``'s role: AssumeRole signed with ``base``, on first
         use and again before the temporary credentials expire (botocore refreshes 15
         minutes ahead)."""
 
         async def assume() -> dict[str, str]:
-            args: dict[str, Any] = {
+            args: dict[str, str | int] = {
                 "RoleArn": identity.role_arn,
                 "RoleSessionName": _ROLE_SESSION_NAME,
                 "DurationSeconds": self._role_seconds,
@@ -425,9 +451,10 @@ class SqsAdapter:
                 _SIGNING_AS.reset(signing)
             return _role_credentials(reply, identity)
 
-        return AioDeferredRefreshableCredentials(
+        credentials: _Signs = AioDeferredRefreshableCredentials(
             refresh_using=assume, method=_FixedProvider.METHOD, time_fetcher=self._now
         )
+        return credentials
 
     async def aclose(self) -> None:
         self._urls.clear()
@@ -435,7 +462,7 @@ class SqsAdapter:
         await self._clients.aclose()
 
 
-def _role_credentials(reply: Any, identity: SqsIdentity) -> dict[str, str]:
+def _role_credentials(reply: object, identity: SqsIdentity) -> dict[str, str]:
     """botocore's refresh form of an AssumeRole answer; BrokerError for one without
     usable temporary credentials (an endpoint can answer anything)."""
     creds = reply.get("Credentials") if isinstance(reply, dict) else None
@@ -457,6 +484,6 @@ def _role_credentials(reply: Any, identity: SqsIdentity) -> dict[str, str]:
     }
 
 
-async def _close_client(client: Any) -> None:
+async def _close_client(client: _AwsClient) -> None:
     with contextlib.suppress(bexc.BotoCoreError, OSError):
         await client.close()
