@@ -49,8 +49,8 @@ test-slow: install-dev brokers  ## also run the slow soak/load tests
 slow: install-dev brokers  ## only the slow tests: soak with a broker restart, worst-case memory (CI runs them)
 	$(BIN)/pytest --run-slow -m slow $(PYTEST_ARGS)
 
-fuzz: install-dev  ## the metadata fuzz test alone, longer: EXAMPLES= (default 20000; CI runs 800)
-	KQS_FUZZ_EXAMPLES="$(or $(EXAMPLES),20000)" $(BIN)/pytest tests/integration/test_fuzz.py -s $(PYTEST_ARGS)
+fuzz: install-dev  ## the fuzz tests alone, longer (metadata, endpoint answers, refused networks): EXAMPLES= (default 20000; CI runs 800)
+	KQS_FUZZ_EXAMPLES="$(or $(EXAMPLES),20000)" $(BIN)/pytest tests/integration/test_fuzz.py tests/integration/test_refused_networks.py -s $(PYTEST_ARGS)
 
 parity: install-dev brokers  ## only the differential tests against KEDA's own Go code (needs Go); SCENARIOS=, SEED=
 	$(KEDA_ENV) KQS_PARITY_SCENARIOS="$(or $(SCENARIOS),20000)" KQS_PARITY_SEED="$(or $(SEED),20261129)" \

@@ -34,7 +34,7 @@ from scaler.guard import IP, BrokerPolicy
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from tests import loopback
-from tests.integration.test_fuzz import EXAMPLES, Background
+from tests.integration.test_fuzz import EXAMPLES, LIMIT, Background
 
 
 async def numeric_only(host: str, port: int) -> list[IP]:
@@ -159,7 +159,7 @@ TRIED: Counter[str] = Counter()
 COUNTER = itertools.count()
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(LIMIT)
 @settings(
     max_examples=max(EXAMPLES // 5, 100),
     deadline=None,
