@@ -20,13 +20,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import grpc  # noqa: E402
+import grpc
 
-from bench.common import redis_server  # noqa: E402
-from scaler.proto import externalscaler_pb2 as pb  # noqa: E402
-from scaler.proto import externalscaler_pb2_grpc as pb_grpc  # noqa: E402
-from scaler.server import ScalerServer  # noqa: E402
-from scaler.settings import Settings  # noqa: E402
+from bench.common import redis_server
+from scaler.proto import externalscaler_pb2 as pb
+from scaler.proto import externalscaler_pb2_grpc as pb_grpc
+from scaler.server import ScalerServer
+from scaler.settings import Settings
 
 PACKAGE = str(Path(__file__).resolve().parents[1] / "scaler")
 

@@ -78,6 +78,15 @@ class Trigger(Generic[Q, S]):
         return self.rule(sample)
 
 
+def counting(
+    scaler_type: str, spec: tuple[str, float], activation: float, query: Q
+) -> Trigger[Q, float]:
+    """A trigger whose sample is a count, with every built-in queue scaler's rule
+    (:class:`Above`); ``spec`` is (KEDA's metric name, target)."""
+    name, target = spec
+    return Trigger(scaler_type, name, target, activation, query, Above(activation))
+
+
 @runtime_checkable
 class Adapter(Protocol[Q_contra, S_co]):
     """Reads one sample (usually a number) for a query. Connections are opened lazily and reused.

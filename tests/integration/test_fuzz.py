@@ -23,6 +23,7 @@ each; set it higher for a longer run (``make fuzz EXAMPLES=20000``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -248,16 +249,24 @@ class Background:
         self.thread.join(30)
 
 
-@pytest.fixture(scope="module")
-def stub() -> Iterator[pb_grpc.ExternalScalerStub]:
-    background = Background()
+@contextlib.contextmanager
+def serving(background: Background) -> Iterator[pb_grpc.ExternalScalerStub]:
+    """Start ``background``, and a blocking stub to it; stop both after."""
     background.thread.start()
     assert background.ready.wait(30)
     assert background.server is not None
     channel = grpc.insecure_channel(f"127.0.0.1:{background.server.port}")
-    yield pb_grpc.ExternalScalerStub(channel)
-    channel.close()
-    background.stop()
+    try:
+        yield pb_grpc.ExternalScalerStub(channel)
+    finally:
+        channel.close()
+        background.stop()
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[pb_grpc.ExternalScalerStub]:
+    with serving(Background()) as running:
+        yield running
 
 
 SEEN: Counter[str] = Counter()
@@ -494,15 +503,11 @@ class AnsweringEndpoint:
 @pytest.fixture(scope="module")
 def answering() -> Iterator[tuple[pb_grpc.ExternalScalerStub, AnsweringEndpoint]]:
     endpoint = AnsweringEndpoint()
-    background = Background(allow_aws_endpoints=endpoint.url)
-    background.thread.start()
-    assert background.ready.wait(30)
-    assert background.server is not None
-    channel = grpc.insecure_channel(f"127.0.0.1:{background.server.port}")
-    yield pb_grpc.ExternalScalerStub(channel), endpoint
-    channel.close()
-    background.stop()
-    endpoint.close()
+    try:
+        with serving(Background(allow_aws_endpoints=endpoint.url)) as running:
+            yield running, endpoint
+    finally:
+        endpoint.close()
 
 
 ANSWERED: Counter[str] = Counter()

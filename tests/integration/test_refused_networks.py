@@ -34,7 +34,7 @@ from scaler.guard import IP, BrokerPolicy
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from tests import loopback
-from tests.integration.test_fuzz import EXAMPLES, LIMIT, Background
+from tests.integration.test_fuzz import EXAMPLES, LIMIT, Background, serving
 
 
 async def numeric_only(host: str, port: int) -> list[IP]:
@@ -146,13 +146,8 @@ def scaler(
     sets = tmp_path_factory.mktemp("sets")
     patterns = () if request.param.startswith("no") else ("*",)
     background = Background(BrokerPolicy(patterns, resolve=numeric_only), credentials_dir=str(sets))
-    background.thread.start()
-    assert background.ready.wait(30)
-    assert background.server is not None
-    channel = grpc.insecure_channel(f"127.0.0.1:{background.server.port}")
-    yield pb_grpc.ExternalScalerStub(channel), sets
-    channel.close()
-    background.stop()
+    with serving(background) as running:
+        yield running, sets
 
 
 TRIED: Counter[str] = Counter()

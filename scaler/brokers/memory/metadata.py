@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from scaler.guard import Destination
 from scaler.metadata import TriggerMetadata, key, positive
-from scaler.trigger import Above, Trigger, metric_name
+from scaler.trigger import Trigger, counting, metric_name
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,7 @@ class MemoryMetadata(TriggerMetadata):
         return metric_name("memory", self.queue_name), float(self.queue_length)
 
     def trigger(self, scaler_type: str) -> Trigger[MemoryQuery, float]:
-        name, target = self.spec(scaler_type)
-        return Trigger(
-            scaler_type=scaler_type,
-            metric_name=name,
-            target=target,
-            activation=float(self.activation_queue_length),
-            query=MemoryQuery(self.queue_name),
-            rule=Above(float(self.activation_queue_length)),
+        activation = float(self.activation_queue_length)
+        return counting(
+            scaler_type, self.spec(scaler_type), activation, MemoryQuery(self.queue_name)
         )

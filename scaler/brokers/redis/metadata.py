@@ -21,7 +21,7 @@ from scaler.metadata import (
     positive,
     secret_key,
 )
-from scaler.trigger import Above, Trigger, metric_name
+from scaler.trigger import Trigger, counting, metric_name
 
 Mode = Literal["standalone", "cluster", "sentinel"]
 
@@ -221,14 +221,9 @@ class RedisListMetadata(RedisConnectionMetadata):
         return metric_name("redis", self.list_name), float(self.list_length)
 
     def trigger(self, scaler_type: str) -> Trigger[RedisListQuery, float]:
-        name, target = self.spec(scaler_type)
-        return Trigger(
-            scaler_type=scaler_type,
-            metric_name=name,
-            target=target,
-            activation=float(self.activation_list_length),
-            query=RedisListQuery(self.connection(scaler_type), self.list_name),
-            rule=Above(float(self.activation_list_length)),
+        query = RedisListQuery(self.connection(scaler_type), self.list_name)
+        return counting(
+            scaler_type, self.spec(scaler_type), float(self.activation_list_length), query
         )
 
 
@@ -268,14 +263,9 @@ class RedisStreamMetadata(RedisConnectionMetadata):
 
     def trigger(self, scaler_type: str) -> Trigger[RedisStreamQuery, float]:
         mode, _ = self.mode()
-        name, target = self.spec(scaler_type)
-        return Trigger(
-            scaler_type=scaler_type,
-            metric_name=name,
-            target=target,
-            activation=float(self.activation_lag_count),
-            query=RedisStreamQuery(
-                self.connection(scaler_type), self.stream, mode, self.consumer_group
-            ),
-            rule=Above(float(self.activation_lag_count)),
+        query = RedisStreamQuery(
+            self.connection(scaler_type), self.stream, mode, self.consumer_group
+        )
+        return counting(
+            scaler_type, self.spec(scaler_type), float(self.activation_lag_count), query
         )

@@ -13,7 +13,7 @@ from scaler.errors import (
 )
 from scaler.guard import Destination, quoted
 from scaler.metadata import Secret, TriggerMetadata, key, one_of, positive, secret_key
-from scaler.trigger import Above, Trigger, metric_name
+from scaler.trigger import Trigger, counting, metric_name
 
 VISIBLE = "ApproximateNumberOfMessages"
 
@@ -216,12 +216,7 @@ class SqsMetadata(TriggerMetadata):
             external_id=self.aws_external_id,
         )
         url = self.queue_url if _queue_name_from_url(self.queue_url) is not None else ""
-        metric, target = self.spec(scaler_type)
-        return Trigger(
-            scaler_type=scaler_type,
-            metric_name=metric,
-            target=target,
-            activation=float(self.activation_queue_length),
-            query=SqsQuery(identity, url, name, tuple(attributes)),
-            rule=Above(float(self.activation_queue_length)),
+        query = SqsQuery(identity, url, name, tuple(attributes))
+        return counting(
+            scaler_type, self.spec(scaler_type), float(self.activation_queue_length), query
         )
