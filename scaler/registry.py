@@ -9,25 +9,23 @@ Nothing here imports a broker's client: ``open_adapter`` imports it when called.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import hmac
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from scaler.brokers import memory, rabbitmq, redis, sqs
 from scaler.brokers.memory.metadata import MemoryMetadata
 from scaler.brokers.pool import ClientBudget
 from scaler.brokers.rabbitmq.metadata import RabbitMetadata
 from scaler.brokers.redis.metadata import RedisListMetadata, RedisStreamMetadata
-from scaler.brokers.sqs.metadata import SqsMetadata, SqsQuery
+from scaler.brokers.sqs.metadata import SqsMetadata
 from scaler.credentials import REF_KEY, CredentialStore, apply_without_store
-from scaler.errors import MetadataError, PolicyError, ScalerError
+from scaler.errors import MetadataError, ScalerError
 from scaler.guard import check_metadata_size, quoted
 from scaler.kube import auth as kube_auth
 from scaler.metadata import TriggerMetadata
@@ -43,15 +41,29 @@ class OpenAdapter(Protocol):
     def __call__(self, *, settings: Settings, budget: ClientBudget) -> AnyAdapter: ...
 
 
+#: A broker's own rule over a parsed trigger, run before every read (the scaler's
+#: operator's settings decide it): (trigger, its credentials came from a credential
+#: set) -> None, or PolicyError.
+TriggerCheck = Callable[[AnyTrigger, bool], None]
+
+
+class OpenPolicy(Protocol):
+    """A broker package's ``open_policy``: its rule, for a server's settings."""
+
+    def __call__(self, *, settings: Settings) -> TriggerCheck: ...
+
+
 @dataclass(frozen=True)
 class Broker:
     """One broker: its name (the key of the server's adapters; one adapter serves every
-    scalerType of its broker) and how a server opens its adapter."""
+    scalerType of its broker), how a server opens its adapter, and the broker's own
+    rule over triggers, if it has one (SQS: where signed requests may go)."""
 
     name: str
     open_adapter: OpenAdapter
     #: Offered only when the server's settings say so (``--enable-memory``).
     opt_in: bool = False
+    open_policy: OpenPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -61,7 +73,7 @@ class Kind:
 
 
 REDIS = Broker("redis", redis.open_adapter)
-SQS = Broker("sqs", sqs.open_adapter)
+SQS = Broker("sqs", sqs.open_adapter, open_policy=sqs.open_policy)
 RABBITMQ = Broker("rabbitmq", rabbitmq.open_adapter)
 MEMORY = Broker("memory", memory.open_adapter, opt_in=True)
 
@@ -78,6 +90,16 @@ KINDS: dict[str, Kind] = {
 }
 
 
+def open_policies(settings: Settings, kinds: Mapping[str, Kind] = KINDS) -> dict[str, TriggerCheck]:
+    """Each broker's own rule over triggers, by broker name, for ``settings``."""
+    brokers = {kind.broker.name: kind.broker for kind in kinds.values()}
+    return {
+        name: broker.open_policy(settings=settings)
+        for name, broker in brokers.items()
+        if broker.open_policy is not None
+    }
+
+
 def open_adapters(
     settings: Settings, budget: ClientBudget, kinds: Mapping[str, Kind] = KINDS
 ) -> dict[str, AnyAdapter]:
@@ -88,59 +110,6 @@ def open_adapters(
         for name, broker in brokers.items()
         if not broker.opt_in or settings.enable_memory
     }
-
-
-@dataclass(frozen=True)
-class AwsPolicy:
-    """Where the scaler's AWS requests may go, and which roles it may assume with its
-    own identity. Metadata never chooses where a signed request travels:
-
-    - an ``awsEndpoint`` must be one of ``endpoints`` unless a credential set chose it
-      (the operator's choice needs no listing);
-    - an ``awsRoleArn`` assumed with the scaler's own identity (the parsed trigger
-      brings no keys of its own, and no credential set chose the role) must match one
-      of ``roles`` (``*`` wildcards).
-
-    Both are decided from the parsed trigger, the values the adapter will use, so a
-    blank or padded key cannot make the check and the read disagree.
-    """
-
-    endpoints: frozenset[str] = frozenset()
-    roles: tuple[str, ...] = ()
-
-    @staticmethod
-    def normal(url: str) -> str:
-        parts = urlsplit(url.strip())
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
-
-    def check(self, trigger: AnyTrigger, *, from_credential_set: bool) -> None:
-        query = trigger.query
-        if not isinstance(query, SqsQuery) or from_credential_set:
-            return
-        identity = query.identity
-        if identity.endpoint:
-            try:
-                allowed = self.normal(identity.endpoint) in {self.normal(e) for e in self.endpoints}
-            except ValueError:
-                allowed = False
-            if not allowed:
-                raise PolicyError(
-                    f'parameter "awsEndpoint" value "{quoted(identity.endpoint)}" is not one of '
-                    "the scaler's --allow-aws-endpoints (KQS_ALLOW_AWS_ENDPOINTS): requests "
-                    "signed with AWS credentials go only to endpoints the scaler's operator lists"
-                )
-        role = identity.role_arn
-        if (
-            role
-            and identity.access_key_id is None
-            and not any(fnmatch.fnmatchcase(role, p) for p in self.roles)
-        ):
-            raise PolicyError(
-                f'parameter "awsRoleArn" value "{quoted(role)}" is not one of the scaler\'s '
-                "--allow-aws-roles (KQS_ALLOW_AWS_ROLES): the scaler assumes a role with its "
-                "own identity only when its operator lists it"
-            )
 
 
 class Triggers:
@@ -157,7 +126,7 @@ class Triggers:
         *,
         cache_size: int = 4096,
         credentials: CredentialStore | None = None,
-        aws: AwsPolicy | None = None,
+        policies: Mapping[str, TriggerCheck] | None = None,
         kube: kube_auth.Objects | None = None,
         kinds: Mapping[str, Kind] = KINDS,
     ) -> None:
@@ -165,7 +134,7 @@ class Triggers:
         self._kinds = dict(kinds)
         self._kube = kube
         self._credentials = credentials
-        self._aws = aws
+        self._policies = dict(policies or {})
         self._parsed: OrderedDict[bytes, AnyTrigger] = OrderedDict()
         self._cache_size = cache_size
         self._salt = os.urandom(16)
@@ -211,8 +180,8 @@ class Triggers:
             self._parsed[key] = trigger
             if len(self._parsed) > self._cache_size:
                 self._parsed.popitem(last=False)
-        if self._aws is not None:
-            self._aws.check(trigger, from_credential_set=bool(raw.get(REF_KEY, "").strip()))
+        if kind is not None and (policy := self._policies.get(kind.broker.name)) is not None:
+            policy(trigger, bool(raw.get(REF_KEY, "").strip()))
         return trigger
 
     def spec(

@@ -37,7 +37,7 @@ from scaler.metrics import Metrics
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.readings import Readings
-from scaler.registry import KINDS, AwsPolicy, Kind, Triggers, open_adapters
+from scaler.registry import KINDS, Kind, Triggers, open_adapters, open_policies
 from scaler.service import ExternalScalerService
 from scaler.settings import Settings, split_list
 from scaler.trigger import AnyAdapter
@@ -191,10 +191,7 @@ class ScalerServer:
         self.triggers = Triggers(
             adapters if adapters is not None else open_adapters(settings, self.budget, kinds),
             credentials=store,
-            aws=AwsPolicy(
-                endpoints=frozenset(split_list(settings.allow_aws_endpoints)),
-                roles=split_list(settings.allow_aws_roles),
-            ),
+            policies=open_policies(settings, kinds),
             kube=kube if kube is not None else self.watches,
             kinds=kinds,
         )

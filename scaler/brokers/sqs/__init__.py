@@ -31,9 +31,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from scaler.brokers.pool import ClientBudget
+    from scaler.brokers.sqs.metadata import SqsQuery
     from scaler.settings import Settings
-    from scaler.trigger import AnyAdapter
+    from scaler.trigger import AnyAdapter, Trigger
 
 
 def open_adapter(*, settings: Settings, budget: ClientBudget) -> AnyAdapter:
@@ -42,3 +45,16 @@ def open_adapter(*, settings: Settings, budget: ClientBudget) -> AnyAdapter:
     from scaler.brokers.sqs.client import SqsAdapter
 
     return SqsAdapter(timeout=settings.read_timeout, budget=budget)
+
+
+def open_policy(*, settings: Settings) -> Callable[[Trigger[SqsQuery, float], bool], None]:
+    """The rule every SQS trigger passes before a read: endpoints and roles the
+    scaler's operator lists (:class:`~scaler.brokers.sqs.policy.AwsPolicy`)."""
+    from scaler.brokers.sqs.policy import AwsPolicy
+    from scaler.settings import split_list
+
+    policy = AwsPolicy(
+        endpoints=frozenset(split_list(settings.allow_aws_endpoints)),
+        roles=split_list(settings.allow_aws_roles),
+    )
+    return policy.check
