@@ -65,7 +65,13 @@ def milli(value: float) -> float:
     text = f"{value:.3f}"
     if float(text) == 0:
         return 0.0
-    return float(int(text.replace(".", ""))) * 0.001
+    try:
+        base = float(int(text.replace(".", "")))
+    except OverflowError:
+        # Go's big.Float.Float64() of the digits saturates to +Inf past float64
+        # (a value above about 1.8e305): so does AsApproximateFloat64.
+        return math.inf
+    return base * 0.001
 
 
 def metric_value(metric_value_int: int, metric_value_float: float) -> float:

@@ -379,3 +379,23 @@ async def test_6_odd_endpoint_answers_are_errors_naming_the_cause_and_never_logg
     assert b"BODY-MARKER" not in details.encode()
     assert "BODY-MARKER" not in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"scalerType": "rabbitmq", "queueLength": "1000E303"},  # found by make fuzz
+        {"scalerType": "rabbitmq", "queueName": "q", "host": "http://127.0.0.1:1/",
+         "mode": "QueueLength", "value": "1e306"},
+    ],
+)  # fmt: skip
+async def test_6_a_target_past_float64_milli_quantities_is_not_internal(
+    start_server: ServerFactory, metadata: dict[str, str]
+) -> None:
+    """KEDA keeps 3 decimals of a target as a quantity; its digits past float64 read back
+    as +Inf (Go's big.Float), where Python's float() of the same integer raised."""
+    async with start_server() as s:
+        spec = await s.stub.GetMetricSpec(metrics_request(metadata).scaledObjectRef)
+        code, _ = await status(s.stub.GetMetrics(metrics_request(metadata)))
+    assert spec.metricSpecs
+    assert code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAVAILABLE)
