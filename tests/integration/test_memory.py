@@ -131,7 +131,10 @@ async def test_a_thousand_aws_identities_stay_under_the_chart_limit(
 
     boto3.client("sqs", endpoint_url=moto.endpoint, region_name="us-east-1",
                  aws_access_key_id="a", aws_secret_access_key="b").create_queue(QueueName="jobs")  # fmt: skip
-    proc, port = await serve(tmp_path, "--allow-aws-endpoints", moto.endpoint)
+    # Memory, not latency: moto answers 100 concurrent reads slowly on a busy machine.
+    proc, port = await serve(
+        tmp_path, "--allow-aws-endpoints", moto.endpoint, "--read-timeout", "20"
+    )
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.ExternalScalerStub(channel)
