@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from scaler.brokers import tlsfiles
+from scaler.brokers.redis import formats
+from scaler.brokers.redis.formats import FORMATS
 from scaler.errors import (
     MetadataError,
 )
@@ -76,6 +78,21 @@ class RedisConnection:
 class RedisListQuery:
     conn: RedisConnection
     key: str
+
+    def destinations(self) -> tuple[Destination, ...]:
+        return self.conn.destinations()
+
+
+@dataclass(frozen=True)
+class RedisFormatQuery:
+    """A task framework's queue: the keys and arguments of its format's count, and the
+    states summed."""
+
+    conn: RedisConnection
+    format: str
+    keys: tuple[str, ...]
+    args: tuple[str, ...]
+    states: tuple[formats.State, ...]
 
     def destinations(self) -> tuple[Destination, ...]:
         return self.conn.destinations()
@@ -211,17 +228,113 @@ class RedisConnectionMetadata(TriggerMetadata):
 class RedisListMetadata(RedisConnectionMetadata):
     scaler_types: ClassVar[tuple[str, ...]] = ("redis", "redis-cluster", "redis-sentinel")
 
-    list_name: str = key("listName", doc="the Redis key to count (list, set, sorted set, hash)")
+    list_name: str = key(
+        "listName", default="", doc="the Redis key to count (list, set, sorted set, hash)"
+    )
     list_length: int = key("listLength", default=5, check=positive, doc="target items per Job")
     activation_list_length: int = key(
         "activationListLength", default=0, doc="active when the count is greater"
     )
+    queue_format: str = key(
+        "queueFormat", default="list",
+        doc="list (KEDA's count of one key) or a task framework: " + ", ".join(FORMATS),
+    )  # fmt: skip
+    queue_name: str = key(
+        "queueName", default="", doc="the framework's own name for the queue (not with list)"
+    )
+    include: tuple[str, ...] = key(
+        "include", default=("ready",),
+        doc="the states counted, comma-separated: ready, scheduled, active, paused",
+    )  # fmt: skip
+    key_prefix: str | None = key(
+        "keyPrefix", default=None,
+        doc="the framework's key prefix (kombu global_keyprefix, RQ_KEY_PREFIX, "
+        "Dramatiq namespace, BullMQ prefix)",
+    )  # fmt: skip
+    priority_steps: tuple[str, ...] | None = key(
+        "prioritySteps", default=None, doc="Celery: kombu's priority_steps (default 0,3,6,9)"
+    )
+    priority_separator: str | None = key(
+        "prioritySeparator", default=None, doc="Celery: kombu's sep (default \\x06\\x16)"
+    )
+
+    def framework(self) -> tuple[formats.Format, formats.Settings] | None:
+        """The queue format and its settings, or None for KEDA's ``list``."""
+        if self.queue_format == "list":
+            return None
+        fmt = formats.FORMATS.get(self.queue_format)
+        if fmt is None:
+            raise MetadataError(
+                f'parameter "queueFormat" value "{self.queue_format}" must be one of '
+                f"{', '.join(formats.QUEUE_FORMATS)}"
+            )
+        steps: tuple[int, ...] | None = None
+        if self.priority_steps is not None:
+            if not all(re.fullmatch(r"[0-9]{1,3}", step) for step in self.priority_steps):
+                raise MetadataError(
+                    f'parameter "prioritySteps" value "{",".join(self.priority_steps)}" must '
+                    'be integers from 0 to 999, comma-separated (e.g. "0,3,6,9")'
+                )
+            steps = tuple(int(step) for step in self.priority_steps)
+        return fmt, formats.Settings(
+            self.queue_name, self.key_prefix, steps, self.priority_separator
+        )
+
+    def validate(self, scaler_type: str) -> None:
+        super().validate(scaler_type)
+        found = self.framework()
+        if found is None:
+            for given, name in (
+                (self.queue_name, "queueName"), (self.key_prefix, "keyPrefix"),
+                (self.priority_steps, "prioritySteps"),
+                (self.priority_separator, "prioritySeparator"),
+            ):  # fmt: skip
+                if given:
+                    raise MetadataError(
+                        f'parameter "{name}" needs a framework queueFormat (one of '
+                        f'{", ".join(formats.FORMATS)}); queueFormat "list" counts "listName"'
+                    )
+            if self.include != ("ready",):
+                raise MetadataError(
+                    'parameter "include" needs a framework queueFormat: queueFormat "list" '
+                    "counts one key, as KEDA does"
+                )
+            if not self.list_name:
+                raise MetadataError(
+                    f'parameter "listName" is required for scalerType "{scaler_type}": '
+                    "the Redis key to count (list, set, sorted set, hash)"
+                )
+            return
+        fmt, settings = found
+        if self.list_name:
+            raise MetadataError(
+                f'parameter "listName" belongs to queueFormat "list"; queueFormat '
+                f'"{fmt.name}" names its queue with "queueName"'
+            )
+        if not self.queue_name:
+            raise MetadataError(
+                f'parameter "queueName" is required for queueFormat "{fmt.name}": the '
+                f'framework\'s own name for the queue (e.g. "{fmt.default_queue}")'
+            )
+        formats.check(fmt, settings, self.include, cluster=_MODES[scaler_type] == "cluster")
 
     def spec(self, scaler_type: str) -> tuple[str, float]:
+        if self.queue_format != "list" and self.queue_name:
+            name = metric_name(f"redis-{self.queue_format}", self.queue_name)
+            return name, float(self.list_length)
         return metric_name("redis", self.list_name), float(self.list_length)
 
-    def trigger(self, scaler_type: str) -> Trigger[RedisListQuery, float]:
-        query = RedisListQuery(self.connection(scaler_type), self.list_name)
+    def trigger(self, scaler_type: str) -> Trigger[RedisListQuery | RedisFormatQuery, float]:
+        found = self.framework()
+        conn = self.connection(scaler_type)
+        query: RedisListQuery | RedisFormatQuery
+        if found is None:
+            query = RedisListQuery(conn, self.list_name)
+        else:
+            fmt, settings = found
+            plan = formats.plan(fmt, settings)
+            states = tuple(s for s in formats.STATES if s in self.include)
+            query = RedisFormatQuery(conn, fmt.name, plan.keys, plan.args, states)
         return counting(
             scaler_type, self.spec(scaler_type), float(self.activation_list_length), query
         )
