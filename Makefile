@@ -12,7 +12,7 @@ HELM_ENV = helm="$$(scripts/install-helm)" && export KQS_HELM="$$helm" &&
 KEDA_ENV = keda="$$(scripts/keda-tools)" && export KQS_KEDA_TOOLS="$$keda" &&
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev fuzz slow run demo demo-real-keda test test-slow parity e2e e2e-cluster lint fmt check proto bench brokers helm chart clean
+.PHONY: help install install-dev peers fuzz slow run demo demo-real-keda test test-slow parity e2e e2e-cluster lint fmt check proto bench brokers helm chart clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,22 @@ $(DEV): $(RUNTIME)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $(DEV)
 
+# The task frameworks the queueFormat tests compare with (tests/frameworks/): two
+# Python venvs (arq and kombu need different redis-py), BullMQ from npm (package-lock),
+# Sidekiq from Debian (scripts/install-brokers).
+PEERS := .venv-peers
+$(PEERS)/main/.stamp: tests/frameworks/requirements.txt
+	$(PYTHON) -m venv $(PEERS)/main
+	$(PEERS)/main/bin/pip install --quiet --no-deps -r tests/frameworks/requirements.txt
+	@touch $@
+$(PEERS)/arq/.stamp: tests/frameworks/requirements-arq.txt
+	$(PYTHON) -m venv $(PEERS)/arq
+	$(PEERS)/arq/bin/pip install --quiet --no-deps -r tests/frameworks/requirements-arq.txt
+	@touch $@
+tests/frameworks/bullmq/node_modules/.stamp: tests/frameworks/bullmq/package-lock.json
+	cd tests/frameworks/bullmq && npm ci --silent --no-audit --no-fund
+	@touch $@
+
 install: $(RUNTIME)  ## create .venv with the scaler and its CLI only (pinned; what run and demo use)
 
 install-dev: $(DEV)  ## add the test, lint and codegen tools to .venv (what test, lint, e2e use)
@@ -40,10 +56,12 @@ run: install  ## start the scaler with defaults (gRPC :6000, metrics :9464); ARG
 helm:  ## print the helm the tests use: helm v3.14+ on PATH, else the pinned one built once (go install)
 	@scripts/install-helm
 
-test: install-dev brokers  ## run the test suite against real brokers it starts on loopback
+peers: brokers $(PEERS)/main/.stamp $(PEERS)/arq/.stamp tests/frameworks/bullmq/node_modules/.stamp  ## install the task frameworks the queueFormat tests compare with (Python venvs, BullMQ, Sidekiq)
+
+test: install-dev brokers peers  ## run the test suite against real brokers it starts on loopback
 	$(HELM_ENV) $(KEDA_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
-test-slow: install-dev brokers  ## also run the slow soak/load tests
+test-slow: install-dev brokers peers  ## also run the slow soak/load tests
 	$(HELM_ENV) $(KEDA_ENV) $(BIN)/pytest --run-slow $(PYTEST_ARGS)
 
 slow: install-dev brokers  ## only the slow tests: soak with a broker restart, worst-case memory (CI runs them)

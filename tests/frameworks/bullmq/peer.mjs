@@ -1,0 +1,81 @@
+// BullMQ as a test peer: build a queue state with BullMQ's own API, then count it
+// with getJobCounts / getDelayedCount / isPaused. JSON lines on stdin/stdout, as
+// tests/frameworks/peer.py (one request per line: framework, url, settings, state).
+import readline from "node:readline";
+import { Queue, Worker } from "bullmq";
+import { Redis } from "ioredis";
+
+function connection(url) {
+  const u = new URL(url);
+  const options = { host: u.hostname, port: Number(u.port), db: Number(u.pathname.slice(1) || 0) };
+  return new Redis({ ...options, maxRetriesPerRequest: null });
+}
+
+// What the previous request built stays (a worker holding active jobs) until the next.
+let held = [];
+async function letGo() {
+  for (const each of held.reverse()) await each.close();
+  held = [];
+}
+
+async function until(condition) {
+  for (let i = 0; i < 5000 && !condition(); i++) await new Promise((r) => setTimeout(r, 1));
+  if (!condition()) throw new Error("condition not reached");
+}
+
+async function build(url, settings, state) {
+  const client = connection(url);
+  held.push({ close: () => client.quit() });
+  const opts = { connection: client };
+  if (settings.prefix != null) opts.prefix = settings.prefix;
+  const queue = new Queue(settings.queue, opts);
+  const other = new Queue(settings.queue + "-other", opts);
+  held.push(queue, other);
+  {
+    await client.flushdb();
+    for (let i = 0; i < state.active; i++) await queue.add("held", {});
+    if (state.active) {
+      const worker = new Worker(settings.queue, null, { ...opts, autorun: false });
+      held.push(worker);
+      for (let i = 0; i < state.active; i++) {
+        const job = await worker.getNextJob(`token-${i}`, { block: false });
+        if (!job) throw new Error("bullmq: no job to hold");
+      }
+    }
+    for (let i = 0; i < state.ready; i++) await queue.add("ready", {});
+    for (let i = 0; i < state.prioritized; i++) await queue.add("prio", {}, { priority: 1 + (i % 5) });
+    let dueBy = 0;
+    for (let i = 0; i < state.due; i++) {
+      await queue.add("due", {}, { delay: 1 });
+      dueBy = Date.now() + 1;
+    }
+    await until(() => Date.now() > dueBy);
+    for (let i = 0; i < state.future; i++) await queue.add("later", {}, { delay: 3600_000 });
+    for (let i = 0; i < state.other; i++) await other.add("elsewhere", {});
+    if (state.paused) await queue.pause();
+    const c = await queue.getJobCounts("wait", "prioritized", "active", "delayed", "paused");
+    const due = await queue.getDelayedCount(Date.now() + 1);
+    const startable = c.wait + c.prioritized + due;
+    const paused = await queue.isPaused();
+    return {
+      ready: paused ? 0 : startable,
+      scheduled: c.delayed - due,
+      active: c.active,
+      paused: paused ? startable + c.paused : c.paused,
+    };
+  }
+}
+
+const lines = readline.createInterface({ input: process.stdin });
+for await (const line of lines) {
+  let answer;
+  try {
+    const request = JSON.parse(line);
+    await letGo();
+    answer = { counts: await build(request.url, request.settings, request.state) };
+  } catch (err) {
+    answer = { error: String(err && err.stack ? err.stack : err) };
+  }
+  process.stdout.write(JSON.stringify(answer) + "\n");
+}
+process.exit(0);

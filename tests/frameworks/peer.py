@@ -1,0 +1,255 @@
+"""The Python task frameworks as test peers: build a queue state with a framework's own
+library, then count it with that library's own count API.
+
+Runs in ``.venv-peers`` (the frameworks pin redis-py versions of their own), never
+imports the scaler, and speaks JSON lines on stdin/stdout: one request
+``{"framework", "url", "settings", "state"}`` per line, one answer per line,
+``{"counts": {state: n}}`` or ``{"error": text}``. A request first empties the
+database and lets go of what the previous one held (workers, consumers).
+
+``state`` gives how many items to put in each condition (``ready``, ``due``
+(scheduled, retried or delayed whose time has come), ``future``, ``active`` (held by
+a worker of the framework) and, per framework, ``priorities`` and ``other`` (items
+of another queue, which must not be counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+HOUR = 3600
+Counts = dict[str, int]
+_held: list[Callable[[], None]] = []
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def celery_state(url: str, s: dict[str, Any], st: dict[str, Any]) -> Counts:
+    from celery import Celery
+
+    options: dict[str, Any] = {}
+    if s.get("steps") is not None:
+        options["priority_steps"] = s["steps"]
+    if s.get("sep") is not None:
+        options["sep"] = s["sep"]
+    if s.get("prefix") is not None:
+        options["global_keyprefix"] = s["prefix"]
+    app = Celery("peer", broker=url, broker_transport_options=options)
+    q = s["queue"]
+    for priority in st["priorities"]:
+        app.send_task("peer.noop", queue=q, priority=priority)
+    for _ in range(st.get("other", 0)):
+        app.send_task("peer.noop", queue=q + "-other")
+    with app.connection_for_write() as conn:
+        size = conn.default_channel._size(q)  # kombu's own sum over every priority list
+    app.close()
+    return {"ready": size}
+
+
+def rq_state(url: str, s: dict[str, Any], st: dict[str, Any]) -> Counts:
+    from rq import Queue, Worker
+    from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+
+    conn = redis.Redis.from_url(url)
+    q = Queue(s["queue"], connection=conn)
+    other = Queue(s["queue"] + "-other", connection=conn)
+    for _ in range(st["ready"]):
+        q.enqueue("os.getcwd")
+    for _ in range(st["due"]):
+        q.enqueue_at(utcnow() - dt.timedelta(hours=1), "os.getcwd")
+    for _ in range(st["future"]):
+        q.enqueue_in(dt.timedelta(hours=1), "os.getcwd")
+    for _ in range(st.get("other", 0)):
+        other.enqueue("os.getcwd")
+        other.enqueue_at(utcnow() - dt.timedelta(hours=1), "os.getcwd")
+    for _ in range(st["active"]):
+        # what a worker does before it runs a job, without running it
+        worker = Worker([q], connection=conn)
+        worker.register_birth()
+        found = worker.dequeue_job_and_maintain_ttl(timeout=1)
+        assert found is not None, "rq: no job to hold"
+        job, _ = found
+        worker.prepare_execution(job)
+        worker.prepare_job_execution(job, remove_from_intermediate_queue=True)
+    now = int(time.time())
+    scheduled = ScheduledJobRegistry(queue=q)
+    due = len(scheduled.get_jobs_to_schedule(now, chunk_size=10**9))
+    started = StartedJobRegistry(queue=q)
+    live = started.get_job_count(cleanup=False) - len(started.get_expired_job_ids(now))
+    return {
+        "ready": q.count + due,
+        "scheduled": scheduled.get_job_count(cleanup=False) - due,
+        "active": live,
+    }
+
+
+async def _arq_state(url: str, s: dict[str, Any], st: dict[str, Any]) -> Counts:
+    from arq import Worker, create_pool
+    from arq.connections import RedisSettings
+    from arq.jobs import Job, JobStatus
+
+    settings = RedisSettings.from_dsn(url)
+    pool = await create_pool(settings, default_queue_name=s["queue"])
+    release = asyncio.Event()
+    started = 0
+
+    async def hold(ctx: dict[str, Any]) -> None:
+        nonlocal started
+        started += 1
+        await release.wait()
+
+    hold.__qualname__ = "hold"
+    for _ in range(st["active"]):
+        await pool.enqueue_job("hold", _job_id=f"hold-{uuid.uuid4()}")
+    worker = None
+    if st["active"]:
+        worker = Worker(
+            functions=[hold], redis_pool=pool, queue_name=s["queue"], max_jobs=st["active"],
+            poll_delay=0.01, handle_signals=False,
+        )  # fmt: skip
+        task = asyncio.create_task(worker.async_run())
+        for _ in range(2000):
+            if started >= st["active"]:
+                break
+            await asyncio.sleep(0.01)
+        assert started == st["active"], f"arq: {started} of {st['active']} jobs started"
+    for _ in range(st["ready"]):
+        await pool.enqueue_job("noop")
+    for _ in range(st["due"]):
+        await pool.enqueue_job("noop", _defer_until=utcnow() - dt.timedelta(hours=1))
+    for _ in range(st["future"]):
+        await pool.enqueue_job("noop", _defer_by=dt.timedelta(hours=1))
+    for _ in range(st.get("other", 0)):
+        await pool.enqueue_job("noop", _queue_name=s["queue"] + "-other")
+    counts = {"ready": 0, "scheduled": 0, "active": 0}
+    for job in await pool.queued_jobs(queue_name=s["queue"]):
+        status = await Job(job.job_id, pool, _queue_name=s["queue"]).status()
+        name = {JobStatus.queued: "ready", JobStatus.deferred: "scheduled",
+                JobStatus.in_progress: "active"}[status]  # fmt: skip
+        counts[name] += 1
+
+    async def let_go() -> None:  # at the next request: the worker ends its jobs
+        if worker is not None:
+            release.set()
+            await worker.close()
+            task.cancel()
+        await pool.aclose()
+
+    _held.append(lambda: asyncio.run_coroutine_threadsafe(let_go(), _LOOP).result(60))
+    return counts
+
+
+#: arq's worker runs on, holding its jobs, between requests: in a loop of its own.
+_LOOP = asyncio.new_event_loop()
+threading.Thread(target=_LOOP.run_forever, daemon=True).start()
+
+
+def arq_state(url: str, s: dict[str, Any], st: dict[str, Any]) -> Counts:
+    return asyncio.run_coroutine_threadsafe(_arq_state(url, s, st), _LOOP).result(120)
+
+
+def dramatiq_state(url: str, s: dict[str, Any], st: dict[str, Any]) -> Counts:
+    from dramatiq import Message
+    from dramatiq.brokers.redis import RedisBroker
+
+    namespace = s.get("prefix") or "dramatiq"
+    broker = RedisBroker(url=url, namespace=namespace)
+    q = s["queue"]
+    broker.declare_queue(q)
+    broker.declare_queue(q + "-other")
+
+    def message(queue: str) -> Message[Any]:
+        return Message(queue_name=queue, actor_name="noop", args=(), kwargs={}, options={})
+
+    for _ in range(st["ready"] + st["active"]):
+        broker.enqueue(message(q))
+    future = 0
+    for _ in range(st["due"]):
+        broker.enqueue(message(q), delay=0)
+    for _ in range(st["future"]):
+        sent = broker.enqueue(message(q), delay=HOUR * 1000)
+        future += sent.options["eta"] > time.time() * 1000
+    for _ in range(st.get("other", 0)):
+        broker.enqueue(message(q + "-other"))
+    held = 0
+    if st["active"]:
+        consumer = broker.consume(q, prefetch=st["active"], timeout=1000)
+        while held < st["active"]:
+            if next(consumer) is not None:
+                held += 1
+        _held.append(consumer.close)
+    total = RedisBroker(url=url, namespace=namespace).do_qsize(q)  # a broker with no acks
+    broker.close()
+    return {"ready": total - held - future, "scheduled": future, "active": held}
+
+
+def huey_state(url: str, s: dict[str, Any], st: dict[str, Any]) -> Counts:
+    from huey import PriorityRedisHuey, RedisHuey
+
+    kind = PriorityRedisHuey if s.get("priority") else RedisHuey
+    h = kind(s["queue"], url=url)
+    other = RedisHuey(s["queue"] + "x", url=url)
+
+    @h.task()
+    def noop() -> None:
+        pass
+
+    @other.task()
+    def elsewhere() -> None:
+        pass
+
+    for _ in range(st["ready"]):
+        noop()
+    for offset, n in ((-HOUR, st["due"]), (HOUR, st["future"])):
+        for _ in range(n):
+            task = noop.s()
+            task.eta = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(seconds=offset)
+            h.add_schedule(task)
+    for _ in range(st.get("other", 0)):
+        elsewhere()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    due = sum(1 for task in h.scheduled() if task.eta <= now)
+    return {"ready": h.pending_count() + due, "scheduled": h.scheduled_count() - due}
+
+
+BUILDERS: dict[str, Callable[[str, dict[str, Any], dict[str, Any]], Counts]] = {
+    "celery": celery_state,
+    "rq": rq_state,
+    "arq": arq_state,
+    "dramatiq": dramatiq_state,
+    "huey": huey_state,
+}
+
+
+def main() -> None:
+    for line in sys.stdin:
+        request = json.loads(line)
+        while _held:
+            _held.pop()()
+        try:
+            redis.Redis.from_url(request["url"]).flushdb()
+            counts = BUILDERS[request["framework"]](
+                request["url"], request["settings"], request["state"]
+            )
+            answer: dict[str, Any] = {"counts": counts}
+        except Exception:  # the test shows the peer's own traceback
+            answer = {"error": traceback.format_exc()}
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,233 @@
+"""queueFormat against the task frameworks themselves: each generated state is built
+with the framework's own library (tests/frameworks/: Python peers in .venv-peers,
+BullMQ under Node, Sidekiq under Ruby) and counted by its own count API; the scaler's
+count of every state it offers must equal it, on a real redis-server.
+
+``KQS_FRAMEWORK_STATES`` sets how many states per framework (default 200).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import select
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scaler.brokers.redis.client import RedisAdapter
+from scaler.brokers.redis.formats import FORMATS
+from scaler.errors import MetadataError
+from scaler.registry import Triggers
+from tests.brokers import RedisProcess
+from tests.conftest import evaluate
+
+ROOT = Path(__file__).resolve().parents[2]
+PEERS = ROOT / "tests" / "frameworks"
+STATES = int(os.environ.get("KQS_FRAMEWORK_STATES", "200"))
+
+
+@dataclass
+class Peer:
+    """One framework peer process: a request per line, an answer per line."""
+
+    proc: subprocess.Popen[str]
+
+    def build(self, request: dict[str, Any]) -> dict[str, int]:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], 120)
+        assert ready, f"the {request['framework']} peer did not answer in 120 s: {request}"
+        line = self.proc.stdout.readline()
+        assert line, f"the {request['framework']} peer exited (exit {self.proc.poll()})"
+        answer = json.loads(line)
+        assert "error" not in answer, answer["error"]
+        return {k: int(v) for k, v in answer["counts"].items()}
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+
+def start(argv: list[str], *, env: dict[str, str] | None = None, cwd: Path = PEERS) -> Peer:
+    missing = Path(argv[0])
+    if missing.is_absolute() and not missing.exists():
+        pytest.fail(f"{argv[0]} is missing: run `make peers` (make test does)")
+    proc = subprocess.Popen(
+        argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "TZ": "UTC", **(env or {})},
+    )  # fmt: skip
+    return Peer(proc)
+
+
+def python_peer(venv: str, **env: str) -> Peer:
+    python = ROOT / ".venv-peers" / venv / "bin" / "python"
+    return start([str(python), str(PEERS / "peer.py")], env=env)
+
+
+@pytest.fixture(scope="module")
+def peers() -> Iterator[dict[str, Peer]]:
+    made = {
+        "python": python_peer("main"),
+        "arq": python_peer("arq"),
+        "rq-prefixed": python_peer("main", RQ_KEY_PREFIX="team-a"),
+        "bullmq": start(["node", str(PEERS / "bullmq" / "peer.mjs")], cwd=PEERS / "bullmq"),
+        "sidekiq": start(["ruby", str(PEERS / "sidekiq" / "peer.rb")], cwd=PEERS / "sidekiq"),
+    }
+    yield made
+    for peer in made.values():
+        peer.close()
+
+
+@pytest.fixture
+async def triggers() -> Iterator[Triggers]:
+    t = Triggers({"redis": RedisAdapter(timeout=5)})
+    yield t  # type: ignore[misc]
+    await t.aclose()
+
+
+def _counts(rng: random.Random, *names: str, most: int = 6) -> dict[str, int]:
+    return {name: rng.choice([0, 0, rng.randint(1, most)]) for name in names}
+
+
+def celery_case(rng: random.Random, i: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    steps = sorted(rng.sample(range(10), rng.randint(1, 5))) if rng.random() < 0.5 else None
+    settings = {
+        "queue": rng.choice(["celery", "emails", "a:b"]),
+        "steps": steps,
+        "sep": rng.choice([None, None, ":", "|"]),
+        "prefix": rng.choice([None, "team-a:"]),
+    }
+    priorities = [rng.randint(0, 9) for _ in range(rng.randint(0, 14))]
+    return "python", settings, {"priorities": priorities, "other": rng.randint(0, 2)}
+
+
+def rq_case(rng: random.Random, i: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    prefixed = i % 4 == 3
+    settings = {
+        "queue": rng.choice(["default", "emails"]),
+        "prefix": "team-a" if prefixed else None,
+    }
+    state = {**_counts(rng, "ready", "due", "future", "active"), "other": rng.randint(0, 2)}
+    state["ready"] = max(state["ready"], state["active"])  # a worker takes what is queued
+    return ("rq-prefixed" if prefixed else "python"), settings, state
+
+
+def arq_case(rng: random.Random, i: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    settings = {"queue": rng.choice(["arq:queue", "emails"])}
+    state = {**_counts(rng, "ready", "due", "future"), "other": rng.randint(0, 2)}
+    state["active"] = rng.randint(1, 3) if i % 5 == 0 else 0
+    return "arq", settings, state
+
+
+def dramatiq_case(rng: random.Random, i: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    settings = {"queue": rng.choice(["default", "emails"]), "prefix": rng.choice([None, "team"])}
+    return "python", settings, {**_counts(rng, "ready", "due", "future", "active"),
+                                "other": rng.randint(0, 2)}  # fmt: skip
+
+
+def huey_case(rng: random.Random, i: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    settings = {"queue": rng.choice(["huey", "my-app"]), "priority": rng.random() < 0.5}
+    return "python", settings, {**_counts(rng, "ready", "due", "future"),
+                                "other": rng.randint(0, 2)}  # fmt: skip
+
+
+def bullmq_case(rng: random.Random, i: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    settings = {"queue": rng.choice(["emails", "video"]), "prefix": rng.choice([None, "team"])}
+    state = {
+        **_counts(rng, "ready", "prioritized", "due", "future", "active"),
+        "paused": rng.random() < 0.25,
+        "other": rng.randint(0, 2),
+    }
+    return "bullmq", settings, state
+
+
+def sidekiq_case(rng: random.Random, i: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    settings = {"queue": rng.choice(["default", "mailers"])}
+    state = {
+        **_counts(rng, "ready", "due", "future", "retry_due", "retry_future"),
+        "other": rng.randint(0, 3),
+        "active": rng.randint(1, 2) if i in (0, 1) else 0,
+    }
+    return "sidekiq", settings, state
+
+
+CASES: dict[str, Callable[[random.Random, int], tuple[str, dict[str, Any], dict[str, Any]]]] = {
+    "celery": celery_case,
+    "rq": rq_case,
+    "arq": arq_case,
+    "dramatiq": dramatiq_case,
+    "huey": huey_case,
+    "bullmq": bullmq_case,
+    "sidekiq": sidekiq_case,
+}
+
+
+def metadata(server: RedisProcess, framework: str, settings: dict[str, Any]) -> dict[str, str]:
+    md = {"scalerType": "redis", "address": server.address, "queueFormat": framework,
+          "queueName": settings["queue"]}  # fmt: skip
+    if settings.get("prefix") is not None:
+        md["keyPrefix"] = settings["prefix"]
+    if settings.get("steps") is not None:
+        md["prioritySteps"] = ",".join(map(str, settings["steps"]))
+    if settings.get("sep") is not None:
+        md["prioritySeparator"] = settings["sep"]
+    return md
+
+
+@pytest.mark.parametrize("framework", list(CASES))
+async def test_counts_equal_the_frameworks_own(
+    framework: str, peers: dict[str, Peer], redis_db: RedisProcess, triggers: Triggers
+) -> None:
+    rng = random.Random(f"{framework}-20261202")
+    url = f"redis://{redis_db.address}/0"
+    offered = sorted(FORMATS[framework].offered)
+    differences: list[str] = []
+    seen: dict[str, int] = dict.fromkeys(offered, 0)
+    for i in range(STATES):
+        which, settings, state = CASES[framework](rng, i)
+        truth = peers[which].build(
+            {"framework": framework, "url": url, "settings": settings, "state": state}
+        )
+        assert sorted(truth) == offered, f"the peer counts {sorted(truth)}, we offer {offered}"
+        md = metadata(redis_db, framework, settings)
+        for name in offered:
+            ours, _ = await evaluate(triggers, {**md, "include": name})
+            seen[name] += truth[name] > 0
+            if ours != truth[name]:
+                differences.append(f"state {i} {settings} {state}: {name} {ours} != {truth[name]}")
+        everything, _ = await evaluate(triggers, {**md, "include": ",".join(offered)})
+        if everything != sum(truth.values()):
+            differences.append(f"state {i}: all states {everything} != {sum(truth.values())}")
+    print(
+        f"{framework}: {STATES} states, non-zero per state {seen}, {len(differences)} differences"
+    )
+    assert not differences, "\n".join(differences[:20])
+    # the generator reached every state the format offers
+    assert all(seen.values()), seen
+
+
+@pytest.mark.parametrize("framework", list(FORMATS))
+def test_refused_states_name_the_framework_and_the_reason(framework: str) -> None:
+    t = Triggers({"redis": RedisAdapter(timeout=1)})
+    for state, reason in FORMATS[framework].refused.items():
+        md = {"scalerType": "redis", "address": "127.0.0.1:6379", "queueFormat": framework,
+              "queueName": "q", "include": state}  # fmt: skip
+        with pytest.raises(MetadataError) as caught:
+            t.parse(md)
+        assert framework in str(caught.value)
+        assert reason in str(caught.value)
