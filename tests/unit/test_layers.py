@@ -58,7 +58,10 @@ def _imports(path: Path) -> set[str]:
         for name in found:
             parts = name.split(".")
             names.update(".".join(parts[: i + 1]) for i in range(len(parts)))
-    return names
+    # The packages that hold this module ran before it, whatever it imports: they are
+    # its container, not its imports (a sibling's dotted name passes through them).
+    own = module_name(path).split(".")
+    return names - {".".join(own[: i + 1]) for i in range(len(own) - 1)}
 
 
 GRAPH: dict[str, set[str]] = {module_name(p): _imports(p) for p in PKG.rglob("*.py")}

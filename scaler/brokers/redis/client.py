@@ -20,9 +20,9 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import MasterNotFoundError, Sentinel
 from redis.backoff import NoBackoff
 
+import scaler.brokers.redis.formats as formats
 from scaler.brokers import tlsfiles
 from scaler.brokers.pool import ClientBudget, ClientPool
-from scaler.brokers.redis import formats
 from scaler.brokers.redis.metadata import (
     RedisConnection,
     RedisFormatQuery,

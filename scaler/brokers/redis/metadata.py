@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+import scaler.brokers.redis.formats as formats
 from scaler.brokers import tlsfiles
-from scaler.brokers.redis import formats
 from scaler.brokers.redis.formats import FORMATS
 from scaler.errors import (
     MetadataError,
