@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from scaler.brokers.redis.client import RedisAdapter
-from scaler.brokers.redis.formats import FORMATS
+from scaler.brokers.redis.formats import FORMATS, slot
 from scaler.errors import MetadataError
 from scaler.registry import Triggers
-from tests.brokers import RedisProcess
+from tests.brokers import RedisCluster, RedisProcess
 from tests.conftest import evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,3 +231,13 @@ def test_refused_states_name_the_framework_and_the_reason(framework: str) -> Non
             t.parse(md)
         assert framework in str(caught.value)
         assert reason in str(caught.value)
+
+
+def test_hash_slots_are_the_clusters_own(redis_cluster: RedisCluster) -> None:
+    """The one-slot rule for redis-cluster uses Redis Cluster's CLUSTER KEYSLOT."""
+    client = redis_cluster.client()
+    rng = random.Random(7)
+    names = ["{bull}:video:wait", "celery\x06\x163", "rq:queue:{a}", "x{}{y}", "{}z", "é{ü}"]
+    names += ["".join(rng.choice("ab{}:x") for _ in range(rng.randint(0, 12))) for _ in range(300)]
+    for name in names:
+        assert slot(name) == client.cluster_keyslot(name), name
