@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from scaler.brokers.redis.client import RedisAdapter
-from scaler.brokers.redis.formats import FORMATS, slot
-from scaler.errors import MetadataError
+from scaler.brokers.redis.formats import FORMATS, SCAN_LIMIT, slot
+from scaler.errors import MetadataError, UnsupportedState
 from scaler.registry import Triggers
 from tests.brokers import RedisCluster, RedisProcess
 from tests.conftest import evaluate
@@ -241,3 +241,36 @@ def test_hash_slots_are_the_clusters_own(redis_cluster: RedisCluster) -> None:
     names += ["".join(rng.choice("ab{}:x") for _ in range(rng.randint(0, 12))) for _ in range(300)]
     for name in names:
         assert slot(name) == client.cluster_keyslot(name), name
+
+
+async def test_a_scan_past_its_bound_is_an_error_not_a_guess(
+    redis_db: RedisProcess, triggers: Triggers
+) -> None:
+    """A tenant's queue with more delayed messages than a count may decode: refused."""
+    client = redis_db.client()
+    eta = json.dumps({"options": {"eta": 0}})
+    for start in range(0, SCAN_LIMIT + 1, 5000):
+        part = range(start, min(start + 5000, SCAN_LIMIT + 1))
+        client.hset("dramatiq:default.DQ.msgs", mapping={f"m{i}": eta for i in part})
+    md = {"scalerType": "redis", "address": redis_db.address, "queueFormat": "dramatiq",
+          "queueName": "default"}  # fmt: skip
+    with pytest.raises(UnsupportedState) as caught:
+        await evaluate(triggers, md)
+    assert f"{SCAN_LIMIT:,}" in str(caught.value)
+    assert str(SCAN_LIMIT + 1) in str(caught.value)
+    client.hdel("dramatiq:default.DQ.msgs", "m0")  # at the bound: counted, every one due
+    assert await evaluate(triggers, md) == (SCAN_LIMIT, True)
+
+
+@pytest.mark.parametrize("framework", list(FORMATS))
+async def test_a_key_of_another_type_is_an_error_naming_it(
+    framework: str, redis_db: RedisProcess, triggers: Triggers
+) -> None:
+    md = {"scalerType": "redis", "address": redis_db.address, "queueFormat": framework,
+          "queueName": "q"}  # fmt: skip
+    first = triggers.parse(md).query.keys[0]
+    redis_db.client().set(first, "a string")
+    with pytest.raises(UnsupportedState) as caught:
+        await evaluate(triggers, md)
+    assert f'"{first}"' in str(caught.value)
+    assert "is a string" in str(caught.value)

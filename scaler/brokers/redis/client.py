@@ -169,8 +169,8 @@ def _format_count(answer: object, query: RedisFormatQuery) -> int:
         )  # fmt: skip
     if kind == "scan":
         raise UnsupportedState(
-            f'{query.format}: counting needs {b} entries of "{a}" on {where} decoded, past '
-            f"the bound of {formats.SCAN_LIMIT:,} per count; see docs/frameworks.md"
+            f"{query.format}: this count would decode more than the {formats.SCAN_LIMIT:,} "
+            f'entries one count may ({b} in "{a}" on {where}); see docs/frameworks.md'
         )  # fmt: skip
     if kind == "decode":
         raise UnsupportedState(
