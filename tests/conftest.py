@@ -31,6 +31,7 @@ from tests.brokers import (
     RedisProcess,
     RedisSentinel,
 )
+from tests.frameworks.peers import Peer, started
 from tests.kedago import tools_dir
 
 REDIS_PASSWORD = "s3cret-Pa55"
@@ -140,6 +141,12 @@ def redis_sentinel_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Re
         yield sentinel
     finally:
         sentinel.stop()
+
+
+@pytest.fixture(scope="session")
+def peers() -> Iterator[dict[str, Peer]]:
+    """The task frameworks' peer processes (tests/frameworks/), for queueFormat tests."""
+    yield from started()
 
 
 @pytest.fixture(scope="session")
