@@ -77,7 +77,7 @@ parity: install-dev brokers  ## only the differential tests against KEDA's own G
 e2e-cluster:  ## build etcd, kube-apiserver, kube-controller-manager and KEDA's operator from Go modules (cached)
 	@scripts/e2e-cluster
 
-e2e: install-dev brokers  ## end to end: the real KEDA operator on a real API server, on loopback (builds them once)
+e2e: install-dev brokers peers  ## end to end: the real KEDA operator on a real API server, on loopback (builds them once)
 	scripts/e2e-cluster >/dev/null
 	$(HELM_ENV) $(BIN)/pytest tests/e2e --run-e2e $(PYTEST_ARGS)
 

@@ -21,6 +21,7 @@ import contextlib
 import datetime
 import json
 import os
+import re
 import signal
 import ssl
 import subprocess
@@ -480,19 +481,26 @@ class NodeStandIn:
                                  "metadata.namespace": ns}.get(path, "")  # fmt: skip
         return env
 
-    def _argv(self, container: Any) -> list[str]:
+    def _argv(self, container: Any, env: dict[str, str]) -> list[str]:
         image = container.image.rsplit(":", 1)[0] if ":" in container.image else container.image
         prefix = self.images.get(image) or self.images.get(container.image)
         if prefix is None:
             raise RuntimeError(f"no local command for image {container.image}")
-        return [*prefix, *(container.command or []), *(container.args or [])]
+
+        def expand(arg: str) -> str:
+            # the kubelet's $(VAR) in command and args: a defined variable's value,
+            # "$$" an escaped "$", anything else kept as written
+            return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                          lambda m: "$" if m[0] == "$$" else env.get(m[1], m[0]), arg)  # fmt: skip
+
+        return [*prefix, *map(expand, [*(container.command or []), *(container.args or [])])]
 
     def _start(self, core: Any, pod: Any) -> None:
         container = pod.spec.containers[0]
         log = self.logs / f"{pod.metadata.namespace}_{pod.metadata.name}.log"
         try:
-            argv = self._argv(container)
             env = self._env(core, pod, container)
+            argv = self._argv(container, env)
         except Exception as exc:
             self._done.add(pod.metadata.uid)
             log.write_text(f"cannot start: {exc}\n")
@@ -556,6 +564,27 @@ def keda_log(cluster: Cluster) -> Iterator[dict[str, Any]]:
         if line.startswith("{"):
             with contextlib.suppress(json.JSONDecodeError):
                 yield json.loads(line)
+
+
+def framework_apps() -> dict[str, list[str]]:
+    """The local stand-ins for the framework examples' app images: their commands
+    (``rq``, ``arq``, ``node``) run in examples/frameworks/ with the frameworks of
+    ``make peers`` on PATH, as in an image with the app and its framework installed."""
+    apps = ROOT / "examples" / "frameworks"
+    peers = ROOT / ".venv-peers"
+    node_modules = ROOT / "tests" / "frameworks" / "bullmq" / "node_modules"
+    system = "/usr/local/bin:/usr/bin:/bin"
+
+    def app(*paths: Path, **env: str) -> list[str]:
+        path = ":".join([*map(str, paths), system])
+        return ["env", "-C", str(apps), f"PATH={path}", f"PYTHONPATH={apps}",
+                *(f"{k}={v}" for k, v in env.items())]  # fmt: skip
+
+    return {
+        "ghcr.io/example/rq-app": app(peers / "main" / "bin"),
+        "ghcr.io/example/arq-app": app(peers / "arq" / "bin"),
+        "ghcr.io/example/bullmq-app": app(NODE_PATH=str(node_modules)),
+    }
 
 
 def python_worker() -> list[str]:

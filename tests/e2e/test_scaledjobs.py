@@ -26,16 +26,21 @@ pytestmark = pytest.mark.timeout(600)
 ITEM = re.compile(r"item-[0-9]+")
 
 
-def processed_items(cluster: Cluster, ns: str) -> collections.Counter[str]:
-    """Items the workers handled: the default WORK_COMMAND (cat) prints each one."""
+def processed_items(
+    cluster: Cluster, ns: str, item: re.Pattern[str] = ITEM
+) -> collections.Counter[str]:
+    """Items the workers handled: the default WORK_COMMAND (cat) prints each one;
+    ``item`` finds them in the Jobs' logs (a group, if any, is the item)."""
     assert cluster.node is not None
     counts: collections.Counter[str] = collections.Counter()
     for log in Path(cluster.node.logs).glob(f"{ns}_*.log"):
-        counts.update(ITEM.findall(log.read_text(errors="replace")))
+        counts.update(item.findall(log.read_text(errors="replace")))
     return counts
 
 
-def drained(cluster: Cluster, ns: str, name: str, queue_empty: Any, items: int) -> bool:
+def drained(
+    cluster: Cluster, ns: str, name: str, queue_empty: Any, items: int, item: re.Pattern[str] = ITEM
+) -> bool:
     cluster.check_alive()
     if not queue_empty():
         return False
@@ -43,7 +48,7 @@ def drained(cluster: Cluster, ns: str, name: str, queue_empty: Any, items: int) 
     return (
         bool(js)
         and all(kube.finished(j) for j in js)
-        and sum(processed_items(cluster, ns).values()) >= items
+        and sum(processed_items(cluster, ns, item).values()) >= items
     )
 
 
@@ -52,7 +57,9 @@ def quiet_polls(cluster: Cluster, ns: str, name: str, after: int, count: int = 3
     return len(kube.polls(cluster, ns, name)) >= after + count
 
 
-def assert_scenario(cluster: Cluster, ns: str, doc: dict[str, Any], items: int) -> list[kube.Poll]:
+def assert_scenario(
+    cluster: Cluster, ns: str, doc: dict[str, Any], items: int, item: re.Pattern[str] = ITEM
+) -> list[kube.Poll]:
     name = doc["metadata"]["name"]
     seen = kube.polls(cluster, ns, name)
     assert seen, "KEDA logged no poll"
@@ -65,7 +72,7 @@ def assert_scenario(cluster: Cluster, ns: str, doc: dict[str, Any], items: int) 
     # KEDA's log may count fewer: a create it cancelled (it restarts a new
     # ScaledJob's loop) can still have reached the API server.
     assert created <= len(ran) <= sum(p.decided for p in seen)
-    counts = processed_items(cluster, ns)
+    counts = processed_items(cluster, ns, item)
     assert sorted(counts) == sorted(f"item-{i}" for i in range(items))
     assert set(counts.values()) == {1}, counts  # exactly once
     print(f"\n{ns}: {len(seen)} polls compared with explain, 0 mismatches; "
@@ -155,19 +162,24 @@ def test_errors_users_can_see(
 
 
 def run_bursts(
-    cluster: Cluster, ns: str, doc: dict[str, Any], push: Any, empty: Any
+    cluster: Cluster,
+    ns: str,
+    doc: dict[str, Any],
+    push: Any,
+    empty: Any,
+    item: re.Pattern[str] = ITEM,
 ) -> list[kube.Poll]:
     """Create the ScaledJob, push 7 items then 3 more, wait for each to drain and
     for quiet polls after, then check every poll and every item."""
     name = doc["metadata"]["name"]
     push(range(7))
     kube.create(cluster, ns, doc)
-    kube.settle("7 items drained", lambda: drained(cluster, ns, name, empty, 7))
+    kube.settle("7 items drained", lambda: drained(cluster, ns, name, empty, 7, item))
     push(range(7, 10))
-    kube.settle("10 items drained", lambda: drained(cluster, ns, name, empty, 10))
+    kube.settle("10 items drained", lambda: drained(cluster, ns, name, empty, 10, item))
     after = len(kube.polls(cluster, ns, name))
     kube.settle("3 quiet polls", lambda: quiet_polls(cluster, ns, name, after))
-    seen = assert_scenario(cluster, ns, doc, 10)
+    seen = assert_scenario(cluster, ns, doc, 10, item)
     assert sum(p.created for p in seen[after:]) == 0
     kube.delete_scaledjob(cluster, ns, name)
     return seen

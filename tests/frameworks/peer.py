@@ -225,6 +225,40 @@ def huey_state(url: str, s: dict[str, Any], st: dict[str, Any]) -> Counts:
     return {"ready": h.pending_count() + due, "scheduled": h.scheduled_count() - due}
 
 
+def rq_enqueue(url: str, s: dict[str, Any], items: list[str]) -> int:
+    from rq import Queue
+    from rq.registry import StartedJobRegistry
+
+    q = Queue(s["queue"], connection=redis.Redis.from_url(url))
+    for item in items:
+        q.enqueue("tasks.record", item)
+    return q.count + StartedJobRegistry(queue=q).get_job_count(cleanup=False)
+
+
+async def _arq_enqueue(url: str, s: dict[str, Any], items: list[str]) -> int:
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    pool = await create_pool(RedisSettings.from_dsn(url), default_queue_name=s["queue"])
+    for item in items:
+        await pool.enqueue_job("record_async", item)
+    left = len(await pool.queued_jobs())
+    await pool.aclose()
+    return left
+
+
+def arq_enqueue(url: str, s: dict[str, Any], items: list[str]) -> int:
+    return asyncio.run_coroutine_threadsafe(_arq_enqueue(url, s, items), _LOOP).result(120)
+
+
+#: "enqueue": put the examples' task (examples/frameworks/tasks.py) on the queue for
+#: each item, with nothing flushed; answers the framework's count of the queue's
+#: unfinished work (queued, scheduled or running). No items: the count alone.
+ENQUEUERS: dict[str, Callable[[str, dict[str, Any], list[str]], int]] = {
+    "rq": rq_enqueue,
+    "arq": arq_enqueue,
+}
+
 BUILDERS: dict[str, Callable[[str, dict[str, Any], dict[str, Any]], Counts]] = {
     "celery": celery_state,
     "rq": rq_state,
@@ -240,11 +274,18 @@ def main() -> None:
         while _held:
             _held.pop()()
         try:
-            redis.Redis.from_url(request["url"]).flushdb()
-            counts = BUILDERS[request["framework"]](
-                request["url"], request["settings"], request["state"]
-            )
-            answer: dict[str, Any] = {"counts": counts}
+            answer: dict[str, Any]
+            if request.get("op") == "enqueue":
+                left = ENQUEUERS[request["framework"]](
+                    request["url"], request["settings"], request["items"]
+                )
+                answer = {"unfinished": left}
+            else:
+                redis.Redis.from_url(request["url"]).flushdb()
+                counts = BUILDERS[request["framework"]](
+                    request["url"], request["settings"], request["state"]
+                )
+                answer = {"counts": counts}
         except Exception:  # the test shows the peer's own traceback
             answer = {"error": traceback.format_exc()}
         sys.stdout.write(json.dumps(answer) + "\n")

@@ -26,6 +26,11 @@ class Peer:
     proc: subprocess.Popen[str]
 
     def build(self, request: dict[str, Any]) -> dict[str, int]:
+        """Empty the database, build the state, answer the framework's counts."""
+        answer = self._ask(request)
+        return {k: int(v) for k, v in answer["counts"].items()}
+
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(request) + "\n")
@@ -36,7 +41,14 @@ class Peer:
         assert line, f"the {request['framework']} peer exited (exit {self.proc.poll()})"
         answer = json.loads(line)
         assert "error" not in answer, answer["error"]
-        return {k: int(v) for k, v in answer["counts"].items()}
+        return dict(answer)
+
+    def enqueue(self, framework: str, url: str, queue: str, items: list[str]) -> int:
+        """Enqueue the examples' task for each item with the framework's own library;
+        the framework's count of the queue's unfinished work (no items: the count)."""
+        answer = self._ask({"op": "enqueue", "framework": framework, "url": url,
+                            "settings": {"queue": queue}, "items": items})  # fmt: skip
+        return int(answer["unfinished"])
 
     def close(self) -> None:
         if self.proc.stdin:

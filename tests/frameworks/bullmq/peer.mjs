@@ -8,6 +8,7 @@ import { Redis } from "ioredis";
 function connection(url) {
   const u = new URL(url);
   const options = { host: u.hostname, port: Number(u.port), db: Number(u.pathname.slice(1) || 0) };
+  if (u.password) options.password = decodeURIComponent(u.password);
   return new Redis({ ...options, maxRetriesPerRequest: null });
 }
 
@@ -31,8 +32,8 @@ async function build(url, settings, state) {
   const queue = new Queue(settings.queue, opts);
   const other = new Queue(settings.queue + "-other", opts);
   held.push(queue, other);
+  await client.flushdb();
   {
-    await client.flushdb();
     for (let i = 0; i < state.active; i++) await queue.add("held", {});
     if (state.active) {
       const worker = new Worker(settings.queue, null, { ...opts, autorun: false });
@@ -66,13 +67,32 @@ async function build(url, settings, state) {
   }
 }
 
+// "enqueue": add a job per item (the example worker's data), nothing flushed; answer
+// BullMQ's count of unfinished jobs. The connection stays for later requests.
+async function enqueue(url, settings, items) {
+  const client = connection(url);
+  const queue = new Queue(settings.queue, { connection: client });
+  try {
+    for (const item of items) await queue.add("record", { item });
+    const c = await queue.getJobCounts("wait", "prioritized", "delayed", "active", "paused");
+    return c.wait + c.prioritized + c.delayed + c.active + c.paused;
+  } finally {
+    await queue.close();
+    await client.quit();
+  }
+}
+
 const lines = readline.createInterface({ input: process.stdin });
 for await (const line of lines) {
   let answer;
   try {
     const request = JSON.parse(line);
-    await letGo();
-    answer = { counts: await build(request.url, request.settings, request.state) };
+    if (request.op === "enqueue") {
+      answer = { unfinished: await enqueue(request.url, request.settings, request.items) };
+    } else {
+      await letGo();
+      answer = { counts: await build(request.url, request.settings, request.state) };
+    }
   } catch (err) {
     answer = { error: String(err && err.stack ? err.stack : err) };
   }
