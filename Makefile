@@ -12,7 +12,7 @@ HELM_ENV = helm="$$(scripts/install-helm)" && export KQS_HELM="$$helm" &&
 KEDA_ENV = keda="$$(scripts/keda-tools)" && export KQS_KEDA_TOOLS="$$keda" &&
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev peers fuzz slow run demo demo-real-keda test test-slow parity e2e e2e-cluster lint fmt check proto bench brokers helm chart clean
+.PHONY: help install install-dev peers demo-framework fuzz slow run demo demo-real-keda test test-slow parity e2e e2e-cluster lint fmt check proto bench brokers helm chart clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -97,6 +97,11 @@ proto: install-dev  ## regenerate scaler/proto/ from proto/externalscaler.proto
 
 demo: install  ## watch a burst of work turn into Jobs locally (Redis if installed); ARGS=...
 	$(BIN)/keda-queue-scaler demo $(ARGS)
+
+demo-framework: install brokers peers  ## demo with a task framework's own queue and burst worker: F=rq|arq|bullmq
+	$(BIN)/keda-queue-scaler demo --queue-format "$(or $(F),rq)" \
+	  --framework-python "$(CURDIR)/$(if $(filter arq,$(F)),$(PEERS)/arq/bin/python,$(PEERS)/main/bin/python)" \
+	  --node-modules "$(CURDIR)/tests/frameworks/bullmq/node_modules" $(ARGS)
 
 demo-real-keda: install-dev brokers  ## the demo with the real KEDA operator on a local API server (needs Go; builds once)
 	scripts/e2e-cluster >/dev/null

@@ -349,6 +349,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend", choices=("auto", "redis", "memory"), default="auto",
         help="queue backend [auto: redis when redis-server is installed]",
     )  # fmt: skip
+    demo.add_argument(
+        "--queue-format", default="list", choices=("list", "celery", "rq", "arq", "dramatiq",
+                                                   "huey", "bullmq", "sidekiq"),
+        help="list [default], or a task framework: its own library enqueues the items and "
+        "each Job runs its own worker in burst mode (rq, arq, bullmq; the others have no "
+        "mode that ends a Job); make demo-framework F=rq",
+    )  # fmt: skip
+    demo.add_argument(
+        "--framework-python", default="", metavar="PYTHON",
+        help="a Python with RQ or arq installed [this one]",
+    )  # fmt: skip
+    demo.add_argument(
+        "--node-modules", default="", metavar="DIR",
+        help="where Node finds bullmq [NODE_PATH]",
+    )  # fmt: skip
     demo.add_argument("--plain", action="store_true", help="one line per poll, no redraw")
     demo.add_argument(
         "--real-keda", action="store_true",

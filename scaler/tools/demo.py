@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import dataclasses
 import math
+import os
 import shutil
 import signal
 import socket
@@ -28,6 +29,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
@@ -41,6 +43,7 @@ from scaler.registry import open_adapters
 from scaler.server import ScalerServer
 from scaler.settings import Settings
 from scaler.tools.client import Caller
+from scaler.tools.demo_frameworks import Framework, prepare
 
 QUEUE = "demo-jobs"
 # Ctrl-C, kill, and the terminal closing: each stops everything the demo started.
@@ -56,6 +59,9 @@ class DemoOptions:
     work_seconds: float = 2.0
     inflow: float = 0.0  # items per second; 0 = all items at once (a burst)
     backend: str = "auto"  # auto | redis | memory
+    queue_format: str = "list"  # list, or a framework whose worker can end a Job
+    framework_python: str = ""  # a Python with RQ / arq (default: this one)
+    node_modules: str = ""  # where Node finds bullmq (default: NODE_PATH)
     plain: bool = False
     timeout: float = 300.0
 
@@ -112,11 +118,13 @@ class Jobs:
     """The Jobs KEDA created: worker processes (Redis) or tasks (memory)."""
 
     def __init__(self, options: DemoOptions, stats: Stats, *, redis: str | None,
-                 memory: MemoryAdapter | None) -> None:  # fmt: skip
+                 memory: MemoryAdapter | None,
+                 framework: Framework | None = None) -> None:  # fmt: skip
         self._options = options
         self._stats = stats
         self._redis = redis
         self._memory = memory
+        self._framework = framework
         self._running: set[asyncio.Task[None]] = set()
         self._procs: set[asyncio.subprocess.Process] = set()
         self.pending = 0  # started, but not yet holding an item (KEDA: pod not running)
@@ -135,6 +143,9 @@ class Jobs:
         self._stats.peak_running = max(self._stats.peak_running, self.running)
 
     async def _run_one(self) -> None:
+        if self._framework is not None:
+            await self._run_framework_worker(self._framework)
+            return
         if self._memory is not None:
             self.pending -= 1
             if not self._memory.take(QUEUE):
@@ -166,6 +177,27 @@ class Jobs:
             self._stats.idle += 1
         else:
             self._stats.failed += 1
+
+    async def _run_framework_worker(self, framework: Framework) -> None:
+        """A Job of a framework: its own worker in burst mode, which prints "done <item>"
+        per task and exits once the queue is empty."""
+        proc = await framework.start_worker()
+        self.pending -= 1  # its worker runs: KEDA's pod is running
+        self._procs.add(proc)
+        done = 0
+        try:
+            assert proc.stdout is not None
+            async for line in proc.stdout:
+                if line.startswith(b"done "):
+                    done += 1
+                    self._stats.finished += 1
+            code = await proc.wait()
+        finally:
+            self._procs.discard(proc)
+        if code != 0:
+            self._stats.failed += 1
+        elif done == 0:
+            self._stats.idle += 1
 
     async def stop(self) -> None:
         """End every Job still running (Ctrl-C)."""
@@ -226,8 +258,15 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
     backend = options.backend
     if backend == "auto":
         backend = "redis" if shutil.which("redis-server") else "memory"
+    if options.queue_format != "list":
+        if backend == "memory":
+            raise ValueError("--queue-format needs Redis: it counts a framework's Redis keys")
+        backend = "redis"
     if backend == "redis" and not shutil.which("redis-server"):
-        raise ValueError("--backend redis needs redis-server on the PATH (make brokers)")
+        raise ValueError(
+            f"--{'queue-format' if options.queue_format != 'list' else 'backend redis'} "
+            "needs redis-server on the PATH (make brokers)"
+        )
     tty = out.isatty() and not options.plain
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -243,6 +282,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
         async with contextlib.AsyncExitStack() as stack:
             redis_address = None
             memory = None
+            framework = None
             if backend == "redis":
                 redis_address = await stack.enter_async_context(local_redis())
                 where = f"redis-server on {redis_address}, list {QUEUE}"
@@ -250,6 +290,18 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
                 where = "in-memory (no redis-server installed)"
                 if options.backend == "memory":
                     where = "in-memory (--backend memory)"
+            if redis_address is not None and options.queue_format != "list":
+                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kqs-")))
+                framework = await prepare(
+                    options.queue_format, redis_address, workdir,
+                    python=options.framework_python or sys.executable,
+                    node_modules=options.node_modules or os.environ.get("NODE_PATH", ""),
+                    work_seconds=options.work_seconds,
+                )  # fmt: skip
+                where = (
+                    f'redis-server on {redis_address}, {framework.name} queue "{framework.queue}"'
+                    f", a {framework.name} burst worker per Job"
+                )
             lines = header(options, where)
             if not tty:
                 print("\n".join(lines), file=out, flush=True)
@@ -267,7 +319,7 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
             caller = Caller(timeout=5.0, credentials=None)
             stack.push_async_callback(caller.close)
             outcome = await _loop(
-                options, out, stop, tty, lines, server, caller, redis_address, memory
+                options, out, stop, tty, lines, server, caller, redis_address, memory, framework
             )
             return 128 + received[0] if outcome == 130 and received else outcome
     finally:
@@ -279,11 +331,13 @@ class Inflow:
     """Pushes the demo's items: all at once, or ``inflow`` per second as time passes."""
 
     def __init__(self, options: DemoOptions, redis_address: str | None,
-                 memory: MemoryAdapter | None) -> None:  # fmt: skip
+                 memory: MemoryAdapter | None,
+                 framework: Framework | None = None) -> None:  # fmt: skip
         self._options = options
         self._memory = memory
+        self._framework = framework
         self._client: Redis | None = None
-        if redis_address is not None:
+        if redis_address is not None and framework is None:
             from redis.asyncio import Redis
 
             host, _, port = redis_address.rpartition(":")
@@ -296,7 +350,9 @@ class Inflow:
         count = due - self.pushed
         if count <= 0:
             return
-        if self._client is not None:
+        if self._framework is not None:
+            await self._framework.enqueue(self.pushed, due)
+        elif self._client is not None:
             await self._client.rpush(QUEUE, *range(self.pushed, due))
         else:
             assert self._memory is not None
@@ -310,8 +366,11 @@ class Inflow:
 
 async def _loop(options: DemoOptions, out: TextIO, stop: asyncio.Event, tty: bool,
                 lines: list[str], server: ScalerServer, caller: Caller,
-                redis_address: str | None, memory: MemoryAdapter | None) -> int:  # fmt: skip
-    if redis_address is not None:
+                redis_address: str | None, memory: MemoryAdapter | None,
+                framework: Framework | None = None) -> int:  # fmt: skip
+    if redis_address is not None and framework is not None:
+        metadata = {"scalerType": "redis", "address": redis_address, **framework.metadata()}
+    elif redis_address is not None:
         metadata = {"scalerType": "redis", "address": redis_address, "listName": QUEUE}
     else:
         assert memory is not None
@@ -328,8 +387,8 @@ async def _loop(options: DemoOptions, out: TextIO, stop: asyncio.Event, tty: boo
         triggers=(TriggerSpec("external", metadata),),
     )  # fmt: skip
     stats = Stats()
-    jobs = Jobs(options, stats, redis=redis_address, memory=memory)
-    inflow = Inflow(options, redis_address, memory)
+    jobs = Jobs(options, stats, redis=redis_address, memory=memory, framework=framework)
+    inflow = Inflow(options, redis_address, memory, framework)
     started = time.monotonic()
     outcome = 0
     try:

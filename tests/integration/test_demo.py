@@ -116,3 +116,32 @@ def test_a_signal_stops_everything_it_started(sig: int) -> None:
     while _processes_mentioning(port) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert _processes_mentioning(port) == []  # no Job and no redis-server left
+
+
+PEERS = Path(__file__).resolve().parents[2] / ".venv-peers"
+BULLMQ = Path(__file__).resolve().parents[2] / "tests" / "frameworks" / "bullmq" / "node_modules"
+
+
+@pytest.mark.parametrize("framework", ["rq", "arq", "bullmq"])
+def test_demo_with_a_frameworks_own_queue_and_burst_workers(framework: str) -> None:
+    """The framework enqueues, queueFormat counts, each Job runs its own burst worker."""
+    python = PEERS / ("arq" if framework == "arq" else "main") / "bin" / "python"
+    done = demo("--queue-format", framework, "--framework-python", str(python),
+                "--node-modules", str(BULLMQ), "--items", "5", "--polling-interval", "0.3",
+                "--work-seconds", "0.2", "--max-replicas", "2")  # fmt: skip
+    lines = done.stdout.splitlines()
+    assert f"{framework} queue" in lines[0]
+    assert f"a {framework} burst worker per Job" in lines[0]
+    assert any(line.startswith("drained: 5 of 5 items done by") for line in lines), done.stdout
+    polls = rows(done.stdout)
+    assert polls[0]["active"] == "yes"
+    assert polls[-1]["queue"] == "0"
+
+
+@pytest.mark.parametrize("framework", ["celery", "dramatiq", "huey", "sidekiq"])
+def test_demo_says_why_a_framework_without_burst_mode_cannot_run(framework: str) -> None:
+    done = subprocess.run([*DEMO, "--queue-format", framework], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert "no such mode" in done.stderr
+    assert framework in done.stderr
