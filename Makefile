@@ -70,7 +70,7 @@ slow: install-dev brokers  ## only the slow tests: soak with a broker restart, w
 fuzz: install-dev  ## the fuzz tests alone, longer (metadata, endpoint answers, refused networks): EXAMPLES= (default 20000; CI runs 800)
 	KQS_FUZZ_EXAMPLES="$(or $(EXAMPLES),20000)" $(BIN)/pytest tests/integration/test_fuzz.py tests/integration/test_refused_networks.py -s $(PYTEST_ARGS)
 
-parity: install-dev brokers  ## only the differential tests against KEDA's own Go code (needs Go); SCENARIOS=, SEED=
+parity: install-dev brokers peers  ## only the differential tests against KEDA's own Go code (needs Go); SCENARIOS=, SEED=
 	$(KEDA_ENV) KQS_PARITY_SCENARIOS="$(or $(SCENARIOS),20000)" KQS_PARITY_SEED="$(or $(SEED),20261129)" \
 	  $(BIN)/pytest tests/keda -m keda $(PYTEST_ARGS)
 

@@ -66,6 +66,13 @@ def rq_state(url: str, s: dict[str, Any], st: dict[str, Any]) -> Counts:
     conn = redis.Redis.from_url(url)
     q = Queue(s["queue"], connection=conn)
     other = Queue(s["queue"] + "-other", connection=conn)
+    if st.get("retries"):
+        # jobs that fail and are retried an hour later: RQ's own worker runs them
+        from rq import Retry, SimpleWorker
+
+        for _ in range(st["retries"]):
+            q.enqueue("os.path.isdir", retry=Retry(max=2, interval=HOUR))  # no argument: fails
+        SimpleWorker([q], connection=conn).work(burst=True)
     for _ in range(st["ready"]):
         q.enqueue("os.getcwd")
     for _ in range(st["due"]):
@@ -97,7 +104,7 @@ def rq_state(url: str, s: dict[str, Any], st: dict[str, Any]) -> Counts:
 
 
 async def _arq_state(url: str, s: dict[str, Any], st: dict[str, Any]) -> Counts:
-    from arq import Worker, create_pool
+    from arq import Retry, Worker, create_pool
     from arq.connections import RedisSettings
     from arq.jobs import Job, JobStatus
 
@@ -112,6 +119,23 @@ async def _arq_state(url: str, s: dict[str, Any], st: dict[str, Any]) -> Counts:
         await release.wait()
 
     hold.__qualname__ = "hold"
+
+    async def again(ctx: dict[str, Any]) -> None:
+        raise Retry(defer=HOUR)  # arq's own retry: the job is deferred an hour
+
+    again.__qualname__ = "again"
+    if st.get("retries"):
+        jobs = [await pool.enqueue_job("again") for _ in range(st["retries"])]
+        retrying = Worker(functions=[again], redis_pool=pool, queue_name=s["queue"],
+                          poll_delay=0.01, handle_signals=False)  # fmt: skip
+        running = asyncio.create_task(retrying.async_run())
+        for _ in range(5000):  # until arq has deferred every one of them
+            states = [await job.status() for job in jobs if job is not None]
+            if all(state == JobStatus.deferred for state in states):
+                break
+            await asyncio.sleep(0.01)
+        await retrying.close()
+        running.cancel()
     for _ in range(st["active"]):
         await pool.enqueue_job("hold", _job_id=f"hold-{uuid.uuid4()}")
     worker = None
@@ -269,6 +293,8 @@ BUILDERS: dict[str, Callable[[str, dict[str, Any], dict[str, Any]], Counts]] = {
 
 
 def main() -> None:
+    # The answers own stdout: a framework's own logging (RQ's worker prints) goes to stderr.
+    answers, sys.stdout = sys.stdout, sys.stderr
     for line in sys.stdin:
         request = json.loads(line)
         while _held:
@@ -288,8 +314,8 @@ def main() -> None:
                 answer = {"counts": counts}
         except Exception:  # the test shows the peer's own traceback
             answer = {"error": traceback.format_exc()}
-        sys.stdout.write(json.dumps(answer) + "\n")
-        sys.stdout.flush()
+        answers.write(json.dumps(answer) + "\n")
+        answers.flush()
 
 
 if __name__ == "__main__":

@@ -56,7 +56,8 @@ def rq_case(rng: random.Random, i: int) -> tuple[str, dict[str, Any], dict[str, 
         "queue": rng.choice(["default", "emails"]),
         "prefix": "team-a" if prefixed else None,
     }
-    state = {**_counts(rng, "ready", "due", "future", "active"), "other": rng.randint(0, 2)}
+    state = {**_counts(rng, "ready", "due", "future", "active", "retries"),
+             "other": rng.randint(0, 2)}  # fmt: skip
     state["ready"] = max(state["ready"], state["active"])  # a worker takes what is queued
     return ("rq-prefixed" if prefixed else "python"), settings, state
 
@@ -64,6 +65,7 @@ def rq_case(rng: random.Random, i: int) -> tuple[str, dict[str, Any], dict[str, 
 def arq_case(rng: random.Random, i: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
     settings = {"queue": rng.choice(["arq:queue", "emails"])}
     state = {**_counts(rng, "ready", "due", "future"), "other": rng.randint(0, 2)}
+    state["retries"] = rng.randint(1, 3) if i % 5 == 2 else 0
     state["active"] = rng.randint(1, 3) if i % 5 == 0 else 0
     return "arq", settings, state
 
@@ -83,7 +85,7 @@ def huey_case(rng: random.Random, i: int) -> tuple[str, dict[str, Any], dict[str
 def bullmq_case(rng: random.Random, i: int) -> tuple[str, dict[str, Any], dict[str, Any]]:
     settings = {"queue": rng.choice(["emails", "video"]), "prefix": rng.choice([None, "team"])}
     state = {
-        **_counts(rng, "ready", "prioritized", "due", "future", "active"),
+        **_counts(rng, "ready", "prioritized", "due", "future", "active", "retries"),
         "paused": rng.random() < 0.25,
         "other": rng.randint(0, 2),
     }

@@ -34,6 +34,19 @@ async function build(url, settings, state) {
   held.push(queue, other);
   await client.flushdb();
   {
+    if (state.retries) {
+      // jobs that fail with attempts left: BullMQ moves them to delayed for their backoff
+      for (let i = 0; i < state.retries; i++) {
+        await queue.add("flaky", {}, { attempts: 3, backoff: { type: "fixed", delay: 3600_000 } });
+      }
+      const failing = new Worker(settings.queue, null, { ...opts, autorun: false });
+      for (let i = 0; i < state.retries; i++) {
+        const job = await failing.getNextJob(`retry-${i}`, { block: false });
+        if (!job) throw new Error("bullmq: no job to fail");
+        await job.moveToFailed(new Error("flaky"), `retry-${i}`);
+      }
+      await failing.close();
+    }
     for (let i = 0; i < state.active; i++) await queue.add("held", {});
     if (state.active) {
       const worker = new Worker(settings.queue, null, { ...opts, autorun: false });
