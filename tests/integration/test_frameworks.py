@@ -20,8 +20,8 @@ from scaler.brokers.redis.client import RedisAdapter
 from scaler.brokers.redis.formats import FORMATS, SCAN_LIMIT, slot
 from scaler.errors import MetadataError, UnsupportedState
 from scaler.registry import Triggers
-from tests.brokers import RedisCluster, RedisProcess
-from tests.conftest import evaluate
+from tests.brokers import RedisCluster, RedisProcess, RedisSentinel
+from tests.conftest import REDIS_PASSWORD, evaluate
 from tests.frameworks.peers import Peer
 
 STATES = int(os.environ.get("KQS_FRAMEWORK_STATES", "200"))
@@ -210,3 +210,54 @@ async def test_a_key_of_another_type_is_an_error_naming_it(
         await evaluate(triggers, md)
     assert f'"{first}"' in str(caught.value)
     assert "is a string" in str(caught.value)
+
+
+BUSY = {"ready": 2, "due": 2, "future": 1, "active": 1, "retries": 0, "other": 1}
+
+
+@pytest.mark.parametrize(("framework", "peer"), [("rq", "python"), ("bullmq", "bullmq")])
+async def test_connection_keys_keep_their_meaning(
+    framework: str, peer: str, peers: dict[str, Peer], redis_password_server: RedisProcess,
+    redis_sentinel: RedisSentinel, triggers: Triggers,
+) -> None:  # fmt: skip
+    """A password and databaseIndex, and a sentinel-found master, read the queue the
+    framework filled there, as they read a list."""
+    state = {**BUSY, "prioritized": 1, "paused": False}
+    server = redis_password_server
+    url = f"redis://:{REDIS_PASSWORD}@{server.address}/3"
+    truth = peers[peer].build({"framework": framework, "url": url,
+                               "settings": {"queue": "jobs"}, "state": state})  # fmt: skip
+    md = {"scalerType": "redis", "address": server.address, "password": REDIS_PASSWORD,
+          "databaseIndex": "3", "queueFormat": framework, "queueName": "jobs"}  # fmt: skip
+    assert await evaluate(triggers, md) == (truth["ready"], truth["ready"] > 0)
+    assert (await evaluate(triggers, {**md, "databaseIndex": "0"}))[0] == 0  # another db
+
+    url = f"redis://{redis_sentinel.master.address}/0"
+    truth = peers[peer].build({"framework": framework, "url": url,
+                               "settings": {"queue": "jobs"}, "state": state})  # fmt: skip
+    sentinel = {"scalerType": "redis-sentinel", "addresses": redis_sentinel.address,
+                "sentinelMaster": RedisSentinel.MASTER, "queueFormat": framework,
+                "queueName": "jobs", "include": "ready,scheduled"}  # fmt: skip
+    assert (await evaluate(triggers, sentinel))[0] == truth["ready"] + truth["scheduled"]
+
+
+async def test_bullmq_on_a_redis_cluster_with_a_hash_tagged_prefix(
+    peers: dict[str, Peer], redis_db: RedisProcess, redis_cluster: RedisCluster,
+    triggers: Triggers,
+) -> None:  # fmt: skip
+    """BullMQ's own keys (made by BullMQ on a server, copied byte for byte with DUMP and
+    RESTORE into one slot of a real cluster) counted by the redis-cluster scalerType."""
+    state = {**BUSY, "prioritized": 2, "paused": False}
+    truth = peers["bullmq"].build({"framework": "bullmq", "url": f"redis://{redis_db.address}/0",
+                                   "settings": {"queue": "video", "prefix": "{bull}"},
+                                   "state": state})  # fmt: skip
+    source, cluster = redis_db.client(), redis_cluster.client()
+    keys = list(source.scan_iter("{bull}:video:*"))
+    assert keys, "BullMQ made no keys"
+    for key in keys:
+        cluster.restore(key, 0, source.dump(key), replace=True)
+    md = {"scalerType": "redis-cluster", "addresses": redis_cluster.addresses,
+          "password": REDIS_PASSWORD, "queueFormat": "bullmq", "queueName": "video",
+          "keyPrefix": "{bull}", "include": "ready,scheduled,active"}  # fmt: skip
+    value, _ = await evaluate(triggers, md)
+    assert value == truth["ready"] + truth["scheduled"] + truth["active"]
