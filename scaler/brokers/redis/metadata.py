@@ -332,7 +332,7 @@ class RedisListMetadata(RedisConnectionMetadata):
             query = RedisListQuery(conn, self.list_name)
         else:
             fmt, settings = found
-            plan = formats.plan(fmt, settings)
+            plan = fmt.plan(settings)
             states = tuple(s for s in formats.STATES if s in self.include)
             query = RedisFormatQuery(conn, fmt.name, plan.keys, plan.args, states)
         return counting(
