@@ -168,8 +168,16 @@ NUMBERS = st.one_of(
         st.sampled_from(["ms", "s", "m", "h", "ns", "us", "µs", "d", ""]),
     ),
 )
+#: queueFormat's own vocabulary: formats, states, Celery's steps and separators,
+#: hash-tagged prefixes, so fuzzed triggers reach each format's rules and plan.
+FORMAT_WORDS = st.sampled_from(
+    ["list", "celery", "rq", "arq", "dramatiq", "huey", "bullmq", "sidekiq", "CELERY",
+     "ready", "scheduled,active", "paused", "ready,,ready", "0,3,6,9", "9,0", "0,1000",
+     "\x06\x16", "{bull}", "{", "}{", "a{b}c", "-", "rq:queue:default"]
+)  # fmt: skip
 VALUES = st.one_of(
     st.sampled_from(NASTY),
+    FORMAT_WORDS,
     st.text(max_size=40),
     NUMBERS,
     URLS,
@@ -198,9 +206,16 @@ BASES = {
 def metadata_for(scaler_type: str) -> st.SearchStrategy[dict[str, str]]:
     keys = st.sampled_from(keys_of(scaler_type))
     base = BASES.get(scaler_type, BASES.get(scaler_type.split("-")[0], {}))
+    bases = [base]
+    if "queueFormat" in keys_of(scaler_type):  # a framework's queue, on the same server
+        framework = {k: v for k, v in base.items() if k != "listName"}
+        bases += [{**framework, "queueFormat": f, "queueName": "q"}
+                  for f in ("celery", "rq", "arq", "dramatiq", "huey", "bullmq", "sidekiq")]  # fmt: skip
     return st.one_of(
         st.dictionaries(keys, VALUES, max_size=8),
-        st.dictionaries(keys, VALUES, max_size=3).map(lambda extra: {**base, **extra}),
+        st.tuples(st.sampled_from(bases), st.dictionaries(keys, VALUES, max_size=3)).map(
+            lambda pair: {**pair[0], **pair[1]}
+        ),
     ).map(lambda extra: {**extra, "scalerType": scaler_type})
 
 

@@ -5,11 +5,13 @@ test_frameworks.py checks the counts against the frameworks), and the errors."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from scaler.brokers.redis.client import RedisAdapter
+from scaler.brokers.redis.client import RedisAdapter, _format_count
 from scaler.brokers.redis.formats import slot
 from scaler.brokers.redis.metadata import RedisFormatQuery, RedisListQuery
-from scaler.errors import MetadataError
+from scaler.errors import MetadataError, UnsupportedState
 from scaler.registry import Triggers
 
 TRIGGERS = Triggers({"redis": RedisAdapter(timeout=1)})
@@ -133,3 +135,29 @@ def test_slot_is_redis_clusters_crc16() -> None:
     # Redis Cluster specification's own examples (CLUSTER KEYSLOT answers the same)
     assert slot("123456789") == 0x31C3 % 16384
     assert slot("{user1000}.following") == slot("{user1000}.followers")
+
+
+ANSWERS = st.recursive(
+    st.one_of(st.none(), st.integers(-(2**70), 2**70), st.binary(max_size=12),
+              st.text(max_size=12), st.floats(allow_nan=True)),
+    lambda inner: st.lists(inner, max_size=6),
+    max_leaves=20,
+)  # fmt: skip
+
+
+@given(answer=ANSWERS)
+@settings(max_examples=400, deadline=None)
+def test_any_answer_to_a_count_is_a_number_or_a_named_error(answer: object) -> None:
+    """A server that answers EVALSHA with anything (a bent proxy, another program on the
+    port): a count, or FAILED_PRECONDITION naming the format, never another exception."""
+    q = query(queueFormat="bullmq", queueName="q", include="ready,paused")
+    counted = (isinstance(answer, list) and len(answer) == 5 and answer[0] == 1
+               and all(type(n) is int for n in answer[1:]))  # fmt: skip
+    if counted:
+        assert isinstance(answer, list)
+        assert _format_count(answer, q) == answer[1] + answer[4]
+        return
+    with pytest.raises(UnsupportedState) as caught:
+        _format_count(answer, q)
+    assert "bullmq" in str(caught.value)
+    assert caught.value.code == "FAILED_PRECONDITION"

@@ -106,17 +106,19 @@ def check(fmt: Format, s: Settings, include: tuple[str, ...], *, cluster: bool) 
                 f"{fmt.refused[state]}"
             )
     if cluster:
+        given = f'parameter "queueFormat" value "{fmt.name}"'
         if not fmt.cluster:
             raise MetadataError(
-                f'{where} is not supported on "redis-cluster": {fmt.name} does not run on '
+                f'{given} is not supported on "redis-cluster": {fmt.name} does not run on '
                 "Redis Cluster (its count reads keys named inside its data)"
             )
         keys = fmt.plan(s).keys
         if len({slot(k) for k in keys}) > 1:
             raise MetadataError(
-                f'{where} on "redis-cluster" needs every key of the queue in one hash slot '
-                f"({', '.join(repr(k) for k in keys)} are not): put a hash tag in the "
-                'name, as the framework\'s cluster guide does (e.g. keyPrefix "{bull}")'
+                f'{given} on "redis-cluster" needs every key of the queue in one hash slot '
+                f"({', '.join(repr(k) for k in keys)} are not): put a hash tag in "
+                '"queueName" or "keyPrefix", as the framework\'s cluster guide does (e.g. '
+                'keyPrefix "{bull}")'
             )
 
 
