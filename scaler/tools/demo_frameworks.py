@@ -18,12 +18,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-#: The frameworks whose own worker can end a Job, and the module each one needs.
-RUNNABLE = {"rq": "rq", "arq": "arq", "bullmq": "bullmq"}
+#: The frameworks whose own worker can end a Job (each is also the module it loads).
+RUNNABLE = ("rq", "arq", "bullmq")
 QUEUES = {"rq": "default", "arq": "arq:queue", "bullmq": "demo"}
 
 _TASKS = '''"""The demo's task: work on an item for WORK_SECONDS, then say so."""
@@ -185,7 +184,7 @@ async def prepare(
             raise ValueError("--queue-format bullmq needs Node.js (node on the PATH)")
         check = ["node", "-e", "require('bullmq')"]
     else:
-        check = [python, "-c", f"import {RUNNABLE[name]}"]
+        check = [python, "-c", f"import {name}"]
     env = {**os.environ, "NODE_PATH": node_modules} if node_modules else None
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -206,7 +205,3 @@ async def prepare(
     for file, text in files.items():
         (workdir / file).write_text(text, encoding="utf-8")
     return Framework(name, redis_address, workdir, python, node_modules, work_seconds)
-
-
-def default_python() -> str:
-    return sys.executable

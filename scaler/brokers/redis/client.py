@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import re
 import ssl
 import time
@@ -147,10 +146,6 @@ def _translate(exc: BaseException, conn: RedisConnection, what: str) -> ScalerEr
     return BrokerError(f"{where} failed while {what}: {detail}")
 
 
-#: A format script's SHA1, the name EVALSHA runs it by (computed once per format).
-_SHAS: dict[str, str] = {}
-
-
 def _format_count(answer: object, query: RedisFormatQuery) -> int:
     """The sum of the wanted states from a format script's answer, or the problem it
     reported as our error."""
@@ -239,17 +234,14 @@ class RedisAdapter:
 
     async def _count_format(self, client: _Counts, query: RedisFormatQuery) -> int:
         """One EVALSHA of the format's script (loaded on a NOSCRIPT, then run again)."""
-        source = formats.FORMATS[query.format].script()
-        sha = _SHAS.get(query.format)
-        if sha is None:
-            sha = _SHAS[query.format] = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324
+        script = formats.FORMATS[query.format].script()
         wanted = "".join(state[0] for state in query.states)
         argv = (wanted, *query.args)
         try:
-            answer = await client.evalsha(sha, len(query.keys), *query.keys, *argv)
+            answer = await client.evalsha(script.sha, len(query.keys), *query.keys, *argv)
         except rexc.NoScriptError:
-            await client.script_load(source)
-            answer = await client.evalsha(sha, len(query.keys), *query.keys, *argv)
+            await client.script_load(script.source)
+            answer = await client.evalsha(script.sha, len(query.keys), *query.keys, *argv)
         return _format_count(answer, query)
 
     async def _count_stream(self, client: _Counts, query: RedisStreamQuery) -> int:

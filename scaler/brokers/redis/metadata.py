@@ -9,7 +9,6 @@ from typing import ClassVar, Literal
 
 import scaler.brokers.redis.formats as formats
 from scaler.brokers import tlsfiles
-from scaler.brokers.redis.formats import FORMATS
 from scaler.errors import (
     MetadataError,
 )
@@ -237,7 +236,7 @@ class RedisListMetadata(RedisConnectionMetadata):
     )
     queue_format: str = key(
         "queueFormat", default="list",
-        doc="list (KEDA's count of one key) or a task framework: " + ", ".join(FORMATS),
+        doc="list (KEDA's count of one key) or a task framework: " + ", ".join(formats.FORMATS),
     )  # fmt: skip
     queue_name: str = key(
         "queueName", default="", doc="the framework's own name for the queue (not with list)"

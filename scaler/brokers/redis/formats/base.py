@@ -8,6 +8,8 @@ A format is one module beside this one (``celery.py``, ``rq.py``, ...) holding a
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -68,8 +70,8 @@ class Format:
     #: The framework's own rules for its settings: MetadataError naming the key.
     rules: Callable[[Settings], None] | None = None
 
-    def script(self) -> str:
-        """The Lua source of this format's count (prelude, body, epilogue)."""
+    def script(self) -> Script:
+        """This format's count: its Lua source (prelude, body, epilogue) and SHA1."""
         return _script(self.name)
 
     def prefix(self, s: Settings) -> str:
@@ -139,14 +141,18 @@ def slot(key: str) -> int:
     return crc % 16384
 
 
-_SOURCES: dict[str, str] = {}
+@dataclass(frozen=True)
+class Script:
+    """A count's Lua source and the SHA1 EVALSHA runs it by."""
+
+    source: str
+    sha: str
 
 
-def _script(name: str) -> str:
-    if name not in _SOURCES:
-        lua = resources.files("scaler.brokers.redis.formats")
-        _SOURCES[name] = "\n".join(
-            (lua / f"{part}.lua").read_text(encoding="utf-8")
-            for part in ("prelude", name, "epilogue")
-        )
-    return _SOURCES[name]
+@functools.cache
+def _script(name: str) -> Script:
+    lua = resources.files("scaler.brokers.redis.formats")
+    source = "\n".join(
+        (lua / f"{part}.lua").read_text(encoding="utf-8") for part in ("prelude", name, "epilogue")
+    )
+    return Script(source, hashlib.sha1(source.encode()).hexdigest())  # noqa: S324

@@ -13,7 +13,7 @@ SEPARATOR = "\x06\x16"
 
 
 def plan(s: Settings) -> Plan:
-    prefix = "" if s.key_prefix is None else s.key_prefix
+    prefix = FORMAT.prefix(s)
     steps = STEPS if s.priority_steps is None else s.priority_steps
     sep = SEPARATOR if s.priority_separator is None else s.priority_separator
     q = s.queue_name
