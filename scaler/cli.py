@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from scaler import __version__
 from scaler import settings as settings_mod
@@ -235,6 +235,112 @@ def _demo(args: argparse.Namespace) -> int:
         return 2
 
 
+def _worker_meta(args: argparse.Namespace) -> dict[str, str]:
+    """--meta-file's keys with --meta's over them (MetadataError for a bad one)."""
+    from scaler.worker import config
+
+    meta = config.read_meta_file(args.meta_file) if args.meta_file else {}
+    meta.update(config.parse_pairs(args.meta))
+    return meta
+
+
+def _work(args: argparse.Namespace) -> int:
+    import os
+
+    from scaler.errors import MetadataError, ScalerError
+    from scaler.worker import Exit, Options, open_source, work
+    from scaler.worker.run import configure_logging
+
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    problem = ""
+    if not cmd:
+        problem = "give the command to run after --, e.g. work --meta ... -- ./process"
+    elif args.lease <= 0 or args.grace < 0 or args.wait < 0 or args.timeout <= 0:
+        problem = "--lease and --timeout must be greater than 0, --grace and --wait 0 or more"
+    elif args.max_attempts < 1 or (args.max_items is not None and args.max_items < 1):
+        problem = "--max-attempts and --max-items must be 1 or more"
+    if problem:
+        print(f"keda-queue-scaler work: {problem}", file=sys.stderr)
+        return int(Exit.USAGE)
+    configure_logging(args.log_level.upper())
+    options = Options(
+        cmd=cmd, lease=args.lease, max_attempts=args.max_attempts, grace=args.grace,
+        max_items=args.max_items or 1, until_empty=args.until_empty, wait=args.wait,
+    )  # fmt: skip
+
+    async def run() -> int:
+        source = open_source(_worker_meta(args), environ=os.environ, lease=args.lease,
+                             timeout=args.timeout, dead_letter=args.dead_letter)  # fmt: skip
+        return int(await work(source, options))
+
+    try:
+        return asyncio.run(run())
+    except MetadataError as exc:
+        print(f"keda-queue-scaler work: {exc.message}", file=sys.stderr)
+        return int(Exit.USAGE)
+    except ScalerError as exc:
+        print(f"keda-queue-scaler work: {exc.message}", file=sys.stderr)
+        return int(Exit.BROKER)
+
+
+def _enqueue(args: argparse.Namespace) -> int:
+    import os
+
+    from scaler.errors import MetadataError, ScalerError
+    from scaler.worker import open_source
+
+    async def run(stream: BinaryIO) -> int:
+        source = open_source(_worker_meta(args), environ=os.environ, lease=60.0,
+                             timeout=args.timeout)  # fmt: skip
+        count = 0
+        try:
+            items = [stream.read()] if args.whole else (line.rstrip(b"\r\n") for line in stream)
+            for payload in items:
+                if not payload and not args.whole:
+                    continue
+                print(await source.put(payload), flush=True)
+                count += 1
+                if count % 1000 == 0:
+                    print(f"keda-queue-scaler enqueue: {count} items", file=sys.stderr)
+        finally:
+            if stream is not sys.stdin.buffer:
+                stream.close()
+            await source.aclose()
+        print(f"keda-queue-scaler enqueue: {count} item(s) added to {source.where}",
+              file=sys.stderr)  # fmt: skip
+        return 0
+
+    try:
+        stream = sys.stdin.buffer if args.file in ("", "-") else open(args.file, "rb")  # noqa: SIM115
+    except OSError as exc:
+        print(f"keda-queue-scaler enqueue: {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(run(stream))
+    except MetadataError as exc:
+        print(f"keda-queue-scaler enqueue: {exc.message}", file=sys.stderr)
+        return 2
+    except ScalerError as exc:
+        print(f"keda-queue-scaler enqueue: {exc.message}", file=sys.stderr)
+        return 69
+
+
+def _add_meta(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--meta", action="append", default=[], metavar="KEY=VALUE",
+        help="a trigger metadata key, as in the ScaledJob (repeatable); <key>FromEnv names a "
+        "variable of this container's environment; keep credentials in those",
+    )  # fmt: skip
+    parser.add_argument(
+        "--meta-file", metavar="PATH",
+        help="a YAML map of metadata keys (or a whole trigger); --meta wins",
+    )  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=10.0,
+                        help="seconds each broker call may take [10]")  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keda-queue-scaler",
@@ -372,6 +478,57 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     demo.add_argument("--timeout", type=float, default=300.0, help="give up after [300] s")
     demo.set_defaults(func=_demo)
+
+    work = sub.add_parser(
+        "work",
+        usage="%(prog)s [--meta KEY=VALUE]... [--meta-file PATH] [--lease SECONDS] "
+        "[--max-attempts N] [--grace SECONDS] [--until-empty | --max-items N] -- CMD ARGS...",
+        help="a Job's command: claim an item, run CMD on it, acknowledge it (docs/worker.md)",
+        description="Claim one item from the queue the trigger metadata names, run CMD with "
+        "the item on stdin and in $KQS_ITEM_FILE ($KQS_ITEM_ID, $KQS_ATTEMPT, "
+        "$KQS_MAX_ATTEMPTS, $KQS_ENQUEUED_AT beside it), keep the claim alive while CMD runs, "
+        "and acknowledge the item when CMD exits 0. A failed item is retried up to "
+        "--max-attempts, then dead-lettered. SIGTERM is passed to CMD; after --grace the item "
+        "is released at once. Exit codes: 0 done, 2 usage, 3 queue empty, 4 dead-lettered, "
+        "5 failed (back on the queue), 69 broker unavailable, 143 terminated.",
+    )
+    _add_meta(work)
+    work.add_argument("--lease", type=float, default=300.0,
+                      help="seconds a claim lasts without a heartbeat; renewed every third "
+                      "[300]")  # fmt: skip
+    work.add_argument("--max-attempts", type=int, default=3,
+                      help="claims of one item before it is dead-lettered [3]")  # fmt: skip
+    work.add_argument("--grace", type=float, default=25.0,
+                      help="seconds CMD has after SIGTERM (keep under the Pod's "
+                      "terminationGracePeriodSeconds) [25]")  # fmt: skip
+    many = work.add_mutually_exclusive_group()
+    many.add_argument("--until-empty", action="store_true",
+                      help="work items until the queue is empty")  # fmt: skip
+    many.add_argument("--max-items", type=int, default=None, metavar="N",
+                      help="work up to N items [1]")  # fmt: skip
+    work.add_argument("--wait", type=float, default=10.0,
+                      help="seconds the first claim waits for an item [10]")  # fmt: skip
+    work.add_argument("--dead-letter", default="", metavar="NAME",
+                      help="where failed items go: a Redis list or stream [<name>:dead], an SQS "
+                      "queue name or URL [the redrive policy's], a RabbitMQ exchange [the "
+                      "queue's dead-letter exchange, by reject]")  # fmt: skip
+    work.add_argument("--log-level", default="info", choices=("debug", "info", "warning"),
+                      help="[info]")  # fmt: skip
+    work.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD ARGS...: the item's command")
+    work.set_defaults(func=_work)
+
+    enqueue = sub.add_parser(
+        "enqueue",
+        help="add items to a queue with an id and their enqueue time, for `work`",
+        description="Add each line of FILE (or stdin) as one item to the queue the trigger "
+        "metadata names, with an id and its enqueue time (which `work` and the age measure "
+        "read); print each item's id. `work` hands CMD the payload only.",
+    )
+    _add_meta(enqueue)
+    enqueue.add_argument("file", nargs="?", default="-", metavar="FILE|-", help="[-: stdin]")
+    enqueue.add_argument("--whole", action="store_true",
+                         help="the whole input is one item (not one per line)")  # fmt: skip
+    enqueue.set_defaults(func=_enqueue)
     return parser
 
 

@@ -109,7 +109,7 @@ def _stats(item: object) -> QueueStats:
     )
 
 
-def _ssl_context(server: RabbitServer) -> ssl.SSLContext:
+def ssl_context(server: RabbitServer) -> ssl.SSLContext:
     """KEDA's TLS config: the system's CAs (plus a TriggerAuthentication's ``ca``), a
     client certificate when one is given, no verification with ``unsafeSsl``."""
     if server.client_tls.ca is not None or server.client_tls.has_client_cert:
@@ -150,7 +150,7 @@ class RabbitAdapter:
 
         async def connect() -> aiormq.abc.AbstractConnection:
             url = URL(server.url.reveal())
-            context = _ssl_context(server) if url.scheme == "amqps" else None
+            context = ssl_context(server) if url.scheme == "amqps" else None
             conn = aiormq.Connection(
                 url, context=context, client_properties={"connection_name": "keda-queue-scaler"}
             )
@@ -222,7 +222,7 @@ class RabbitAdapter:
             return aiohttp.ClientSession(
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
-                connector=aiohttp.TCPConnector(ssl=_ssl_context(server)),
+                connector=aiohttp.TCPConnector(ssl=ssl_context(server)),
                 raise_for_status=False,
             )
 

@@ -22,11 +22,13 @@ from redis.backoff import NoBackoff
 import scaler.brokers.redis.formats as formats
 from scaler.brokers import tlsfiles
 from scaler.brokers.pool import ClientBudget, ClientPool
+from scaler.brokers.redis import worklist
 from scaler.brokers.redis.metadata import (
     RedisConnection,
     RedisFormatQuery,
     RedisListQuery,
     RedisStreamQuery,
+    RedisWorkQuery,
 )
 from scaler.errors import (
     BrokerAuthError,
@@ -100,7 +102,7 @@ def _detail(exc: BaseException, conn: RedisConnection) -> str:
     return _scrub(text[:200], conn) or type(exc).__name__
 
 
-def _translate(exc: BaseException, conn: RedisConnection, what: str) -> ScalerError:
+def translate(exc: BaseException, conn: RedisConnection, what: str) -> ScalerError:
     """Map a redis-py exception to our error tree. Order matters: auth errors are
     ConnectionErrors in redis-py."""
     where = conn.describe()
@@ -194,12 +196,16 @@ class RedisAdapter:
             close=_close_all, idle_seconds=idle_seconds, clock=clock, budget=budget
         )
 
-    async def read(self, query: RedisListQuery | RedisStreamQuery | RedisFormatQuery) -> float:
+    async def read(
+        self, query: RedisListQuery | RedisStreamQuery | RedisFormatQuery | RedisWorkQuery
+    ) -> float:
         conn = query.conn
         if isinstance(query, RedisListQuery):
             what = f'counting key "{query.key}"'
         elif isinstance(query, RedisFormatQuery):
             what = f'counting {query.format} queue "{query.keys[0]}"'
+        elif isinstance(query, RedisWorkQuery):
+            what = f'counting worked list "{query.keys.queue}"'
         elif isinstance(query, RedisStreamQuery):
             what = f'reading stream "{query.stream}" ({query.mode})'
         else:
@@ -214,12 +220,14 @@ class RedisAdapter:
                     return float(await self._count_key(client, query))
                 if isinstance(query, RedisFormatQuery):
                     return float(await self._count_format(client, query))
+                if isinstance(query, RedisWorkQuery):
+                    return float(await _count_work(client, query))
                 return float(await self._count_stream(client, query))
         except ScalerError:
             raise
         # RedisClusterException is not a RedisError in redis-py: catch it too.
         except (TimeoutError, rexc.RedisError, rexc.RedisClusterException, OSError) as exc:
-            raise _translate(exc, conn, what) from exc
+            raise translate(exc, conn, what) from exc
 
     async def _count_key(self, client: _Counts, query: RedisListQuery) -> int:
         key_type = await client.type(query.key)
@@ -292,74 +300,11 @@ class RedisAdapter:
             return lag
         return int(await client.xlen(query.stream))  # KEDA: a missing group counts XLEN
 
-    # redis-py's keyword arguments, each of its own type, for whichever client is made.
-    def _common(self, conn: RedisConnection) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "username": conn.username or None,
-            "password": conn.password.reveal() if conn.password else None,
-            "socket_timeout": self._timeout,
-            "socket_connect_timeout": self._timeout,
-            "retry": Retry(NoBackoff(), 1),  # one reconnect: heals a pooled, dead socket
-            "client_name": "keda-queue-scaler",
-        }
-        if conn.tls:
-            kwargs["ssl"] = True
-            if conn.unsafe_ssl:
-                kwargs["ssl_cert_reqs"] = ssl.CERT_NONE
-                kwargs["ssl_check_hostname"] = False
-        return kwargs
-
     def _new_client(self, conn: RedisConnection) -> tuple[_Counts, list[_Closes]]:
-        common = self._common(conn)
-        extra: list[_Closes] = []
-        material = conn.client_tls
-        if conn.tls and (material.ca is not None or material.has_client_cert):
-            tlsfiles.context(material)  # a bad PEM is the trigger's error, not a dead broker
-            if material.ca is not None:
-                common["ssl_ca_data"] = material.ca.reveal()
-            if material.has_client_cert:
-                files = tlsfiles.TlsFiles(material)
-                extra.append(files)  # removed when this client is closed
-                common["ssl_certfile"], common["ssl_keyfile"] = files.cert, files.key
-                if material.key_password is not None:
-                    common["ssl_password"] = material.key_password.reveal()
-        if conn.mode == "cluster":
-            common.pop("client_name")
-            cluster = RedisCluster(
-                startup_nodes=[ClusterNode(h, p) for h, p in conn.addresses],
-                max_connections=self._max_connections,
-                **common,
-            )
-            return _counts(cluster), extra
-        if conn.mode == "sentinel":
-            sentinel_kwargs = {
-                "username": conn.sentinel_username or None,
-                "password": conn.sentinel_password.reveal() if conn.sentinel_password else None,
-                "socket_timeout": self._timeout,
-                "socket_connect_timeout": self._timeout,
-                # redis-py's default retries 3 times with backoff, auth errors included:
-                # a wrong sentinelPassword then takes 7 s instead of one round trip.
-                "retry": common["retry"],
-            }
-            if conn.tls:
-                sentinel_kwargs.update({k: v for k, v in common.items() if k.startswith("ssl")})
-            sentinel = Sentinel(  # type: ignore[no-untyped-call]
-                list(conn.addresses), sentinel_kwargs=sentinel_kwargs, **common
-            )
-            master = sentinel.master_for(conn.sentinel_master, db=conn.database)
-            return _counts(master), [*sentinel.sentinels, *extra]
-        host, port = conn.addresses[0]
-        if common.pop("ssl", False):
-            common["connection_class"] = SSLConnection
-        pool = BlockingConnectionPool(
-            host=host,
-            port=port,
-            db=conn.database,
-            max_connections=self._max_connections,
-            timeout=self._timeout,
-            **common,
+        client, extra = open_client(
+            conn, timeout=self._timeout, max_connections=self._max_connections
         )
-        return _counts(Redis.from_pool(pool)), extra  # it owns the pool: aclose() closes it
+        return _counts(client), extra
 
     async def aclose(self) -> None:
         await self._clients.aclose()
@@ -372,3 +317,115 @@ async def _close_all(entry: tuple[_Counts, list[_Closes]]) -> None:
     for each in (client, *others):
         with contextlib.suppress(rexc.RedisError, OSError):
             await each.aclose()
+
+
+# redis-py's keyword arguments, each of its own type, for whichever client is made.
+# redis-py's keyword arguments, each of its own type, for whichever client is made.
+def _common(conn: RedisConnection, timeout: float) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "username": conn.username or None,
+        "password": conn.password.reveal() if conn.password else None,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "retry": Retry(NoBackoff(), 1),  # one reconnect: heals a pooled, dead socket
+        "client_name": "keda-queue-scaler",
+    }
+    if conn.tls:
+        kwargs["ssl"] = True
+        if conn.unsafe_ssl:
+            kwargs["ssl_cert_reqs"] = ssl.CERT_NONE
+            kwargs["ssl_check_hostname"] = False
+    return kwargs
+
+
+def open_client(
+    conn: RedisConnection,
+    *,
+    timeout: float,
+    max_connections: int = 32,
+    name: str = "keda-queue-scaler",
+) -> tuple[Redis | RedisCluster, list[_Closes]]:
+    """A redis-py asyncio client for ``conn`` (standalone, cluster, or the master a
+    sentinel names), and what to close with it (sentinel clients, TLS files). The
+    scaler's adapter and the worker both open their clients here."""
+    common = _common(conn, timeout)
+    common["client_name"] = name
+    extra: list[_Closes] = []
+    material = conn.client_tls
+    if conn.tls and (material.ca is not None or material.has_client_cert):
+        tlsfiles.context(material)  # a bad PEM is the trigger's error, not a dead broker
+        if material.ca is not None:
+            common["ssl_ca_data"] = material.ca.reveal()
+        if material.has_client_cert:
+            files = tlsfiles.TlsFiles(material)
+            extra.append(files)  # removed when this client is closed
+            common["ssl_certfile"], common["ssl_keyfile"] = files.cert, files.key
+            if material.key_password is not None:
+                common["ssl_password"] = material.key_password.reveal()
+    if conn.mode == "cluster":
+        common.pop("client_name")
+        cluster = RedisCluster(
+            startup_nodes=[ClusterNode(h, p) for h, p in conn.addresses],
+            max_connections=max_connections,
+            **common,
+        )
+        return cluster, extra
+    if conn.mode == "sentinel":
+        sentinel_kwargs = {
+            "username": conn.sentinel_username or None,
+            "password": conn.sentinel_password.reveal() if conn.sentinel_password else None,
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            # redis-py's default retries 3 times with backoff, auth errors included:
+            # a wrong sentinelPassword then takes 7 s instead of one round trip.
+            "retry": common["retry"],
+        }
+        if conn.tls:
+            sentinel_kwargs.update({k: v for k, v in common.items() if k.startswith("ssl")})
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            list(conn.addresses), sentinel_kwargs=sentinel_kwargs, **common
+        )
+        master = sentinel.master_for(conn.sentinel_master, db=conn.database)
+        return master, [*sentinel.sentinels, *extra]
+    host, port = conn.addresses[0]
+    if common.pop("ssl", False):
+        common["connection_class"] = SSLConnection
+    pool = BlockingConnectionPool(
+        host=host,
+        port=port,
+        db=conn.database,
+        max_connections=max_connections,
+        timeout=timeout,
+        **common,
+    )
+    return Redis.from_pool(pool), extra  # it owns the pool: aclose() closes it
+
+
+async def _count_work(client: _Counts, query: RedisWorkQuery) -> int:
+    """One EVALSHA of the worked list's count (loaded on a NOSCRIPT, then run again)."""
+    script = worklist.count_script()
+    keys, args = worklist.count_args(query.keys, query.states)
+    try:
+        answer = await client.evalsha(script.sha, len(keys), *keys, *args)
+    except rexc.NoScriptError:
+        await client.script_load(script.source)
+        answer = await client.evalsha(script.sha, len(keys), *keys, *args)
+    where = query.conn.describe()
+    if isinstance(answer, list) and len(answer) == 4 and answer[0] == 1:
+        counts = dict(zip(worklist.WORK_STATES, answer[1:], strict=True))
+        if all(isinstance(n, int) for n in counts.values()):
+            return sum(int(counts[state]) for state in query.states)
+    if isinstance(answer, list) and len(answer) == 4 and answer[0] == 0:
+        kind, key, detail = (x.decode(errors="replace") if isinstance(x, bytes) else str(x)
+                             for x in answer[1:4])  # fmt: skip
+        if kind == "wrongtype":
+            raise UnsupportedState(
+                f'Redis key "{key}" on {where} is a {detail}: a worked list keeps a list and '
+                "a sorted set of leases there (docs/worker.md)"
+            )
+        if kind == "scan":
+            raise UnsupportedState(
+                f'"{key}" on {where} holds {detail} leases, more than the {formats.SCAN_LIMIT:,} '
+                "one count reads: count ready items only, or run fewer workers per list"
+            )
+    raise UnsupportedState(f"{where} answered the worked-list count with no counts")

@@ -9,6 +9,7 @@ from typing import ClassVar, Literal
 
 import scaler.brokers.redis.formats as formats
 from scaler.brokers import tlsfiles
+from scaler.brokers.redis import worklist
 from scaler.errors import (
     MetadataError,
 )
@@ -92,6 +93,19 @@ class RedisFormatQuery:
     keys: tuple[str, ...]
     args: tuple[str, ...]
     states: tuple[formats.State, ...]
+
+    def destinations(self) -> tuple[Destination, ...]:
+        return self.conn.destinations()
+
+
+@dataclass(frozen=True)
+class RedisWorkQuery:
+    """A list worked by ``keda-queue-scaler work``: its ready items and the claims its
+    workers hold (docs/worker.md), summed over ``states``."""
+
+    conn: RedisConnection
+    keys: worklist.WorkKeys
+    states: tuple[worklist.WorkState, ...]
 
     def destinations(self) -> tuple[Destination, ...]:
         return self.conn.destinations()
@@ -243,7 +257,8 @@ class RedisListMetadata(RedisConnectionMetadata):
     )
     include: tuple[str, ...] = key(
         "include", default=("ready",),
-        doc="the states counted, comma-separated: ready, scheduled, active, paused",
+        doc="the states counted, comma-separated: ready, scheduled, active, paused (a "
+        "framework); ready, active, expired (a list worked by `keda-queue-scaler work`)",
     )  # fmt: skip
     key_prefix: str | None = key(
         "keyPrefix", default=None,
@@ -293,16 +308,25 @@ class RedisListMetadata(RedisConnectionMetadata):
                         f'parameter "{name}" needs a framework queueFormat (one of '
                         f'{", ".join(formats.FORMATS)}); queueFormat "list" counts "listName"'
                     )
-            if self.include != ("ready",):
-                raise MetadataError(
-                    'parameter "include" needs a framework queueFormat: queueFormat "list" '
-                    "counts one key, as KEDA does"
-                )
             if not self.list_name:
                 raise MetadataError(
                     f'parameter "listName" is required for scalerType "{scaler_type}": '
                     "the Redis key to count (list, set, sorted set, hash)"
                 )
+            for state in self.include:
+                if state not in worklist.WORK_STATES:
+                    raise MetadataError(
+                        f'parameter "include" value "{state}" is not a state of queueFormat '
+                        f'"list": use {", ".join(worklist.WORK_STATES)} (active and expired '
+                        "are the claims of `keda-queue-scaler work`), or a framework "
+                        "queueFormat"
+                    )
+            if self.include != ("ready",) and _MODES[scaler_type] == "cluster":
+                problem = worklist.cluster_problem(self.list_name)
+                if problem is not None:
+                    raise MetadataError(
+                        f'parameter "listName" with "include" on "{scaler_type}": {problem}'
+                    )
             return
         fmt, settings = found
         if self.list_name:
@@ -323,12 +347,17 @@ class RedisListMetadata(RedisConnectionMetadata):
             return name, float(self.list_length)
         return metric_name("redis", self.list_name), float(self.list_length)
 
-    def trigger(self, scaler_type: str) -> Trigger[RedisListQuery | RedisFormatQuery, float]:
+    def trigger(
+        self, scaler_type: str
+    ) -> Trigger[RedisListQuery | RedisFormatQuery | RedisWorkQuery, float]:
         found = self.framework()
         conn = self.connection(scaler_type)
-        query: RedisListQuery | RedisFormatQuery
-        if found is None:
-            query = RedisListQuery(conn, self.list_name)
+        query: RedisListQuery | RedisFormatQuery | RedisWorkQuery
+        if found is None and self.include == ("ready",):
+            query = RedisListQuery(conn, self.list_name)  # KEDA's own count, type switch
+        elif found is None:
+            held = tuple(s for s in worklist.WORK_STATES if s in self.include)
+            query = RedisWorkQuery(conn, worklist.WorkKeys(self.list_name), held)
         else:
             fmt, settings = found
             plan = fmt.plan(settings)

@@ -1,0 +1,231 @@
+"""``keda-queue-scaler work`` and ``enqueue`` on the real brokers: an item's whole life
+(done once, retried, dead-lettered once, released on SIGTERM, returned after SIGKILL),
+counted through each broker's own API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.brokers import MotoServer, RabbitMQProcess, RedisProcess
+from tests.workq import ROOT_ENV, WorkQueue, cli, enqueue, rabbitmq, redis_list, redis_stream, run
+from tests.workq import sqs as sqs_queue
+
+BROKERS = ("redis-list", "redis-stream", "sqs", "rabbitmq")
+
+
+@pytest.fixture(params=BROKERS)
+async def queue(request: pytest.FixtureRequest) -> AsyncIterator[WorkQueue]:
+    broker = request.param
+    if broker.startswith("redis"):
+        server: RedisProcess = request.getfixturevalue("redis_db")
+        make = redis_list if broker == "redis-list" else redis_stream
+        made = make(server.address, server.client())
+    elif broker == "sqs":
+        moto: MotoServer = request.getfixturevalue("moto")
+        made = sqs_queue(moto.endpoint, moto.sqs(), name=f"jobs-{os.urandom(3).hex()}")
+    else:
+        broker_process: RabbitMQProcess = request.getfixturevalue("rabbitmq")
+        made = await rabbitmq(broker_process.amqp_url(), name=f"jobs-{os.urandom(3).hex()}")
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+def record(log: Path, then: str = "exit 0") -> list[str]:
+    """A CMD that appends what it was given (stdin, the file, the attempt) to ``log``."""
+    return ["--", "sh", "-c",
+            f'printf "%s|%s|%s\\n" "$(cat)" "$(cat "$KQS_ITEM_FILE")" "$KQS_ATTEMPT" >> {log}; {then}']  # fmt: skip
+
+
+async def wait_for(condition: object, timeout: float = 60.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():  # type: ignore[operator]
+            await asyncio.sleep(0.05)
+
+
+async def test_each_item_is_worked_once_and_acknowledged(queue: WorkQueue, tmp_path: Path) -> None:
+    payloads = [f"item-{i}".encode() for i in range(5)] + ["ünï €".encode()]
+    await enqueue(queue, payloads)
+    assert await queue.ready() == len(payloads)
+    log = tmp_path / "log"
+    code, text = await run(queue, ["work", "--until-empty", "--wait", "0", *record(log)])
+    assert code == 0, text
+    lines = log.read_bytes().splitlines()
+    # stdin and the file carry the payload alone; every item was a first attempt
+    assert sorted(lines) == sorted(p + b"|" + p + b"|1" for p in payloads)
+    assert await queue.ready() == 0
+    assert await queue.held() == 0
+    assert await queue.dead() == []
+
+
+async def test_an_empty_queue_exits_3_without_running_cmd(queue: WorkQueue, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    code, text = await run(queue, ["work", "--wait", "0", *record(log)])
+    assert code == 3, text
+    assert not log.exists()
+
+
+async def test_a_poison_item_is_dead_lettered_exactly_once(
+    queue: WorkQueue, tmp_path: Path
+) -> None:
+    await enqueue(queue, [b"poison"])
+    log = tmp_path / "log"
+    codes = []
+    for _ in range(4):
+        code, text = await run(queue, ["work", "--max-attempts", "3", "--wait", "5",
+                                       *record(log, "exit 7")])  # fmt: skip
+        codes.append(code)
+        if code != 5:
+            break
+    assert codes == [5, 5, 4], text
+    assert log.read_bytes().splitlines() == [b"poison|poison|1", b"poison|poison|2",
+                                             b"poison|poison|3"]  # fmt: skip
+    assert await queue.dead() == [b"poison"]
+    assert await queue.ready() == 0
+    assert await queue.held() == 0
+
+
+async def test_sigterm_forwards_to_cmd_and_releases_the_item_at_once(
+    queue: WorkQueue, tmp_path: Path
+) -> None:
+    await enqueue(queue, [b"long"])
+    started, got = tmp_path / "started", tmp_path / "term"
+    cmd = ["--", "sh", "-c", f"trap 'echo term > {got}; exit 1' TERM; echo > {started}; "
+           "while :; do sleep 0.1; done"]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(
+        *cli("work", *queue.meta_args(), "--lease", "300", "--grace", "10", *cmd),
+        env={**ROOT_ENV, **queue.env}, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    await wait_for(started.exists)
+    proc.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(60):
+        _, err = await proc.communicate()
+    assert proc.returncode == 143, err.decode()
+    assert got.read_text().strip() == "term"  # CMD received the SIGTERM
+    # released at once (the lease was 300 s): the next worker takes it now
+    log = tmp_path / "log"
+    code, text = await run(queue, ["work", "--wait", "5", *record(log)])
+    assert code == 0, text
+    attempt = int(log.read_text().strip().rsplit("|", 1)[1])
+    # a release does not count, except where the broker itself counts receives (SQS)
+    assert attempt == (2 if queue.broker == "sqs" else 1)
+
+
+async def test_after_sigkill_the_item_returns_when_its_lease_ends(
+    queue: WorkQueue, tmp_path: Path
+) -> None:
+    await enqueue(queue, [b"orphan"])
+    started = tmp_path / "started"
+    cmd = ["--", "sh", "-c", f"echo > {started}; exec sleep 300"]
+    proc = await asyncio.create_subprocess_exec(
+        *cli("work", *queue.meta_args(), "--lease", "2", *cmd), env={**ROOT_ENV, **queue.env},
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    await wait_for(started.exists)
+    proc.kill()
+    await proc.wait()
+    log = tmp_path / "log"
+    code, text = await run(queue, ["work", "--wait", "60", "--lease", "2", *record(log)])
+    assert code == 0, text
+    payload, _, attempt = log.read_text().strip().split("|")
+    assert payload == "orphan"
+    assert int(attempt) == 2  # the killed worker's claim counted
+    assert await queue.ready() == 0
+    assert await queue.held() == 0
+
+
+async def test_an_item_claimed_past_max_attempts_is_dead_lettered_without_cmd(
+    queue: WorkQueue, tmp_path: Path
+) -> None:
+    """A worker that dies every time (an item that exhausts memory) never acks or
+    fails: the claims themselves count."""
+    await enqueue(queue, [b"crasher"])
+    started = tmp_path / "started"
+    for _ in range(2):
+        started.unlink(missing_ok=True)
+        proc = await asyncio.create_subprocess_exec(
+            *cli("work", *queue.meta_args(), "--lease", "1", "--max-attempts", "2", "--wait",
+                 "60", "--", "sh", "-c", f"echo > {started}; exec sleep 300"),
+            env={**ROOT_ENV, **queue.env}, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        await wait_for(started.exists)
+        proc.kill()
+        await proc.wait()
+    log = tmp_path / "log"
+    code, text = await run(queue, ["work", "--lease", "1", "--max-attempts", "2", "--wait",
+                                   "60", *record(log)])  # fmt: skip
+    assert code == 4, text
+    assert not log.exists()
+    assert await queue.dead() == [b"crasher"]
+
+
+async def test_bad_metadata_is_a_usage_error_naming_the_key(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *cli("work", "--meta", "scalerType=redis", "--meta", "address=127.0.0.1:1",
+             "--", "true"), stderr=asyncio.subprocess.PIPE, env=ROOT_ENV,
+    )  # fmt: skip
+    _, err = await proc.communicate()
+    assert proc.returncode == 2
+    assert '"listName" is required' in err.decode()
+
+
+async def test_an_unreachable_broker_exits_69_naming_it(tmp_path: Path) -> None:
+    from tests.brokers import free_port
+
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        *cli("work", "--meta", "scalerType=redis", "--meta", f"address=127.0.0.1:{port}",
+             "--meta", "listName=jobs", "--timeout", "2", "--", "true"),
+        stderr=asyncio.subprocess.PIPE, env=ROOT_ENV,
+    )  # fmt: skip
+    _, err = await proc.communicate()
+    assert proc.returncode == 69
+    assert f"127.0.0.1:{port}" in err.decode()
+
+
+async def test_the_scaler_counts_the_claims_workers_hold(
+    redis_db: RedisProcess, tmp_path: Path
+) -> None:
+    """``include: ready, active, expired`` on the list a worker holds an item of: the
+    truth is what this test did (3 items, one claimed by a worker it started, then
+    that worker killed)."""
+    from scaler.brokers.redis.client import RedisAdapter
+    from scaler.brokers.redis.metadata import RedisListMetadata
+
+    queue = redis_list(redis_db.address, redis_db.client())
+    await enqueue(queue, [b"a", b"b", b"c"])
+    adapter = RedisAdapter(timeout=5)
+
+    async def count(include: str) -> float:
+        meta = {**queue.meta, "include": include}
+        trigger = RedisListMetadata.parse(meta, scaler_type="redis").trigger("redis")
+        return await adapter.read(trigger.query)
+
+    started = tmp_path / "started"
+    proc = await asyncio.create_subprocess_exec(
+        *cli("work", *queue.meta_args(), "--lease", "3", "--", "sh", "-c",
+             f"echo > {started}; exec sleep 300"),
+        env={**ROOT_ENV, **queue.env}, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await wait_for(started.exists)
+        assert [await count(s) for s in ("ready", "active", "expired")] == [2, 1, 0]
+        assert await count("ready,active") == 3
+        proc.kill()
+        await proc.wait()
+        async with asyncio.timeout(60):  # the killed worker's lease ends
+            while await count("expired") != 1:
+                await asyncio.sleep(0.1)
+        assert [await count(s) for s in ("ready", "active")] == [2, 0]
+        assert await count("ready,active,expired") == 3
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await adapter.aclose()
