@@ -85,13 +85,22 @@ class Tally:
         return Exit.DONE if self.claimed else Exit.EMPTY
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """CMD gets SIGKILL when the worker dies (Linux), as it would with its container."""
-    os.setsid()
-    with contextlib.suppress(Exception):
-        import ctypes
+def _die_with(parent: int) -> Callable[[], None]:
+    """CMD's set-up between fork and exec: its own process group (so a signal reaches
+    all of it), and SIGKILL when the worker dies (Linux), as it would with the
+    container. A worker killed before the set-up ends makes CMD exit at once rather
+    than run without its item."""
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    def setup() -> None:  # pragma: no cover - runs in the child
+        os.setsid()
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os._exit(128 + signal.SIGKILL)
+
+    return setup
 
 
 class Worker:
@@ -225,15 +234,17 @@ class Worker:
                    "KQS_MAX_ATTEMPTS": str(opts.max_attempts)}  # fmt: skip
             if claim.enqueued_at is not None:
                 env["KQS_ENQUEUED_AT"] = f"{claim.enqueued_at:.3f}"
+            # stdin is the item's file, not a pipe: CMD reads the whole item even if
+            # the worker dies as CMD starts (a pipe would give it an empty item).
             try:
-                proc = await asyncio.create_subprocess_exec(
-                    *opts.cmd, stdin=asyncio.subprocess.PIPE, env=env,
-                    preexec_fn=_die_with_parent,  # CMD dies with us
-                )  # fmt: skip
+                with item_file.open("rb") as stdin:
+                    proc = await asyncio.create_subprocess_exec(
+                        *opts.cmd, stdin=stdin, env=env,
+                        preexec_fn=_die_with(os.getpid()),
+                    )  # fmt: skip
             except OSError as exc:
                 log.error("cannot start CMD %s: %s", opts.cmd[0], exc.strerror or exc)
                 return 127, False
-            feeding = asyncio.ensure_future(self._feed(proc, claim.payload))
             ending = asyncio.ensure_future(proc.wait())
             stopping = asyncio.ensure_future(self._stop.wait())
             await asyncio.wait({ending, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -249,20 +260,8 @@ class Worker:
                     self._signal_cmd(proc, signal.SIGKILL)
                     await ending
             stopping.cancel()
-            feeding.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await feeding
             status = ending.result()
             return status, stopped
-
-    @staticmethod
-    async def _feed(proc: asyncio.subprocess.Process, payload: bytes) -> None:
-        assert proc.stdin is not None
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            proc.stdin.write(payload)
-            await proc.stdin.drain()
-            proc.stdin.close()
-            await proc.stdin.wait_closed()
 
     @staticmethod
     def _signal_cmd(proc: asyncio.subprocess.Process, signum: int) -> None:

@@ -1,0 +1,130 @@
+"""Chaos for ``keda-queue-scaler work`` (slow: ``make chaos``, and ``make slow`` in CI).
+
+Per broker: 2,000 items, 8 workers at a time (each up to 25 items), a random 20% of
+them SIGKILLed at a random moment (before their first claim, while CMD runs, or
+after CMD ended, racing the acknowledgement), and 5% SIGTERMed. Required: every
+item completed at least once, none lost (nothing waiting, held or dead-lettered at
+the end, after a sweep), and no more duplicates than kills. Every figure is printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.brokers import MotoServer, RabbitMQProcess, RedisProcess
+from tests.workq import ROOT_ENV, WorkQueue, cli, enqueue, rabbitmq, redis_list, redis_stream
+from tests.workq import sqs as sqs_queue
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+ITEMS = int(os.environ.get("CHAOS_ITEMS", "2000"))
+WORKERS = 8
+PER_WORKER = 25
+KILL, TERM = 0.20, 0.05
+
+
+@pytest.fixture(params=("redis-list", "redis-stream", "sqs", "rabbitmq"))
+async def queue(request: pytest.FixtureRequest) -> AsyncIterator[WorkQueue]:
+    broker = request.param
+    if broker.startswith("redis"):
+        server: RedisProcess = request.getfixturevalue("redis_db")
+        made = (redis_list if broker == "redis-list" else redis_stream)(
+            server.address, server.client()
+        )
+    elif broker == "sqs":
+        moto: MotoServer = request.getfixturevalue("moto")
+        made = sqs_queue(moto.endpoint, moto.sqs(), name=f"chaos-{os.urandom(3).hex()}")
+    else:
+        process: RabbitMQProcess = request.getfixturevalue("rabbitmq")
+        made = await rabbitmq(process.amqp_url(), name=f"chaos-{os.urandom(3).hex()}")
+    try:
+        yield made
+    finally:
+        await made.close()
+
+
+async def test_chaos(queue: WorkQueue, tmp_path: Path) -> None:
+    rng = random.Random(int(os.environ.get("CHAOS_SEED", "21")))
+    payloads = [f"item-{i:05d}".encode() for i in range(ITEMS)]
+    began = time.monotonic()
+    await enqueue(queue, payloads)
+    log, marks = tmp_path / "done.log", tmp_path / "marks"
+    marks.mkdir()
+    # CMD marks its start and end per worker (its parent), records the item, and takes
+    # 0-20 ms; SIGTERM ends it (sh's default), so a terminated worker releases its item.
+    cmd = ["sh", "-c", f'm={marks}/$PPID; echo s >> "$m"; sleep 0.0$(( $$ % 3 )); '
+           f'printf "%s\\n" "$(cat)" >> {log}; echo e >> "$m"']  # fmt: skip
+    fate: Counter[str] = Counter()
+    launched = 0
+    lives: list[float] = []  # how long unkilled workers lived: kills land across a life
+
+    async def one_worker() -> int:
+        nonlocal launched
+        launched += 1
+        proc = await asyncio.create_subprocess_exec(
+            *cli("work", *queue.meta_args(), "--max-items", str(PER_WORKER), "--lease", "2",
+                 "--max-attempts", "20", "--grace", "2", "--wait", "1", "--", *cmd),
+            env={**ROOT_ENV, **queue.env}, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        roll = rng.random()
+        born = time.monotonic()
+        if roll < KILL + TERM:
+            life = sum(lives[-20:]) / len(lives[-20:]) if lives else 1.5
+            try:
+                await asyncio.wait_for(proc.wait(), rng.uniform(0.0, life))
+            except TimeoutError:
+                sent = signal.SIGKILL if roll < KILL else signal.SIGTERM
+                proc.send_signal(sent)
+                mark = marks / str(proc.pid)
+                state = mark.read_text().split()[-1:] if mark.exists() else []
+                phase = {(): "before its first claim", ("s",): "while CMD ran",
+                         ("e",): "after CMD ended"}[tuple(state)]  # fmt: skip
+                fate[f"{sent.name} {phase}"] += 1
+            return await proc.wait()
+        code = await proc.wait()
+        if code == 0:
+            lives.append(time.monotonic() - born)
+        return code
+
+    async def drained() -> bool:
+        return await queue.ready() == 0 and await queue.held() == 0
+
+    async def slot() -> None:
+        while True:
+            code = await one_worker()
+            if code == 3 and await drained():
+                return
+
+    await asyncio.gather(*(slot() for _ in range(WORKERS)))
+    # a last worker: its start sweeps what killed workers left (Redis lists)
+    final = await asyncio.create_subprocess_exec(
+        *cli("work", *queue.meta_args(), "--wait", "3", "--lease", "2", "--", *cmd),
+        env={**ROOT_ENV, **queue.env}, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    await final.wait()
+
+    done = log.read_bytes().splitlines()
+    seen = Counter(done)
+    duplicates = len(done) - len(seen)
+    kills = sum(n for k, n in fate.items() if k.startswith("SIGKILL"))
+    terms = sum(n for k, n in fate.items() if k.startswith("SIGTERM"))
+    left = (await queue.ready(), await queue.held(), len(await queue.dead()))
+    print(f"\n[chaos {queue.broker}] {ITEMS} items, {launched} workers ({WORKERS} at a time, "
+          f"up to {PER_WORKER} items each); {kills} SIGKILLed, {terms} SIGTERMed: "
+          + ", ".join(f"{n} {k}" for k, n in sorted(fate.items())))  # fmt: skip
+    print(f"[chaos {queue.broker}] completed {len(set(done))}/{ITEMS} items at least once, "
+          f"{len(done)} completions, {duplicates} duplicates, "
+          f"{len(set(payloads) - set(seen))} lost; left waiting {left[0]}, held {left[1]}, "
+          f"dead-lettered {left[2]}; {time.monotonic() - began:.0f} s")  # fmt: skip
+    assert set(seen) == set(payloads)
+    assert left == (0, 0, 0)
+    assert duplicates <= kills + terms
