@@ -12,7 +12,7 @@ HELM_ENV = helm="$$(scripts/install-helm)" && export KQS_HELM="$$helm" &&
 KEDA_ENV = keda="$$(scripts/keda-tools)" && export KQS_KEDA_TOOLS="$$keda" &&
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev peers demo-framework fuzz slow run demo demo-real-keda test test-slow parity e2e e2e-cluster lint fmt check proto bench brokers helm chart clean
+.PHONY: help install install-dev peers demo-framework chaos fuzz slow run demo demo-real-keda test test-slow parity e2e e2e-cluster lint fmt check proto bench brokers helm chart clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -64,8 +64,11 @@ test: install-dev brokers peers  ## run the test suite against real brokers it s
 test-slow: install-dev brokers peers  ## also run the slow soak/load tests
 	$(HELM_ENV) $(KEDA_ENV) $(BIN)/pytest --run-slow $(PYTEST_ARGS)
 
-slow: install-dev brokers  ## only the slow tests: soak with a broker restart, worst-case memory (CI runs them)
+slow: install-dev brokers  ## only the slow tests: soak with a broker restart, worst-case memory, the worker's chaos (CI runs them)
 	$(BIN)/pytest --run-slow -m slow $(PYTEST_ARGS)
+
+chaos: install-dev brokers  ## only the worker's chaos test: 2,000 items per broker, workers killed at random (CI runs it in slow); ITEMS=, SEED=
+	CHAOS_ITEMS="$(or $(ITEMS),2000)" CHAOS_SEED="$(or $(SEED),21)" $(BIN)/pytest --run-slow tests/integration/test_work_chaos.py -s $(PYTEST_ARGS)
 
 fuzz: install-dev  ## the fuzz tests alone, longer (metadata, endpoint answers, refused networks): EXAMPLES= (default 20000; CI runs 800)
 	KQS_FUZZ_EXAMPLES="$(or $(EXAMPLES),20000)" $(BIN)/pytest tests/integration/test_fuzz.py tests/integration/test_refused_networks.py -s $(PYTEST_ARGS)

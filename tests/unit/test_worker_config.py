@@ -118,3 +118,40 @@ def test_work_refuses_bad_flags_in_one_line_with_exit_2(args: list[str], needle:
     assert done.returncode == 2
     assert needle in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+WORK_EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("work-*-scaledjob.yaml"))
+
+
+def test_there_is_a_work_example_per_broker() -> None:
+    import yaml
+
+    types = {yaml.safe_load(p.read_text())["spec"]["triggers"][0]["metadata"]["scalerType"]
+             for p in WORK_EXAMPLES}  # fmt: skip
+    assert types == {"redis", "redis-streams", "aws-sqs-queue", "rabbitmq"}
+
+
+@pytest.mark.parametrize("path", WORK_EXAMPLES, ids=[p.name for p in WORK_EXAMPLES])
+def test_a_work_example_shares_its_trigger_with_the_job_and_maps_its_exit_codes(path: Path) -> None:
+    """The Job's `work --meta` keys are the trigger's own, value for value, and the
+    podFailurePolicy acts on work's "empty" and "dead-lettered" codes."""
+    import yaml
+
+    from scaler.cli import build_parser
+    from scaler.worker import Exit
+
+    doc = yaml.safe_load(path.read_text())
+    job = doc["spec"]["jobTargetRef"]
+    (container,) = job["template"]["spec"]["containers"]
+    assert container["command"][0] == "keda-queue-scaler"
+    args = build_parser().parse_args(container["command"][1:])
+    assert args.func.__name__ == "_work"
+    meta = config.parse_pairs(args.meta)
+    trigger = doc["spec"]["triggers"][0]["metadata"]
+    assert {k: trigger[k] for k in meta} == meta
+    rules = job["podFailurePolicy"]["rules"]
+    fail_codes = {c for r in rules if r["action"] == "FailJob"
+                  for c in r["onExitCodes"]["values"]}  # fmt: skip
+    assert fail_codes == {Exit.EMPTY, Exit.DEAD_LETTERED}
+    assert all(r["onExitCodes"]["containerName"] == container["name"]
+               for r in rules if "onExitCodes" in r)  # fmt: skip
