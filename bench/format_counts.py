@@ -16,10 +16,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout, as a script
 
 from bench.common import redis_server
 from scaler.brokers.redis.client import RedisAdapter

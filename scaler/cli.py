@@ -470,6 +470,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--node-modules", default="", metavar="DIR",
         help="where Node finds bullmq [NODE_PATH]",
     )  # fmt: skip
+    demo.add_argument(
+        "--worker", choices=("pop", "work"), default="pop",
+        help="how each Job takes its item from the Redis list: pop [a toy LPOP], or work: "
+        "keda-queue-scaler work (claim under a lease, run a command, acknowledge; "
+        "docs/worker.md)",
+    )  # fmt: skip
     demo.add_argument("--plain", action="store_true", help="one line per poll, no redraw")
     demo.add_argument(
         "--real-keda", action="store_true",

@@ -62,6 +62,7 @@ class DemoOptions:
     queue_format: str = "list"  # list, or a framework whose worker can end a Job
     framework_python: str = ""  # a Python with RQ / arq (default: this one)
     node_modules: str = ""  # where Node finds bullmq (default: NODE_PATH)
+    worker: str = "pop"  # pop: a toy LPOP; work: `keda-queue-scaler work` (claim, lease, ack)
     plain: bool = False
     timeout: float = 300.0
 
@@ -154,11 +155,17 @@ class Jobs:
             await asyncio.sleep(self._options.work_seconds)
             self._stats.finished += 1
             return
+        if self._options.worker == "work":  # the real worker: CMD prints "took", then works
+            argv = [sys.executable, "-m", "scaler", "work", "--meta", "scalerType=redis",
+                    "--meta", f"address={self._redis}", "--meta", f"listName={QUEUE}",
+                    "--wait", "0", "--lease", "30", "--log-level", "warning", "--", "sh", "-c",
+                    f"echo took; sleep {self._options.work_seconds}"]  # fmt: skip
+        else:
+            argv = [sys.executable, "-m", "scaler.tools.demo_worker", str(self._redis), QUEUE,
+                    str(self._options.work_seconds)]  # fmt: skip
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "scaler.tools.demo_worker", str(self._redis), QUEUE,
-            str(self._options.work_seconds),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+        )
         self._procs.add(proc)
         started = True
         try:
@@ -258,6 +265,11 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
     backend = options.backend
     if backend == "auto":
         backend = "redis" if shutil.which("redis-server") else "memory"
+    if options.worker == "work" and (options.queue_format != "list" or options.backend == "memory"):
+        raise ValueError(
+            "--worker work takes items from a Redis list: not with --queue-format "
+            "or --backend memory"
+        )
     if options.queue_format != "list":
         if backend == "memory":
             raise ValueError("--queue-format needs Redis: it counts a framework's Redis keys")
@@ -372,6 +384,8 @@ async def _loop(options: DemoOptions, out: TextIO, stop: asyncio.Event, tty: boo
         metadata = {"scalerType": "redis", "address": redis_address, **framework.metadata()}
     elif redis_address is not None:
         metadata = {"scalerType": "redis", "address": redis_address, "listName": QUEUE}
+        if options.worker == "work":
+            metadata["include"] = "ready,expired"  # docs/worker.md: what the scaler counts
     else:
         assert memory is not None
         metadata = {"scalerType": "memory", "queueName": QUEUE}

@@ -430,7 +430,12 @@ class NodeStandIn:
             seen.add(uid)
             if pod.metadata.deletion_timestamp is not None:
                 if uid in self._running:
-                    self._kill(self._running.pop(uid))
+                    running = self._running.pop(uid)
+                    self._kill(running)
+                    # a kubelet reports the killed container before the Pod goes: the Job
+                    # controller (with a podFailurePolicy) replaces only terminal Pods
+                    self._done.add(uid)
+                    self._finish(core, running, 128 + signal.SIGKILL)
                 with contextlib.suppress(Exception):
                     core.delete_namespaced_pod(
                         pod.metadata.name, pod.metadata.namespace, grace_period_seconds=0
@@ -590,3 +595,10 @@ def framework_apps() -> dict[str, list[str]]:
 def python_worker() -> list[str]:
     """The local stand-in for the example worker image."""
     return [sys.executable, str(ROOT / "examples" / "worker" / "worker.py")]
+
+
+def work_app() -> dict[str, list[str]]:
+    """The local stand-in for an app image with keda-queue-scaler installed (the
+    ``work-*`` examples): its command finds ``keda-queue-scaler`` on PATH."""
+    path = f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"
+    return {"ghcr.io/example/resize-app": ["env", f"PATH={path}"]}

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.brokers import free_port
-from tests.e2e.cluster import Cluster, build_binaries, framework_apps, python_worker
+from tests.e2e.cluster import Cluster, build_binaries, framework_apps, python_worker, work_app
 
 WORKER_IMAGE = "ghcr.io/example/queue-worker"
 
@@ -37,7 +37,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         tmp_path_factory.mktemp("cluster"),
         binaries,
         start_delay=3.0,
-        images={WORKER_IMAGE: python_worker(), **framework_apps()},
+        images={WORKER_IMAGE: python_worker(), **framework_apps(), **work_app()},
     )
     try:
         c.start()

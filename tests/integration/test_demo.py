@@ -39,6 +39,25 @@ def test_demo_drains_a_burst_with_redis_and_worker_processes() -> None:
     assert polls[-1]["queue"] == "0"
 
 
+def test_demo_with_keda_queue_scaler_work_as_each_jobs_command() -> None:
+    done = demo("--items", "6", "--polling-interval", "0.2", "--work-seconds", "0.3",
+                "--max-replicas", "3", "--backend", "redis", "--worker", "work")  # fmt: skip
+    lines = done.stdout.splitlines()
+    summary = next(x for x in lines if x.startswith("drained:"))
+    # every Job's `work` claimed an item, ran the command and acknowledged it (exit 0)
+    # or found the queue empty (exit 3); none failed
+    assert summary.startswith("drained: 6 of 6 items done by")
+    assert summary.endswith(" 0 failed)")
+    assert lines[-1].endswith("left running: 0")
+
+
+def test_demo_refuses_work_without_a_redis_list() -> None:
+    done = subprocess.run([*DEMO, "--worker", "work", "--backend", "memory"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert "--worker work" in done.stderr
+
+
 def rows(out: str) -> list[dict[str, str]]:
     """The per-poll table, by its column names."""
     lines = out.splitlines()
