@@ -42,6 +42,9 @@ class Polled:
     reading: TriggerReading
     served: bool = True  # False: a built-in trigger, evaluated by KEDA itself
     retried: tuple[str, ...] = ()  # errors of first attempts that the retry fixed
+    #: With ``include`` naming several states: each state's own value (a GetMetrics
+    #: with ``include`` set to that state alone), in the order given.
+    states: tuple[tuple[str, float | str], ...] = ()
 
 
 def _status(exc: grpc.aio.AioRpcError) -> str:

@@ -14,6 +14,7 @@ IsActive is a ``KEDAScalerFailed`` Warning event on the ScaledJob.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -73,14 +74,37 @@ async def explain(
     out = []
     for job in jobs:
         polled = [
-            await caller.poll(job, i, address or t.scaler_address)
+            await _states(job, i, await caller.poll(job, i, address or t.scaler_address),
+                          address or t.scaler_address, caller)
             for i, t in enumerate(job.triggers)
-        ]
+        ]  # fmt: skip
         decision = decide(
             job.spec, [p.reading for p in polled if p.served], running=running, pending=pending
         )
         out.append((job, polled, decision))
     return out
+
+
+async def _states(job: ScaledJob, index: int, polled: Polled, address: str,
+                  caller: Caller) -> Polled:  # fmt: skip
+    """A served trigger whose ``include`` names several states, with each state read
+    alone, so that a user sees what the sum is made of (ready and active claims of
+    ``keda-queue-scaler work``, a framework's ready and scheduled work)."""
+    include = [s.strip() for s in polled.trigger.metadata.get("include", "").split(",")]
+    include = [s for s in include if s]
+    if not polled.served or len(include) < 2 or polled.reading.error:
+        return polled
+    found: list[tuple[str, float | str]] = []
+    for state in include:
+        trigger = dataclasses.replace(
+            polled.trigger, metadata={**polled.trigger.metadata, "include": state}
+        )
+        triggers = (*job.triggers[:index], trigger, *job.triggers[index + 1 :])
+        alone = await caller.poll(dataclasses.replace(job, triggers=triggers), index, address)
+        specs = alone.reading.specs
+        error = alone.reading.error or (specs[0].error if specs else "no metric spec")
+        found.append((state, specs[0].queue_length if specs and not error else str(error)))
+    return dataclasses.replace(polled, states=tuple(found))
 
 
 def failed(polled: Polled) -> bool:
@@ -110,7 +134,13 @@ def notes(job: ScaledJob, polled: Sequence[Polled], decision: Decision) -> list[
         )
     if not decision.active:
         out.append("no trigger is active: KEDA creates no Jobs")
-    for p in polled:
+    for i, p in enumerate(polled):
+        if p.states:
+            parts = " + ".join(
+                f"{state} {_fmt(v) if isinstance(v, float) else f'(failed: {v})'}"
+                for state, v in p.states
+            )
+            out.append(f"trigger {i} counts {parts} (include)")
         for err in p.retried:
             out.append(f"a call failed once ({err}); KEDA's retry succeeded, as here")
     return out
@@ -233,6 +263,8 @@ def _trigger_json(index: int, p: Polled) -> dict[str, object]:
             for s in r.specs
         ],
     }
+    if p.states:
+        out["states"] = dict(p.states)
     if first is not None and first.error:
         out["error"] = first.error
         out["errorVisibleInCluster"] = True

@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.brokers import MotoServer, RabbitMQProcess, RedisProcess
+from tests.conftest import ServerFactory, run_cli
 from tests.workq import ROOT_ENV, WorkQueue, cli, enqueue, rabbitmq, redis_list, redis_stream, run
 from tests.workq import sqs as sqs_queue
 
 BROKERS = ("redis-list", "redis-stream", "sqs", "rabbitmq")
+EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 @pytest.fixture(params=BROKERS)
@@ -229,3 +231,44 @@ async def test_the_scaler_counts_the_claims_workers_hold(
         if proc.returncode is None:
             proc.kill()
         await adapter.aclose()
+
+
+async def test_explain_shows_each_state_of_a_worked_list(
+    start_server: ServerFactory, redis_db: RedisProcess, tmp_path: Path
+) -> None:
+    """explain on the work example while a worker holds one of three items: the value
+    is the sum of the states in ``include``, each shown alone beside it."""
+    import json
+
+    import yaml
+
+    queue = redis_list(redis_db.address, redis_db.client())
+    await enqueue(queue, [b"a", b"b", b"c"])
+    doc = yaml.safe_load((EXAMPLES / "work-redis-list-scaledjob.yaml").read_text())
+    doc["spec"]["triggers"][0]["metadata"]["include"] = "ready,active,expired"
+    manifest = tmp_path / "sj.yaml"
+    manifest.write_text(yaml.safe_dump(doc))
+    started = tmp_path / "started"
+    proc = await asyncio.create_subprocess_exec(
+        *cli("work", *queue.meta_args(), "--", "sh", "-c", f"echo > {started}; exec sleep 300"),
+        env={**ROOT_ENV, **queue.env}, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await wait_for(started.exists)
+        async with start_server() as s:
+            code, out, err = await run_cli(
+                "explain", str(manifest), "--address", s.address, "--output", "json",
+                "--env", f"REDIS_ADDRESS={redis_db.address}", "--env", "REDIS_PASSWORD=",
+            )  # fmt: skip
+            assert code == 0, err
+            trigger = json.loads(out)["triggers"][0]
+            assert trigger["value"] == 3
+            assert trigger["states"] == {"ready": 2, "active": 1, "expired": 0}
+            code, out, err = await run_cli(
+                "explain", str(manifest), "--address", s.address,
+                "--env", f"REDIS_ADDRESS={redis_db.address}", "--env", "REDIS_PASSWORD=",
+            )  # fmt: skip
+            assert "trigger 0 counts ready 2 + active 1 + expired 0 (include)" in out, out
+    finally:
+        proc.kill()
+        await proc.wait()

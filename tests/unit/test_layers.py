@@ -118,6 +118,25 @@ def test_metadata_modules_import_no_client_library(module: str) -> None:
     assert loaded_clients(module) == []
 
 
+WORKER_MODULES = sorted(m for m in GRAPH if m == "scaler.worker" or m.startswith("scaler.worker."))
+
+
+@pytest.mark.parametrize("module", WORKER_MODULES)
+def test_the_worker_does_not_reach_the_server_layer(module: str) -> None:
+    """DESIGN §6: ``work`` imports no gRPC (it runs in every Job's container)."""
+    assert path_to(module, SERVER_LAYER) is None
+
+
+def test_importing_the_worker_loads_no_grpc_and_no_broker_client() -> None:
+    """``import scaler.worker`` loads a broker's client only when a queue is opened."""
+    code = "import json, sys, scaler.worker\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, check=True)  # fmt: skip
+    loaded = {m.split(".")[0] for m in json.loads(done.stdout)}
+    assert loaded & {"grpc", "prometheus_client", *BROKER_CLIENTS} == set()
+    assert "scaler" in loaded
+
+
 def loaded_clients(module: str) -> list[str]:
     """The broker client modules a fresh interpreter has after importing ``module``."""
     code = (
