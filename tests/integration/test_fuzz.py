@@ -173,7 +173,8 @@ NUMBERS = st.one_of(
 FORMAT_WORDS = st.sampled_from(
     ["list", "celery", "rq", "arq", "dramatiq", "huey", "bullmq", "sidekiq", "CELERY",
      "ready", "scheduled,active", "paused", "ready,,ready", "0,3,6,9", "9,0", "0,1000",
-     "\x06\x16", "{bull}", "{", "}{", "a{b}c", "-", "rq:queue:default"]
+     "\x06\x16", "{bull}", "{", "}{", "a{b}c", "-", "rq:queue:default",
+     "ready,active,expired", "expired", "active,ready", "{jobs}"]
 )  # fmt: skip
 VALUES = st.one_of(
     st.sampled_from(NASTY),

@@ -272,3 +272,49 @@ async def test_explain_shows_each_state_of_a_worked_list(
     finally:
         proc.kill()
         await proc.wait()
+
+
+async def test_a_count_of_claims_is_bounded_and_a_foreign_key_type_is_named(
+    redis_db: RedisProcess,
+) -> None:
+    """What the worst tenant could put where a worked list keeps its leases: more
+    leases than one count reads, or a key of another type. Both are
+    FAILED_PRECONDITION naming the key, never a guess and never INTERNAL."""
+    from scaler.brokers.redis.client import RedisAdapter
+    from scaler.brokers.redis.formats import SCAN_LIMIT
+    from scaler.brokers.redis.metadata import RedisListMetadata
+    from scaler.errors import UnsupportedState
+
+    client = redis_db.client()
+    meta = {"scalerType": "redis", "address": redis_db.address, "listName": "jobs",
+            "include": "ready,active"}  # fmt: skip
+    query = RedisListMetadata.parse(meta, scaler_type="redis").trigger("redis").query
+    adapter = RedisAdapter(timeout=5)
+    try:
+        client.zadd("jobs:kqs:leases", {f"c{i}": 0 for i in range(SCAN_LIMIT + 1)})
+        with pytest.raises(UnsupportedState, match=r"jobs:kqs:leases.*10,000"):
+            await adapter.read(query)
+        client.delete("jobs:kqs:leases")
+        client.set("jobs:kqs:leases", "x")
+        with pytest.raises(UnsupportedState, match=r'"jobs:kqs:leases".* a string'):
+            await adapter.read(query)
+    finally:
+        await adapter.aclose()
+
+
+async def test_a_refused_password_is_named_but_never_shown(
+    redis_password_server: RedisProcess,
+) -> None:
+    secret = "not-the-password-7c1e"
+    proc = await asyncio.create_subprocess_exec(
+        *cli("work", "--meta", "scalerType=redis", "--meta",
+             f"address={redis_password_server.address}", "--meta", "listName=jobs",
+             "--meta", "passwordFromEnv=PW", "--log-level", "debug", "--", "true"),
+        env={**ROOT_ENV, "PW": secret}, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert proc.returncode == 69
+    text = (out + err).decode()
+    assert "refused our credentials" in text
+    assert secret not in text
