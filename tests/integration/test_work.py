@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -318,3 +319,38 @@ async def test_a_refused_password_is_named_but_never_shown(
     text = (out + err).decode()
     assert "refused our credentials" in text
     assert secret not in text
+
+
+LIGHT = """
+import sys
+
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            raise ImportError(name + " is not installed")
+        return None
+
+sys.meta_path.insert(0, NotInstalled())
+from scaler.cli import main
+main(sys.argv[1:])
+"""
+
+
+async def test_work_on_redis_needs_only_redis_py(redis_db: RedisProcess, tmp_path: Path) -> None:
+    """The light install (`pip install --no-deps keda-queue-scaler redis`): with gRPC,
+    protobuf, Prometheus, YAML and the other brokers' clients missing, `work` claims,
+    runs CMD and acknowledges on a Redis list."""
+    blocked = {"grpc", "grpc_health", "grpc_reflection", "google", "prometheus_client", "yaml",
+               "aiobotocore", "botocore", "boto3", "aiormq", "pamqp", "aiohttp", "kubernetes"}  # fmt: skip
+    queue = redis_list(redis_db.address, redis_db.client())
+    await enqueue(queue, [b"light"])
+    out = tmp_path / "out"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", LIGHT.format(blocked=blocked), "work", *queue.meta_args(),
+        "--wait", "0", "--", "sh", "-c", f"cat > {out}", env=ROOT_ENV,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert out.read_bytes() == b"light"
+    assert await queue.ready() == 0
