@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -247,7 +247,6 @@ def _worker_meta(args: argparse.Namespace) -> dict[str, str]:
 def _work(args: argparse.Namespace) -> int:
     import os
 
-    from scaler.errors import MetadataError, ScalerError
     from scaler.worker import Exit, Options, open_source, work
     from scaler.worker.run import configure_logging
 
@@ -275,20 +274,12 @@ def _work(args: argparse.Namespace) -> int:
                              timeout=args.timeout, dead_letter=args.dead_letter)  # fmt: skip
         return int(await work(source, options))
 
-    try:
-        return asyncio.run(run())
-    except MetadataError as exc:
-        print(f"keda-queue-scaler work: {exc.message}", file=sys.stderr)
-        return int(Exit.USAGE)
-    except ScalerError as exc:
-        print(f"keda-queue-scaler work: {exc.message}", file=sys.stderr)
-        return int(Exit.BROKER)
+    return _queue_command("work", run())
 
 
 def _enqueue(args: argparse.Namespace) -> int:
     import os
 
-    from scaler.errors import MetadataError, ScalerError
     from scaler.worker import open_source
 
     async def run(stream: BinaryIO) -> int:
@@ -317,14 +308,20 @@ def _enqueue(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"keda-queue-scaler enqueue: {args.file}: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    return _queue_command("enqueue", run(stream))
+
+
+def _queue_command(name: str, run: Coroutine[None, None, int]) -> int:
+    """``work`` or ``enqueue`` run to its exit code: bad metadata is a usage error (2),
+    a broker that fails is 69 (EX_UNAVAILABLE), each said in one line."""
+    from scaler.errors import MetadataError, ScalerError
+    from scaler.worker import Exit
+
     try:
-        return asyncio.run(run(stream))
-    except MetadataError as exc:
-        print(f"keda-queue-scaler enqueue: {exc.message}", file=sys.stderr)
-        return 2
+        return asyncio.run(run)
     except ScalerError as exc:
-        print(f"keda-queue-scaler enqueue: {exc.message}", file=sys.stderr)
-        return 69
+        print(f"keda-queue-scaler {name}: {exc.message}", file=sys.stderr)
+        return int(Exit.USAGE if isinstance(exc, MetadataError) else Exit.BROKER)
 
 
 def _add_meta(parser: argparse.ArgumentParser) -> None:

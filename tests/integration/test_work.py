@@ -5,7 +5,6 @@ counted through each broker's own API."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -13,10 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.brokers import MotoServer, RabbitMQProcess, RedisProcess
+from tests.brokers import RedisProcess
 from tests.conftest import ServerFactory, run_cli
-from tests.workq import ROOT_ENV, WorkQueue, cli, enqueue, rabbitmq, redis_list, redis_stream, run
-from tests.workq import sqs as sqs_queue
+from tests.workq import (
+    ROOT_ENV,
+    WorkQueue,
+    cli,
+    enqueue,
+    open_queue,
+    redis_list,
+    run,
+)
 
 BROKERS = ("redis-list", "redis-stream", "sqs", "rabbitmq")
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -24,17 +30,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 
 @pytest.fixture(params=BROKERS)
 async def queue(request: pytest.FixtureRequest) -> AsyncIterator[WorkQueue]:
-    broker = request.param
-    if broker.startswith("redis"):
-        server: RedisProcess = request.getfixturevalue("redis_db")
-        make = redis_list if broker == "redis-list" else redis_stream
-        made = make(server.address, server.client())
-    elif broker == "sqs":
-        moto: MotoServer = request.getfixturevalue("moto")
-        made = sqs_queue(moto.endpoint, moto.sqs(), name=f"jobs-{os.urandom(3).hex()}")
-    else:
-        broker_process: RabbitMQProcess = request.getfixturevalue("rabbitmq")
-        made = await rabbitmq(broker_process.amqp_url(), name=f"jobs-{os.urandom(3).hex()}")
+    made = await open_queue(request, request.param, "jobs")
     try:
         yield made
     finally:

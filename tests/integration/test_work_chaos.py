@@ -20,9 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.brokers import MotoServer, RabbitMQProcess, RedisProcess
-from tests.workq import ROOT_ENV, WorkQueue, cli, enqueue, rabbitmq, redis_list, redis_stream
-from tests.workq import sqs as sqs_queue
+from tests.workq import (
+    ROOT_ENV,
+    WorkQueue,
+    cli,
+    enqueue,
+    open_queue,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -34,18 +38,7 @@ KILL, TERM = 0.20, 0.05
 
 @pytest.fixture(params=("redis-list", "redis-stream", "sqs", "rabbitmq"))
 async def queue(request: pytest.FixtureRequest) -> AsyncIterator[WorkQueue]:
-    broker = request.param
-    if broker.startswith("redis"):
-        server: RedisProcess = request.getfixturevalue("redis_db")
-        made = (redis_list if broker == "redis-list" else redis_stream)(
-            server.address, server.client()
-        )
-    elif broker == "sqs":
-        moto: MotoServer = request.getfixturevalue("moto")
-        made = sqs_queue(moto.endpoint, moto.sqs(), name=f"chaos-{os.urandom(3).hex()}")
-    else:
-        process: RabbitMQProcess = request.getfixturevalue("rabbitmq")
-        made = await rabbitmq(process.amqp_url(), name=f"chaos-{os.urandom(3).hex()}")
+    made = await open_queue(request, request.param, "chaos")
     try:
         yield made
     finally:

@@ -141,6 +141,21 @@ async def rabbitmq(url: str, name: str = "jobs") -> WorkQueue:
     return queue
 
 
+async def open_queue(request: Any, broker: str, name: str) -> WorkQueue:
+    """A fresh queue on ``broker``, from the session's broker fixtures (pytest's
+    ``request``); SQS and RabbitMQ names get a random suffix, as those brokers keep
+    queues between tests."""
+    if broker.startswith("redis"):
+        server = request.getfixturevalue("redis_db")
+        make = redis_list if broker == "redis-list" else redis_stream
+        return make(server.address, server.client())
+    if broker == "sqs":
+        moto = request.getfixturevalue("moto")
+        return sqs(moto.endpoint, moto.sqs(), name=f"{name}-{os.urandom(3).hex()}")
+    process = request.getfixturevalue("rabbitmq")
+    return await rabbitmq(process.amqp_url(), name=f"{name}-{os.urandom(3).hex()}")
+
+
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "scaler", *args]
 
