@@ -26,43 +26,14 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 from botocore import exceptions as bexc
 
+from scaler.brokers.sqs.client import translate
 from scaler.brokers.sqs.metadata import SqsQuery
-from scaler.errors import (
-    BrokerAuthError,
-    BrokerError,
-    BrokerPermissionError,
-    BrokerTimeout,
-    BrokerUnavailable,
-    MetadataError,
-    QueueNotFound,
-    ScalerError,
-)
+from scaler.errors import BrokerError, MetadataError, ScalerError
 from scaler.worker.envelope import new_id
 from scaler.worker.source import Claim
 
 _LOST = {"ReceiptHandleIsInvalid", "MessageNotInflight", "InvalidParameterValue",
          "AWS.SimpleQueueService.MessageNotInflight"}  # fmt: skip
-
-
-def _translate(exc: BaseException, where: str, what: str) -> ScalerError:
-    if isinstance(exc, bexc.ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))[:64]
-        if code in ("InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException",
-                    "ExpiredToken", "InvalidAccessKeyId"):  # fmt: skip
-            return BrokerAuthError(f"{where} refused our credentials while {what}: {code}")
-        if code in ("AccessDenied", "AccessDeniedException", "KMS.AccessDeniedException"):
-            return BrokerPermissionError(f"{where}: not allowed while {what}: {code}")
-        if "NonExistentQueue" in code or code == "QueueDoesNotExist":
-            return QueueNotFound(f"{where} does not exist ({what})")
-        return BrokerError(f"{where} failed while {what}: {code or type(exc).__name__}")
-    if isinstance(exc, bexc.NoCredentialsError):
-        return BrokerAuthError(
-            f"no AWS credentials for {where}: give awsAccessKeyIDFromEnv and "
-            "awsSecretAccessKeyFromEnv, or run with an AWS identity (IRSA, instance role)"
-        )
-    if isinstance(exc, TimeoutError | bexc.ReadTimeoutError | bexc.ConnectTimeoutError):
-        return BrokerTimeout(f"{where} did not answer in time while {what}")
-    return BrokerUnavailable(f"cannot reach {where} while {what}: {type(exc).__name__}")
 
 
 class SqsSource:
@@ -113,7 +84,7 @@ class SqsSource:
         except ScalerError:
             raise
         except (bexc.BotoCoreError, bexc.ClientError, OSError, TimeoutError) as exc:
-            raise _translate(exc, self.where, what) from exc
+            raise translate(exc, self._query.identity, what) from exc
 
     async def _queue_url(self) -> str:
         if not self._url:
