@@ -414,3 +414,60 @@ class TriggerMetadata:
         """Keys one of which credentials the trigger does not own must set (their
         broker), or none when the broker has a default destination."""
         return () if cls.default_target else cls.names_with_role("target")
+
+
+#: ``measure``'s values: the queue's length (KEDA's own measure) or its oldest item's age.
+MEASURES = ("length", "age")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgeKeys(TriggerMetadata):
+    """``measure: age`` (docs/age.md), shared by every queue broker: the value is the
+    seconds the oldest ready item has waited, with ``targetAge`` and ``activationAge``
+    in the parts of the length's target and activation."""
+
+    measure: str = key(
+        "measure", default="length", check=one_of(*MEASURES),
+        doc="length (KEDA's measure: items waiting) or age (seconds the oldest ready "
+        "item has waited; docs/age.md)",
+    )  # fmt: skip
+    target_age: float | None = key(
+        "targetAge", default=None, check=positive,
+        doc="measure: age: the target age in seconds (per Job, or per replica with "
+        "AverageValue)",
+    )  # fmt: skip
+    activation_age: float = key(
+        "activationAge", default=0.0, check=non_negative,
+        doc="measure: age: active when the oldest ready item has waited longer (seconds)",
+    )  # fmt: skip
+
+    @property
+    def wants_age(self) -> bool:
+        return self.measure == "age"
+
+    def check_age(self, refused: str | None = None) -> None:
+        """``measure`` against its keys; ``refused`` is this trigger's reason no age
+        can be read (its broker keeps no timestamps), naming the alternative."""
+        if not self.wants_age:
+            for given, name in ((self.target_age, "targetAge"), (self.activation_age, "activationAge")):  # fmt: skip
+                if given:
+                    raise MetadataError(
+                        f'parameter "{name}" applies to measure "age"; this trigger '
+                        'measures "length" (set measure: age, or remove it)'
+                    )
+            return
+        if refused is not None:
+            raise MetadataError(f'parameter "measure" value "age" cannot be read here: {refused}')
+        if self.target_age is None:
+            raise MetadataError(
+                'parameter "targetAge" is required with measure "age": the seconds of '
+                'waiting each Job (or replica) absorbs, e.g. "60"'
+            )
+
+    def age_spec(self, name: str, target: float) -> tuple[str, float]:
+        """KEDA's metric name and target: with ``measure: age``, the name ends in
+        ``-age`` (a length and an age trigger on one queue stay apart) and the target
+        is ``targetAge`` (1 s in a lenient parse that lacks it)."""
+        if not self.wants_age:
+            return name, target
+        return f"{name}-age", self.target_age if self.target_age is not None else 1.0

@@ -158,6 +158,15 @@ class Metrics:
             ["scaled_namespace", "scaled_name", "metric"],
             registry=registry,
         )
+        self.oldest_item_age = Gauge(
+            f"{_PREFIX}_oldest_item_age_seconds",
+            "Seconds the oldest ready item has waited, per trigger with measure: age, from "
+            "the broker's own timestamps (SQS: CloudWatch's ApproximateAgeOfOldestMessage, "
+            "a minute or more behind; RabbitMQ: the head message's timestamp property, as "
+            "current as the management API's statistics)",
+            ["scaled_namespace", "scaled_name", "metric"],
+            registry=registry,
+        )
         self.workload_series_evicted = Counter(
             f"{_PREFIX}_workload_series_evicted",
             "Per-workload series dropped to keep label cardinality bounded",
@@ -209,14 +218,24 @@ class Metrics:
         self.trigger_active.labels(*series).set(1 if active else 0)
 
     def set_workload(
-        self, namespace: str, name: str, metric: str, value: float, active: bool
+        self,
+        namespace: str,
+        name: str,
+        metric: str,
+        value: float,
+        active: bool,
+        *,
+        age: float | None = None,
     ) -> None:
+        """The workload's series; ``age`` (seconds) for a trigger with ``measure: age``."""
         series = (bounded_label(namespace), bounded_label(name), bounded_label(metric))
         if (old := self._workloads.touch(series)) is not None:
-            gauges = (self.workload_value, self.workload_active)
+            gauges = (self.workload_value, self.workload_active, self.oldest_item_age)
             self._drop(gauges, old, self.workload_series_evicted)
         self.workload_value.labels(*series).set(value)
         self.workload_active.labels(*series).set(1 if active else 0)
+        if age is not None:
+            self.oldest_item_age.labels(*series).set(age)
 
     @staticmethod
     def _drop(gauges: Iterable[Gauge], labels: tuple[str, ...], evicted: Counter) -> None:

@@ -52,8 +52,10 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         metrics: Metrics,
         stream_interval: float,
         policy: BrokerPolicy | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._triggers = triggers
+        self._clock = clock
         self._policy = policy if policy is not None else BrokerPolicy()
         self._readings = readings
         self._metrics = metrics
@@ -76,10 +78,13 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         sample = await self._readings.read(
             trigger.scaler_type, trigger.read_key, lambda: adapter.read(trigger.query)
         )
-        value, active = trigger.evaluate(sample)
+        value, active = trigger.evaluate(sample, self._clock())
         self._metrics.set_trigger(trigger.scaler_type, trigger.metric_name, value, active)
         if ref.namespace or ref.name:
-            self._metrics.set_workload(ref.namespace, ref.name, trigger.metric_name, value, active)
+            self._metrics.set_workload(
+                ref.namespace, ref.name, trigger.metric_name, value, active,
+                age=value if trigger.measures_age else None,
+            )  # fmt: skip
         return value, active
 
     def _spec(self, ref: pb.ScaledObjectRef) -> pb.GetMetricSpecResponse:

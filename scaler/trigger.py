@@ -6,8 +6,10 @@ owned by the broker that says what to count and where. Two triggers with equal
 queries share one broker read, whatever their targets.
 
 An adapter's read returns a *sample*: a number for most brokers, or a richer
-record (RabbitMQ: depth and rates) that the trigger's ``rule`` turns into KEDA's
-value and activity, so triggers in different modes still share one read.
+record (RabbitMQ: depth and rates; :class:`Aged`: depth and the oldest item's
+time) that the trigger's ``rule`` turns into KEDA's value and activity, so
+triggers in different modes still share one read. A rule is given the wall clock's
+``now`` (injected by the caller), which only an age needs.
 """
 
 from __future__ import annotations
@@ -49,8 +51,48 @@ class Above:
 
     activation: float
 
-    def __call__(self, sample: float) -> tuple[float, bool]:
+    def __call__(self, sample: float, now: float) -> tuple[float, bool]:
         value = float(sample)
+        return value, value > self.activation
+
+
+@dataclass(frozen=True)
+class Aged:
+    """A read for ``measure: age``: the ready count and, from the broker's own
+    timestamps, when the oldest ready item became ready (Unix seconds; None when
+    nothing is ready). A broker that reports an age rather than a time (SQS, from
+    CloudWatch) gives ``age`` instead: a reading taken as it is, never aged further."""
+
+    length: float
+    oldest: float | None = None
+    age: float | None = None
+
+    def age_at(self, now: float) -> float:
+        """Seconds the oldest ready item has waited at ``now`` (0 when none waits; a
+        timestamp ahead of the clock counts 0, never negative)."""
+        if self.age is not None:
+            return max(0.0, self.age)
+        if self.oldest is None:
+            return 0.0
+        return max(0.0, now - self.oldest)
+
+
+class HasAge(Protocol):
+    """A sample that can tell its oldest ready item's age (:class:`Aged`, or a broker's
+    richer record that carries one)."""
+
+    def age_at(self, now: float) -> float: ...
+
+
+@dataclass(frozen=True)
+class OldestAge:
+    """The rule of ``measure: age``: the oldest ready item's age in seconds is the
+    value, active when strictly greater than ``activationAge``."""
+
+    activation: float
+
+    def __call__(self, sample: HasAge, now: float) -> tuple[float, bool]:
+        value = sample.age_at(now)
         return value, value > self.activation
 
 
@@ -65,7 +107,7 @@ class Trigger(Generic[Q, S]):
     target: float
     activation: float
     query: Q
-    rule: Callable[[S], tuple[float, bool]] = field(compare=False)
+    rule: Callable[[S, float], tuple[float, bool]] = field(compare=False)
     #: Identity of the broker read: equal for triggers that must share one read,
     #: with every credential reduced to a salted digest.
     read_key: Hashable = field(init=False, repr=False, compare=False)
@@ -73,9 +115,13 @@ class Trigger(Generic[Q, S]):
     def __post_init__(self) -> None:
         object.__setattr__(self, "read_key", (self.scaler_type, fingerprint(self.query)))
 
-    def evaluate(self, sample: S) -> tuple[float, bool]:
-        """KEDA's value and activity for a sample."""
-        return self.rule(sample)
+    def evaluate(self, sample: S, now: float) -> tuple[float, bool]:
+        """KEDA's value and activity for a sample, at the wall clock's ``now``."""
+        return self.rule(sample, now)
+
+    @property
+    def measures_age(self) -> bool:
+        return isinstance(self.rule, OldestAge)
 
 
 def counting(
@@ -85,6 +131,16 @@ def counting(
     (:class:`Above`); ``spec`` is (KEDA's metric name, target)."""
     name, target = spec
     return Trigger(scaler_type, name, target, activation, query, Above(activation))
+
+
+def aging(
+    scaler_type: str, spec: tuple[str, float], activation: float, query: Q
+) -> Trigger[Q, HasAge]:
+    """A trigger of ``measure: age``: its query reads an :class:`Aged` sample and the
+    value is the oldest ready item's age (:class:`OldestAge`); ``spec`` is (KEDA's
+    metric name, targetAge)."""
+    name, target = spec
+    return Trigger(scaler_type, name, target, activation, query, OldestAge(activation))
 
 
 @runtime_checkable

@@ -275,8 +275,11 @@ async def run_cli(*args: str, timeout: float = 60) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-async def evaluate(triggers: Triggers, metadata: dict[str, str]) -> tuple[float, bool]:
-    """(value, active) for metadata, read straight from the adapter (no cache, no gRPC)."""
+async def evaluate(
+    triggers: Triggers, metadata: dict[str, str], now: float | None = None
+) -> tuple[float, bool]:
+    """(value, active) for metadata, read straight from the adapter (no cache, no gRPC),
+    at the wall clock's ``now`` (injected, for an age; the real clock by default)."""
     trigger = triggers.parse(metadata)
     sample = await triggers.adapter_for(trigger).read(trigger.query)
-    return trigger.evaluate(sample)
+    return trigger.evaluate(sample, time.time() if now is None else now)

@@ -11,6 +11,10 @@ database and lets go of what the previous one held (workers, consumers).
 (scheduled, retried or delayed whose time has come), ``future``, ``active`` (held by
 a worker of the framework) and, per framework, ``priorities`` and ``other`` (items
 of another queue, which must not be counted).
+
+The counts also give ``oldest``: when the oldest ready item became ready (Unix
+seconds, from the framework's own job records: the enqueue time, or the due time of
+scheduled work), or null when nothing is ready (``measure: age``, docs/age.md).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 import redis
 
 HOUR = 3600
-Counts = dict[str, int]
+Counts = dict[str, Any]
 _held: list[Callable[[], None]] = []
 
 
@@ -93,13 +97,19 @@ def rq_state(url: str, s: dict[str, Any], st: dict[str, Any]) -> Counts:
         worker.prepare_job_execution(job, remove_from_intermediate_queue=True)
     now = int(time.time())
     scheduled = ScheduledJobRegistry(queue=q)
-    due = len(scheduled.get_jobs_to_schedule(now, chunk_size=10**9))
+    due_ids = scheduled.get_jobs_to_schedule(now, chunk_size=10**9)
+    due = len(due_ids)
     started = StartedJobRegistry(queue=q)
     live = started.get_job_count(cleanup=False) - len(started.get_expired_job_ids(now))
+    times = [job.enqueued_at.replace(tzinfo=dt.UTC).timestamp() for job in q.jobs]
+    for job_id in due_ids:
+        when = scheduled.get_scheduled_time(job_id.decode() if isinstance(job_id, bytes) else job_id)
+        times.append(when.replace(tzinfo=dt.UTC).timestamp())
     return {
         "ready": q.count + due,
         "scheduled": scheduled.get_job_count(cleanup=False) - due,
         "active": live,
+        "oldest": min(times, default=None),
     }
 
 
@@ -158,12 +168,16 @@ async def _arq_state(url: str, s: dict[str, Any], st: dict[str, Any]) -> Counts:
         await pool.enqueue_job("noop", _defer_by=dt.timedelta(hours=1))
     for _ in range(st.get("other", 0)):
         await pool.enqueue_job("noop", _queue_name=s["queue"] + "-other")
-    counts = {"ready": 0, "scheduled": 0, "active": 0}
+    counts: Counts = {"ready": 0, "scheduled": 0, "active": 0}
+    scores: list[float] = []
     for job in await pool.queued_jobs(queue_name=s["queue"]):
         status = await Job(job.job_id, pool, _queue_name=s["queue"]).status()
         name = {JobStatus.queued: "ready", JobStatus.deferred: "scheduled",
                 JobStatus.in_progress: "active"}[status]  # fmt: skip
         counts[name] += 1
+        if status == JobStatus.queued and job.score is not None:
+            scores.append(job.score / 1000)  # arq's due time, ms
+    counts["oldest"] = min(scores, default=None)
 
     async def let_go() -> None:  # at the next request: the worker ends its jobs
         if worker is not None:
@@ -216,8 +230,22 @@ def dramatiq_state(url: str, s: dict[str, Any], st: dict[str, Any]) -> Counts:
                 held += 1
         _held.append(consumer.close)
     total = RedisBroker(url=url, namespace=namespace).do_qsize(q)  # a broker with no acks
+    # when each ready message became ready: Dramatiq's own decoding of the queue's
+    # messages (the ids still queued) and of the delayed ones whose eta has come
+    conn = redis.Redis.from_url(url)
+    base = f"{namespace}:{q}"
+    now_ms = time.time() * 1000
+    times = []
+    for message_id in conn.lrange(base, 0, -1):
+        sent = Message.decode(conn.hget(f"{base}.msgs", message_id))
+        times.append(max(sent.message_timestamp, sent.options.get("eta", 0)) / 1000)
+    for data in conn.hvals(f"{base}.DQ.msgs"):
+        sent = Message.decode(data)
+        if sent.options["eta"] <= now_ms:
+            times.append(sent.options["eta"] / 1000)
     broker.close()
-    return {"ready": total - held - future, "scheduled": future, "active": held}
+    return {"ready": total - held - future, "scheduled": future, "active": held,
+            "oldest": min(times, default=None)}  # fmt: skip
 
 
 def huey_state(url: str, s: dict[str, Any], st: dict[str, Any]) -> Counts:

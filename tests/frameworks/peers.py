@@ -27,8 +27,15 @@ class Peer:
 
     def build(self, request: dict[str, Any]) -> dict[str, int]:
         """Empty the database, build the state, answer the framework's counts."""
+        return self.build_aged(request)[0]
+
+    def build_aged(self, request: dict[str, Any]) -> tuple[dict[str, int], float | None]:
+        """As :meth:`build`, with when the oldest ready item became ready (Unix
+        seconds, from the framework's own job records; None when nothing is ready)."""
         answer = self._ask(request)
-        return {k: int(v) for k, v in answer["counts"].items()}
+        counts = dict(answer["counts"])
+        oldest = counts.pop("oldest", None)
+        return {k: int(v) for k, v in counts.items()}, oldest
 
     def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
         assert self.proc.stdin is not None

@@ -157,6 +157,13 @@ class QueueStats:
     ready: int | None
     publish_rate: float = 0.0
     deliver_get_rate: float = 0.0
+    #: measure: age: the head message's timestamp property (Unix seconds), None when
+    #: the queue has no ready message.
+    oldest: float | None = None
+
+    def age_at(self, now: float) -> float:
+        """Seconds the head message has waited at ``now`` (0 for an empty queue)."""
+        return 0.0 if self.oldest is None else max(0.0, now - self.oldest)
 
 
 @dataclass(frozen=True)
@@ -167,7 +174,7 @@ class RabbitRule:
     activation: float
     exclude_unacknowledged: bool
 
-    def __call__(self, sample: QueueStats) -> tuple[float, bool]:
+    def __call__(self, sample: QueueStats, now: float) -> tuple[float, bool]:
         publish, deliver, act = sample.publish_rate, sample.deliver_get_rate, self.activation
         if self.mode in (DELIVER_GET_RATE, PUBLISHED_TO_DELIVERED):
             count = 0.0  # not used: a missing message count does not matter

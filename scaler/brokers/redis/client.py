@@ -22,7 +22,7 @@ from redis.backoff import NoBackoff
 import scaler.brokers.redis.formats as formats
 from scaler.brokers import tlsfiles
 from scaler.brokers.pool import ClientBudget, ClientPool
-from scaler.brokers.redis import worklist
+from scaler.brokers.redis import ages, worklist
 from scaler.brokers.redis.metadata import (
     RedisConnection,
     RedisFormatQuery,
@@ -44,6 +44,7 @@ from scaler.errors import (
 from scaler.metadata import (
     fingerprint,
 )
+from scaler.trigger import Aged
 
 
 class _Counts(Protocol):
@@ -148,15 +149,18 @@ def translate(exc: BaseException, conn: RedisConnection, what: str) -> ScalerErr
     return BrokerError(f"{where} failed while {what}: {detail}")
 
 
-def _format_count(answer: object, query: RedisFormatQuery) -> int:
-    """The sum of the wanted states from a format script's answer, or the problem it
-    reported as our error."""
+def _format_count(answer: object, query: RedisFormatQuery) -> tuple[int, float | None]:
+    """The sum of the wanted states from a format script's answer and, for an age,
+    the oldest ready job's time; or the problem it reported as our error."""
     where = query.conn.describe()
-    if not isinstance(answer, list) or len(answer) not in (4, 5):
+    if not isinstance(answer, list) or len(answer) not in (4, 6):
         raise UnsupportedState(f"{where} answered the {query.format} count with no counts")
-    if len(answer) == 5 and answer[0] == 1 and all(isinstance(n, int) for n in answer[1:]):
-        counts = dict(zip(formats.STATES, answer[1:], strict=True))
-        return sum(int(counts[state]) for state in query.states)
+    if len(answer) == 6 and answer[0] == 1 and all(isinstance(n, int) for n in answer[1:5]):
+        counts = dict(zip(formats.STATES, answer[1:5], strict=True))
+        total = sum(int(counts[state]) for state in query.states)
+        if not query.age:
+            return total, None
+        return total, ages.oldest_of(answer[5], framework=query.format, where=where)
     kind, a, b = (x.decode(errors="replace") if isinstance(x, bytes) else str(x)
                   for x in answer[1:4])  # fmt: skip
     if kind == "wrongtype":
@@ -198,7 +202,8 @@ class RedisAdapter:
 
     async def read(
         self, query: RedisListQuery | RedisStreamQuery | RedisFormatQuery | RedisWorkQuery
-    ) -> float:
+    ) -> float | Aged:
+        """The count, or with ``query.age`` the count and its oldest ready item's time."""
         conn = query.conn
         if isinstance(query, RedisListQuery):
             what = f'counting key "{query.key}"'
@@ -217,12 +222,22 @@ class RedisAdapter:
         try:
             async with self._clients.lease(fingerprint(conn), open_client) as (client, _):
                 if isinstance(query, RedisListQuery):
+                    if query.age:
+                        return await _aged_list(client, query, query.key)
                     return float(await self._count_key(client, query))
                 if isinstance(query, RedisFormatQuery):
-                    return float(await self._count_format(client, query))
+                    count, oldest = await self._count_format(client, query)
+                    return Aged(float(count), oldest) if query.age else float(count)
                 if isinstance(query, RedisWorkQuery):
-                    return float(await _count_work(client, query))
-                return float(await self._count_stream(client, query))
+                    count = await _count_work(client, query)
+                    if query.age:
+                        listed = await _aged_list(client, query, query.keys.queue)
+                        return Aged(float(count), listed.oldest)
+                    return float(count)
+                count = await self._count_stream(client, query)
+                if query.age:
+                    return Aged(float(count), await _stream_head(client, query))
+                return float(count)
         except ScalerError:
             raise
         # RedisClusterException is not a RedisError in redis-py: catch it too.
@@ -240,16 +255,15 @@ class RedisAdapter:
             )
         return int(await count(client, query.key))
 
-    async def _count_format(self, client: _Counts, query: RedisFormatQuery) -> int:
-        """One EVALSHA of the format's script (loaded on a NOSCRIPT, then run again)."""
+    async def _count_format(
+        self, client: _Counts, query: RedisFormatQuery
+    ) -> tuple[int, float | None]:
+        """One EVALSHA of the format's script (loaded on a NOSCRIPT, then run again):
+        the count, and with ``query.age`` the oldest ready job's time."""
         script = formats.FORMATS[query.format].script()
-        wanted = "".join(state[0] for state in query.states)
+        wanted = "".join(state[0] for state in query.states) + ("o" if query.age else "")
         argv = (wanted, *query.args)
-        try:
-            answer = await client.evalsha(script.sha, len(query.keys), *query.keys, *argv)
-        except rexc.NoScriptError:
-            await client.script_load(script.source)
-            answer = await client.evalsha(script.sha, len(query.keys), *query.keys, *argv)
+        answer = await _evalsha(client, script.sha, script.source, query.keys, argv)
         return _format_count(answer, query)
 
     async def _count_stream(self, client: _Counts, query: RedisStreamQuery) -> int:
@@ -399,6 +413,44 @@ def open_client(
         **common,
     )
     return Redis.from_pool(pool), extra  # it owns the pool: aclose() closes it
+
+
+async def _evalsha(
+    client: _Counts, sha: str, source: str, keys: tuple[str, ...], args: tuple[str, ...]
+) -> object:
+    """EVALSHA, loading the script on a NOSCRIPT and running it again."""
+    try:
+        return await client.evalsha(sha, len(keys), *keys, *args)
+    except rexc.NoScriptError:
+        await client.script_load(source)
+        return await client.evalsha(sha, len(keys), *keys, *args)
+
+
+async def _aged_list(client: _Counts, query: RedisListQuery | RedisWorkQuery, key: str) -> Aged:
+    """A list's length and its oldest end's time, in one script."""
+    script = ages.ends_script()
+    answer = await _evalsha(client, script.sha, script.source, (key,), ())
+    where = query.conn.describe()
+    if not isinstance(answer, list) or len(answer) != 4:
+        raise UnsupportedState(f"{where} answered the list's ends with no list")
+    kind = answer[0].decode(errors="replace") if isinstance(answer[0], bytes) else str(answer[0])
+    if kind not in ("list", "none"):
+        raise UnsupportedState(
+            f'Redis key "{key}" on {where} is a {kind}: measure age reads a list, whose '
+            "items carry their enqueue times (docs/age.md)"
+        )
+    ends = tuple(end if isinstance(end, bytes) else None for end in answer[2:4])
+    oldest = ages.list_oldest(
+        (ends[0], ends[1]), key=key, age_field=query.age_field, where=where
+    )
+    return Aged(float(answer[1]) if isinstance(answer[1], int) else 0.0, oldest)
+
+
+async def _stream_head(client: _Counts, query: RedisStreamQuery) -> float | None:
+    """The time of the first entry the group has not been given (or the first entry)."""
+    script = ages.stream_head_script()
+    answer = await _evalsha(client, script.sha, script.source, (query.stream,), (query.group,))
+    return ages.stream_id_time(answer)
 
 
 async def _count_work(client: _Counts, query: RedisWorkQuery) -> int:

@@ -15,6 +15,7 @@ from scaler.errors import (
 )
 from scaler.guard import Destination
 from scaler.metadata import (
+    AgeKeys,
     Secret,
     TriggerMetadata,
     auth_key,
@@ -23,7 +24,7 @@ from scaler.metadata import (
     positive,
     secret_key,
 )
-from scaler.trigger import Trigger, counting, metric_name
+from scaler.trigger import AnyTrigger, aging, counting, metric_name
 
 Mode = Literal["standalone", "cluster", "sentinel"]
 
@@ -78,6 +79,10 @@ class RedisConnection:
 class RedisListQuery:
     conn: RedisConnection
     key: str
+    #: measure: age: read the list's end items' times too (the enqueue helper's
+    #: envelope, or this JSON field of each item)
+    age: bool = False
+    age_field: str = ""
 
     def destinations(self) -> tuple[Destination, ...]:
         return self.conn.destinations()
@@ -93,6 +98,8 @@ class RedisFormatQuery:
     keys: tuple[str, ...]
     args: tuple[str, ...]
     states: tuple[formats.State, ...]
+    #: measure: age: the script also returns the oldest ready job's time
+    age: bool = False
 
     def destinations(self) -> tuple[Destination, ...]:
         return self.conn.destinations()
@@ -106,6 +113,8 @@ class RedisWorkQuery:
     conn: RedisConnection
     keys: worklist.WorkKeys
     states: tuple[worklist.WorkState, ...]
+    age: bool = False
+    age_field: str = ""
 
     def destinations(self) -> tuple[Destination, ...]:
         return self.conn.destinations()
@@ -117,6 +126,8 @@ class RedisStreamQuery:
     stream: str
     mode: Literal["length", "pending", "lag"]
     group: str
+    #: measure: age: the first entry the group has not been given (or the first entry)
+    age: bool = False
 
     def destinations(self) -> tuple[Destination, ...]:
         return self.conn.destinations()
@@ -238,7 +249,7 @@ class RedisConnectionMetadata(TriggerMetadata):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RedisListMetadata(RedisConnectionMetadata):
+class RedisListMetadata(RedisConnectionMetadata, AgeKeys):
     scaler_types: ClassVar[tuple[str, ...]] = ("redis", "redis-cluster", "redis-sentinel")
 
     list_name: str = key(
@@ -271,6 +282,12 @@ class RedisListMetadata(RedisConnectionMetadata):
     priority_separator: str | None = key(
         "prioritySeparator", default=None, doc="Celery: kombu's sep (default \\x06\\x16)"
     )
+    age_field: str = key(
+        "ageField", default="",
+        doc="measure: age on a list: the JSON field of each item holding its enqueue "
+        "time (Unix seconds or milliseconds, or ISO 8601); items written by "
+        "`keda-queue-scaler enqueue` need none",
+    )  # fmt: skip
 
     def framework(self) -> tuple[formats.Format, formats.Settings] | None:
         """The queue format and its settings, or None for KEDA's ``list``."""
@@ -297,7 +314,12 @@ class RedisListMetadata(RedisConnectionMetadata):
     def validate(self, scaler_type: str) -> None:
         super().validate(scaler_type)
         found = self.framework()
+        if self.age_field and (found is not None or not self.wants_age):
+            raise MetadataError(
+                'parameter "ageField" applies to measure "age" on queueFormat "list" only'
+            )
         if found is None:
+            self.check_age()
             for given, name in (
                 (self.queue_name, "queueName"), (self.key_prefix, "keyPrefix"),
                 (self.priority_steps, "prioritySteps"),
@@ -329,6 +351,8 @@ class RedisListMetadata(RedisConnectionMetadata):
                     )
             return
         fmt, settings = found
+        cluster = _MODES[scaler_type] == "cluster"
+        self.check_age(fmt.age_problem(cluster=cluster))
         if self.list_name:
             raise MetadataError(
                 f'parameter "listName" belongs to queueFormat "list"; queueFormat '
@@ -344,32 +368,34 @@ class RedisListMetadata(RedisConnectionMetadata):
     def spec(self, scaler_type: str) -> tuple[str, float]:
         if self.queue_format != "list" and self.queue_name:
             name = metric_name(f"redis-{self.queue_format}", self.queue_name)
-            return name, float(self.list_length)
-        return metric_name("redis", self.list_name), float(self.list_length)
+            return self.age_spec(name, float(self.list_length))
+        return self.age_spec(metric_name("redis", self.list_name), float(self.list_length))
 
-    def trigger(
-        self, scaler_type: str
-    ) -> Trigger[RedisListQuery | RedisFormatQuery | RedisWorkQuery, float]:
+    def trigger(self, scaler_type: str) -> AnyTrigger:
         found = self.framework()
         conn = self.connection(scaler_type)
+        age = self.wants_age
         query: RedisListQuery | RedisFormatQuery | RedisWorkQuery
         if found is None and self.include == ("ready",):
-            query = RedisListQuery(conn, self.list_name)  # KEDA's own count, type switch
+            # KEDA's own count, type switch
+            query = RedisListQuery(conn, self.list_name, age, self.age_field)
         elif found is None:
             held = tuple(s for s in worklist.WORK_STATES if s in self.include)
-            query = RedisWorkQuery(conn, worklist.WorkKeys(self.list_name), held)
+            keys = worklist.WorkKeys(self.list_name)
+            query = RedisWorkQuery(conn, keys, held, age, self.age_field)
         else:
             fmt, settings = found
             plan = fmt.plan(settings)
             states = tuple(s for s in formats.STATES if s in self.include)
-            query = RedisFormatQuery(conn, fmt.name, plan.keys, plan.args, states)
-        return counting(
-            scaler_type, self.spec(scaler_type), float(self.activation_list_length), query
-        )
+            query = RedisFormatQuery(conn, fmt.name, plan.keys, plan.args, states, age)
+        spec = self.spec(scaler_type)
+        if age:
+            return aging(scaler_type, spec, self.activation_age, query)
+        return counting(scaler_type, spec, float(self.activation_list_length), query)
 
 
 @dataclass(frozen=True, kw_only=True)
-class RedisStreamMetadata(RedisConnectionMetadata):
+class RedisStreamMetadata(RedisConnectionMetadata, AgeKeys):
     scaler_types: ClassVar[tuple[str, ...]] = (
         "redis-streams",
         "redis-cluster-streams",
@@ -399,14 +425,20 @@ class RedisStreamMetadata(RedisConnectionMetadata):
             return "lag", self.lag_count
         return "pending", self.pending_entries_count
 
-    def spec(self, scaler_type: str) -> tuple[str, float]:
-        return metric_name("redis-streams", self.stream), float(self.mode()[1])
+    def validate(self, scaler_type: str) -> None:
+        super().validate(scaler_type)
+        self.check_age()
 
-    def trigger(self, scaler_type: str) -> Trigger[RedisStreamQuery, float]:
+    def spec(self, scaler_type: str) -> tuple[str, float]:
+        name = metric_name("redis-streams", self.stream)
+        return self.age_spec(name, float(self.mode()[1]))
+
+    def trigger(self, scaler_type: str) -> AnyTrigger:
         mode, _ = self.mode()
         query = RedisStreamQuery(
-            self.connection(scaler_type), self.stream, mode, self.consumer_group
+            self.connection(scaler_type), self.stream, mode, self.consumer_group, self.wants_age
         )
-        return counting(
-            scaler_type, self.spec(scaler_type), float(self.activation_lag_count), query
-        )
+        spec = self.spec(scaler_type)
+        if self.wants_age:
+            return aging(scaler_type, spec, self.activation_age, query)
+        return counting(scaler_type, spec, float(self.activation_lag_count), query)

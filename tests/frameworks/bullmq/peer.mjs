@@ -71,11 +71,25 @@ async function build(url, settings, state) {
     const due = await queue.getDelayedCount(Date.now() + 1);
     const startable = c.wait + c.prioritized + due;
     const paused = await queue.isPaused();
+    // when the oldest ready job became ready (its timestamp plus its delay): every
+    // waiting job, the prioritized job BullMQ hands out next, the due delayed jobs
+    let oldest = null;
+    if (!paused) {
+      const now = Date.now();
+      const waiting = await queue.getWaiting();
+      const next = await queue.getPrioritized(0, 0);
+      const delayed = (await queue.getDelayed()).filter((job) => job.timestamp + job.delay <= now);
+      for (const job of [...waiting, ...next, ...delayed]) {
+        const at = (job.timestamp + (job.delay || 0)) / 1000;
+        if (oldest === null || at < oldest) oldest = at;
+      }
+    }
     return {
       ready: paused ? 0 : startable,
       scheduled: c.delayed - due,
       active: c.active,
       paused: paused ? startable + c.paused : c.paused,
+      oldest,
     };
   }
 }

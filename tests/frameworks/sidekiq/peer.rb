@@ -58,7 +58,12 @@ def build(url, settings, state)
   sets = [Sidekiq::ScheduledSet.new, Sidekiq::RetrySet.new]
   due = sets.sum { |set| set.count { |entry| entry.queue == q && entry.score <= now } }
   later = sets.sum { |set| set.count { |entry| entry.queue == q && entry.score > now } }
-  { "ready" => Sidekiq::Queue.new(q).size + due, "scheduled" => later, "active" => busy(q) }
+  # when the oldest ready job became ready: a queued job's enqueued_at, a due
+  # scheduled or retried job's time (its score)
+  times = Sidekiq::Queue.new(q).map { |job| job.enqueued_at.to_f }
+  sets.each { |set| set.each { |entry| times << entry.score if entry.queue == q && entry.score <= now } }
+  { "ready" => Sidekiq::Queue.new(q).size + due, "scheduled" => later, "active" => busy(q),
+    "oldest" => times.min }
 end
 
 $stdout.sync = true

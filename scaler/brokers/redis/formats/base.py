@@ -69,6 +69,22 @@ class Format:
     cluster: bool = True
     #: The framework's own rules for its settings: MetadataError naming the key.
     rules: Callable[[Settings], None] | None = None
+    #: Why ``measure: age`` cannot be read (the framework keeps no enqueue time), or
+    #: None when the script returns the oldest ready job's time (docs/age.md).
+    no_age: str | None = None
+    #: False when the age reads a key named inside the data (not on Redis Cluster).
+    age_on_cluster: bool = True
+
+    def age_problem(self, *, cluster: bool) -> str | None:
+        """Why a trigger of this format cannot measure age, or None."""
+        if self.no_age is not None:
+            return self.no_age
+        if cluster and not self.age_on_cluster:
+            return (
+                f"{self.name} keeps a job's enqueue time in a key named by the job's id, "
+                'which Redis Cluster may hold on another node; use measure "length"'
+            )
+        return None
 
     def script(self) -> Script:
         """This format's count: its Lua source (prelude, body, epilogue) and SHA1."""

@@ -45,4 +45,7 @@ FORMAT = Format(
     default_prefix="",
     priorities=True,
     rules=rules,
+    no_age="Celery's messages carry no enqueue time (kombu writes none, and an ETA task "
+    "waits in a worker, not in Redis); measure the length, or scale on a queue that keeps "
+    "times (docs/age.md)",
 )

@@ -34,4 +34,6 @@ FORMAT = Format(
     frozenset({"ready", "scheduled"}),
     {"active": "Huey does not record a running task in Redis", "paused": no_pause("Huey")},
     rules=rules,
+    no_age="Huey's queued messages carry no enqueue time (a pickled task id, name, ETA "
+    "and arguments); measure the length, or scale on a queue that keeps times (docs/age.md)",
 )

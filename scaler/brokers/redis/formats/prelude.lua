@@ -1,6 +1,9 @@
 -- keda-queue-scaler: shared by every queue format's count (read-only; one EVALSHA).
--- ARGV[1] names the states wanted: r(eady) s(cheduled) a(ctive) p(aused).
--- The script returns {1, ready, scheduled, active, paused}, or {0, problem, a, b}
+-- ARGV[1] names the states wanted: r(eady) s(cheduled) a(ctive) p(aused), and o
+-- for the times of the oldest ready jobs (measure: age).
+-- The script returns {1, ready, scheduled, active, paused, times}, where times lists
+-- the candidates for the oldest ready job's time as "<unit>:<value>" (ms, s, iso)
+-- or "none:<key>" for a job that keeps none; or {0, problem, a, b}
 -- for a problem the scaler reports (a key of a type the framework does not use,
 -- a scan past its bound, an item it cannot decode).
 local want = {}

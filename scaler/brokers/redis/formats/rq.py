@@ -12,7 +12,7 @@ from scaler.errors import MetadataError
 
 def plan(s: Settings) -> Plan:
     p, q = FORMAT.prefix(s), s.queue_name
-    return Plan((f"{p}:queue:{q}", f"{p}:scheduled:{q}", f"{p}:wip:{q}"))
+    return Plan((f"{p}:queue:{q}", f"{p}:scheduled:{q}", f"{p}:wip:{q}"), (f"{p}:job:",))
 
 
 def rules(s: Settings) -> None:
@@ -31,4 +31,5 @@ FORMAT = Format(
     {"paused": no_pause("RQ")},
     default_prefix="rq",
     rules=rules,
+    age_on_cluster=False,
 )
