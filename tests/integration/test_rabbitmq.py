@@ -19,6 +19,7 @@ from scaler.errors import (
     BrokerAuthError,
     BrokerPermissionError,
     BrokerUnavailable,
+    MetadataError,
     QueueNotFound,
     UnsupportedState,
 )
@@ -330,3 +331,41 @@ async def test_tls_amqps_and_https_with_unsafe_ssl(
     for host in (amqps, https):
         with pytest.raises(BrokerUnavailable, match=r"(?i)certificate"):
             await evaluate(triggers, rabbit(host, "secure"))
+
+
+async def test_age_is_the_head_messages_timestamp(
+    triggers: Triggers, rabbitmq: RabbitMQProcess, amqp: Any
+) -> None:
+    """measure: age reads the management API's head_message_timestamp: the timestamp
+    property (whole seconds) the publisher set on the message at the queue's head."""
+    import datetime as dt
+
+    await amqp.queue_declare("stamped")
+    await amqp.queue_declare("unstamped")
+    start = dt.datetime(2026, 11, 30, 12, 0, 0, tzinfo=dt.UTC)
+    for offset in (0, 10, 20):
+        properties = aiormq.spec.Basic.Properties(timestamp=start + dt.timedelta(seconds=offset))
+        await amqp.basic_publish(b"x", routing_key="stamped", properties=properties)
+    await publish(amqp, "unstamped", 2)
+    http = rabbitmq.http_url()
+    md = rabbit(http, "stamped", measure="age", targetAge="60", activationAge="30")
+    head = start.timestamp()
+    assert await settle(
+        lambda: evaluate(triggers, md, now=head + 95), lambda r: r == (95.0, True)
+    )
+    trigger = triggers.parse(md)
+    sample = await triggers.adapter_for(trigger).read(trigger.query)
+    assert (sample.ready, sample.oldest) == (3, head)
+    # the head taken and acknowledged: the next message's timestamp
+    got = await amqp.basic_get("stamped", no_ack=True)
+    assert got.body == b"x"
+    assert await settle(
+        lambda: evaluate(triggers, md, now=head + 95), lambda r: r == (85.0, True)
+    )
+    # messages without a timestamp property: refused with the remedy, never a 0
+    unstamped = {**md, "queueName": "unstamped"}
+    with pytest.raises(UnsupportedState, match="no timestamp property.*rabbitmq_message_timestamp"):
+        await settle(lambda: evaluate(triggers, unstamped), lambda r: False)
+    # AMQP cannot tell a message's time: refused when the trigger is read
+    with pytest.raises(MetadataError, match="AMQP reports no message times"):
+        triggers.parse({**md, "host": rabbitmq.amqp_url()})

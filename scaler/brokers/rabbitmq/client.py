@@ -101,12 +101,40 @@ def _stats(item: object) -> QueueStats:
     rates = item.get("message_stats") or {}
     if not isinstance(rates, dict):
         raise BrokerUnavailable('the management API answered a malformed "message_stats"')
+    head = item.get("head_message_timestamp")
+    timed = isinstance(head, int | float) and not isinstance(head, bool) and head > 0
     return QueueStats(
         messages=_stat_count(item, "messages"),
         ready=_stat_count(item, "messages_ready"),
         publish_rate=_rate(rates, "publish_details"),
         deliver_get_rate=_rate(rates, "deliver_get_details"),
+        oldest=float(head) if timed else None,  # type: ignore[arg-type]
     )
+
+
+def _aged(
+    items: list[QueueStats], names: list[str], combined: QueueStats, where: str
+) -> QueueStats:
+    """``measure: age``: the oldest head message's timestamp over the queues read, and
+    the ready count; a queue with ready messages and no head timestamp is refused."""
+    for stats, name in zip(items, names, strict=True):
+        if stats.ready is None:
+            raise BrokerUnavailable(
+                f'the management API has no "messages_ready" statistics for queue '
+                f'"{quoted(name[:200])}" on {where} yet; they appear within its statistics '
+                "interval (5 s by default)"
+            )
+        if stats.ready > 0 and stats.oldest is None:
+            raise UnsupportedState(
+                f'the head message of queue "{quoted(name[:200])}" on {where} has no timestamp '
+                "property, so its age is unknown: publish with a timestamp, or enable the "
+                "rabbitmq_message_timestamp plugin (docs/age.md); only classic queues report one"
+            )
+    times = [s.oldest for s in items if s.oldest is not None and (s.ready or 0) > 0]
+    return QueueStats(
+        combined.messages, combined.ready, combined.publish_rate, combined.deliver_get_rate,
+        oldest=min(times, default=None),
+    )  # fmt: skip
 
 
 def ssl_context(server: RabbitServer) -> ssl.SSLContext:
@@ -273,7 +301,8 @@ class RabbitAdapter:
         if not isinstance(payload, dict):
             raise BrokerError(f"{where} sent an unexpected JSON document while {what}")
         if not query.use_regex:
-            return _stats(payload)
+            stats = _stats(payload)
+            return _aged([stats], [query.queue], stats, where) if query.age else stats
         pages, items = payload.get("page_count", 1), payload.get("items", [])
         if isinstance(pages, bool) or not isinstance(pages, int) or not isinstance(items, list):
             raise BrokerError(
@@ -287,7 +316,11 @@ class RabbitAdapter:
                 f"{query.page_size} holds ({quoted(str(matches)[:20])} matches): "
                 'raise "pageSize" or narrow the regex'
             )
-        return _combine(items, query.operation)
+        combined = _combine(items, query.operation)
+        if not query.age:
+            return combined
+        names = [str(item.get("name", "?")) if isinstance(item, dict) else "?" for item in items]
+        return _aged([_stats(item) for item in items], names, combined, where)
 
     @staticmethod
     def _http_error(

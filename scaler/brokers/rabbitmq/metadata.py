@@ -18,6 +18,7 @@ from scaler.errors import (
 from scaler.guard import Destination, quoted
 from scaler.keda.scaledjob import milli
 from scaler.metadata import (
+    AgeKeys,
     Secret,
     TriggerMetadata,
     auth_key,
@@ -25,7 +26,7 @@ from scaler.metadata import (
     one_of,
     secret_key,
 )
-from scaler.trigger import Trigger, metric_name
+from scaler.trigger import AnyTrigger, Trigger, aging, metric_name
 
 QUEUE_LENGTH = "QueueLength"
 
@@ -236,6 +237,8 @@ class RabbitQuery:
     use_regex: bool
     page_size: int
     operation: str
+    #: measure: age: read the head message's timestamp (management API)
+    age: bool = False
 
     def destinations(self) -> tuple[Destination, ...]:
         parts = urlsplit(self.server.display)
@@ -245,7 +248,7 @@ class RabbitQuery:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RabbitMetadata(TriggerMetadata):
+class RabbitMetadata(AgeKeys):
     scaler_types: ClassVar[tuple[str, ...]] = ("rabbitmq",)
 
     queue_name: str = key("queueName", doc="the queue (a regex with useRegex)")
@@ -356,6 +359,16 @@ class RabbitMetadata(TriggerMetadata):
                     "messages only"
                 )
         mode, _ = self.target_and_mode()
+        if self.wants_age and (self.mode or self.queue_length or self.value):
+            raise MetadataError(
+                'parameter "measure" value "age" takes its target from "targetAge": remove '
+                '"mode", "value" and "queueLength"'
+            )
+        self.check_age(
+            None if protocol == "http" else
+            "AMQP reports no message times; read the management API (an http(s):// host), "
+            "which gives the head message's timestamp"
+        )  # fmt: skip
         if mode != QUEUE_LENGTH and protocol != "http":
             raise MetadataError(
                 f'mode "{mode}" needs the HTTP protocol (an http(s):// host): AMQP reports '
@@ -423,12 +436,19 @@ class RabbitMetadata(TriggerMetadata):
 
     def spec(self, scaler_type: str) -> tuple[str, float]:
         _, target = self.target_and_mode()
-        return metric_name("rabbitmq", quote_plus(self.queue_name, safe="")), target
+        name = metric_name("rabbitmq", quote_plus(self.queue_name, safe=""))
+        return self.age_spec(name, target)
 
-    def trigger(self, scaler_type: str) -> Trigger[RabbitQuery, QueueStats]:
+    def trigger(self, scaler_type: str) -> AnyTrigger:
         mode, _ = self.target_and_mode()
         name, target = self.spec(scaler_type)
         server, vhost = self.server()
+        if self.wants_age:
+            query = RabbitQuery(
+                server, vhost, self.queue_name, self.use_regex, self.page_size, self.operation,
+                age=True,
+            )  # fmt: skip
+            return aging(scaler_type, (name, target), self.activation_age, query)
         return Trigger(
             scaler_type=scaler_type,
             metric_name=name,
