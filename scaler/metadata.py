@@ -449,7 +449,8 @@ class AgeKeys(TriggerMetadata):
         """``measure`` against its keys; ``refused`` is this trigger's reason no age
         can be read (its broker keeps no timestamps), naming the alternative."""
         if not self.wants_age:
-            for given, name in ((self.target_age, "targetAge"), (self.activation_age, "activationAge")):  # fmt: skip
+            ages = ((self.target_age, "targetAge"), (self.activation_age, "activationAge"))
+            for given, name in ages:
                 if given:
                     raise MetadataError(
                         f'parameter "{name}" applies to measure "age"; this trigger '

@@ -332,10 +332,14 @@ class MotoServer:
             return [k for a, k in self.requests if a == action]
 
     def sqs(self) -> object:
+        return self.client("sqs")
+
+    def client(self, service: str) -> object:
+        """A boto3 client of ``service`` (sqs, cloudwatch) on this moto server."""
         import boto3
 
         return boto3.client(
-            "sqs",
+            service,
             region_name="us-east-1",
             endpoint_url=self.endpoint,
             aws_access_key_id="test-setup",

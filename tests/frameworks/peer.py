@@ -103,7 +103,9 @@ def rq_state(url: str, s: dict[str, Any], st: dict[str, Any]) -> Counts:
     live = started.get_job_count(cleanup=False) - len(started.get_expired_job_ids(now))
     times = [job.enqueued_at.replace(tzinfo=dt.UTC).timestamp() for job in q.jobs]
     for job_id in due_ids:
-        when = scheduled.get_scheduled_time(job_id.decode() if isinstance(job_id, bytes) else job_id)
+        when = scheduled.get_scheduled_time(
+            job_id.decode() if isinstance(job_id, bytes) else job_id
+        )
         times.append(when.replace(tzinfo=dt.UTC).timestamp())
     return {
         "ready": q.count + due,

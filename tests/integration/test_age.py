@@ -47,7 +47,9 @@ def aged(md: dict[str, str], **more: str) -> dict[str, str]:
 
 
 # -- lists -------------------------------------------------------------------------
-async def test_list_written_by_the_enqueue_helper(redis_db: RedisProcess, triggers: Triggers) -> None:
+async def test_list_written_by_the_enqueue_helper(
+    redis_db: RedisProcess, triggers: Triggers
+) -> None:
     md = {"scalerType": "redis", "address": redis_db.address, "listName": "jobs"}
     assert (await read(triggers, aged(md))) == Aged(0.0, None)  # empty: nothing waits
     assert await evaluate(triggers, aged(md), now=2e9) == (0.0, False)
@@ -60,9 +62,11 @@ async def test_list_written_by_the_enqueue_helper(redis_db: RedisProcess, trigge
     assert sample.oldest == pytest.approx(first_at, abs=RESOLUTION)
     # the injected clock, 90 s on: the value is the age, active past activationAge 30
     value, active = await evaluate(triggers, aged(md), now=first_at + 90)
-    assert value == pytest.approx(90, abs=RESOLUTION) and active
+    assert value == pytest.approx(90, abs=RESOLUTION)
+    assert active
     value, active = await evaluate(triggers, aged(md), now=first_at + 20)
-    assert value == pytest.approx(20, abs=RESOLUTION) and not active
+    assert value == pytest.approx(20, abs=RESOLUTION)
+    assert not active
 
 
 @pytest.mark.parametrize(
@@ -94,7 +98,7 @@ async def test_list_items_without_times_are_refused_never_guessed(
     client = redis_db.client()
     client.rpush("jobs", "raw item", json.dumps({"queued": 1_700_000_000}))
     md = aged({"scalerType": "redis", "address": redis_db.address, "listName": "jobs"})
-    with pytest.raises(UnsupportedState, match="carries no enqueue time.*ageField"):
+    with pytest.raises(UnsupportedState, match=r"carries no enqueue time.*ageField"):
         await read(triggers, md)
     client.zadd("scores", {"a": 1})
     with pytest.raises(UnsupportedState, match="is a zset: measure age reads a list"):
@@ -181,8 +185,10 @@ async def test_framework_age_is_the_frameworks_own_oldest_ready_time(
         seen_due += bool(state.get("due"))
         assert sample.oldest == pytest.approx(expected, abs=RESOLUTION), (i, state)
         value, active = await evaluate(triggers, md, now=expected + 45.5)
-        assert value == pytest.approx(45.5, abs=1e-3) and active, (i, state)
-    assert seen_empty and seen_due  # both an empty queue and due scheduled work were read
+        assert value == pytest.approx(45.5, abs=1e-3), (i, state)
+        assert active, (i, state)
+    assert seen_empty  # an empty queue was read
+    assert seen_due  # and due scheduled work
 
 
 @pytest.mark.parametrize("framework", ["celery", "huey"])
@@ -190,5 +196,6 @@ def test_frameworks_without_times_are_refused_with_the_reason(
     framework: str, redis_db: RedisProcess, triggers: Triggers
 ) -> None:
     md = aged(metadata(redis_db, framework, {"queue": "default"}))
-    with pytest.raises(MetadataError, match=f"cannot be read here: {framework.capitalize()}.*no enqueue time"):
+    reason = f"cannot be read here: {framework.capitalize()}.*no enqueue time"
+    with pytest.raises(MetadataError, match=reason):
         triggers.parse(md)

@@ -12,7 +12,7 @@ import pytest
 
 from scaler.brokers.memory.client import MemoryAdapter
 from scaler.brokers.sqs.client import SqsAdapter
-from scaler.errors import BrokerTimeout, BrokerUnavailable, QueueNotFound
+from scaler.errors import BrokerTimeout, BrokerUnavailable, QueueNotFound, UnsupportedState
 from scaler.registry import Triggers
 from tests.brokers import HangingServer, MotoServer, free_port
 from tests.conftest import Clock, ServerFactory, evaluate, metrics_request, ref
@@ -302,3 +302,38 @@ async def test_answers_keda_treats_as_errors_have_a_status_with_the_cause(
     details = err.value.details() or ""
     assert needle in details
     assert "SECRET" not in details  # a body is the endpoint's, never echoed
+
+
+async def test_age_is_cloudwatchs_newest_age_of_oldest_message(moto: MotoServer) -> None:
+    """measure: age on SQS reads CloudWatch's ApproximateAgeOfOldestMessage (moto's
+    CloudWatch, holding datapoints the test puts there as SQS would, a minute apart):
+    the newest datapoint in the window is the value, as it is: never aged further."""
+    now = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.UTC)
+    adapter = SqsAdapter(timeout=5, now=lambda: now)
+    triggers = Triggers({"sqs": adapter})
+    try:
+        url = fill(moto, "aged", visible=3, in_flight=0, delayed=0)
+        empty = fill(moto, "aged-empty", visible=0, in_flight=0, delayed=0)
+        silent = fill(moto, "aged-silent", visible=2, in_flight=0, delayed=0)
+        watch: Any = moto.client("cloudwatch")
+        for minutes, seconds in ((3, 100.0), (1, 220.0), (2, 160.0), (20, 999.0)):
+            watch.put_metric_data(Namespace="AWS/SQS", MetricData=[{
+                "MetricName": "ApproximateAgeOfOldestMessage",
+                "Dimensions": [{"Name": "QueueName", "Value": "aged"}],
+                "Timestamp": now - datetime.timedelta(minutes=minutes),
+                "Value": seconds, "Unit": "Seconds",
+            }])  # fmt: skip
+        md = meta(moto, url, measure="age", targetAge="60", activationAge="200")
+        # the newest datapoint in the last 15 minutes (the one 20 minutes old is out)
+        assert await evaluate(triggers, md, now=0) == (220.0, True)
+        trigger = triggers.parse(md)
+        sample = await adapter.read(trigger.query)
+        assert (sample.length, sample.age) == (3.0, 220.0)
+        assert trigger.metric_name == "aws-sqs-aged-age"
+        # an empty queue with no datapoints: nothing waits
+        assert await evaluate(triggers, {**md, "queueURL": empty}) == (0.0, False)
+        # messages waiting and no datapoint: refused, never a made-up 0
+        with pytest.raises(UnsupportedState, match="no ApproximateAgeOfOldestMessage"):
+            await evaluate(triggers, {**md, "queueURL": silent})
+    finally:
+        await triggers.aclose()

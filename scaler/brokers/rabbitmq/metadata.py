@@ -20,7 +20,6 @@ from scaler.keda.scaledjob import milli
 from scaler.metadata import (
     AgeKeys,
     Secret,
-    TriggerMetadata,
     auth_key,
     key,
     one_of,

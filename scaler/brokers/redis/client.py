@@ -440,9 +440,7 @@ async def _aged_list(client: _Counts, query: RedisListQuery | RedisWorkQuery, ke
             "items carry their enqueue times (docs/age.md)"
         )
     ends = tuple(end if isinstance(end, bytes) else None for end in answer[2:4])
-    oldest = ages.list_oldest(
-        (ends[0], ends[1]), key=key, age_field=query.age_field, where=where
-    )
+    oldest = ages.list_oldest((ends[0], ends[1]), key=key, age_field=query.age_field, where=where)
     return Aged(float(answer[1]) if isinstance(answer[1], int) else 0.0, oldest)
 
 

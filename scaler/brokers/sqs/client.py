@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import contextvars
 import datetime
+import math
 import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping
@@ -38,8 +39,10 @@ from scaler.errors import (
     BrokerUnavailable,
     QueueNotFound,
     ScalerError,
+    UnsupportedState,
 )
 from scaler.metadata import fingerprint
+from scaler.trigger import Aged
 
 _ROLE_SESSION_NAME = "keda-queue-scaler"
 
@@ -146,6 +149,8 @@ class _AwsClient(Protocol):
     async def get_queue_url(self, *, QueueName: str) -> Mapping[str, object]: ...
 
     async def assume_role(self, **request: str | int) -> Mapping[str, object]: ...
+
+    async def get_metric_statistics(self, **request: object) -> Mapping[str, object]: ...
 
     async def close(self) -> None: ...
 
@@ -267,6 +272,10 @@ async def _call(method: Callable[..., Awaitable[T]], deadline: float, **kwargs: 
     return await _once(method, **kwargs)
 
 
+#: How far back a read looks for CloudWatch's age of a queue (seconds).
+AGE_WINDOW = 900
+
+
 def _utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
@@ -318,9 +327,12 @@ class SqsAdapter:
         #: STS AssumeRole calls made, for tests and the cost docs.
         self.assume_role_calls = 0
 
-    async def read(self, query: SqsQuery) -> float:
+    async def read(self, query: SqsQuery) -> float | Aged:
+        """The count; with ``query.age`` also CloudWatch's latest
+        ApproximateAgeOfOldestMessage, a reading a minute or more old (docs/age.md)."""
         what = f'reading queue "{query.queue_name}"'
         deadline = asyncio.get_running_loop().time() + self._timeout
+        age: float | None = None
         try:
             async with asyncio.timeout_at(deadline):
                 signing = _SIGNING_AS.set(await self._credentials(query.identity))
@@ -333,12 +345,67 @@ class SqsAdapter:
                             QueueUrl=url,
                             AttributeNames=list(query.attributes),
                         )
+                    if query.age:
+                        what = f'reading CloudWatch\'s age of queue "{query.queue_name}"'
+                        async with self._client("cloudwatch", query.identity) as watch:
+                            age = await self._age(watch, query, deadline)
                 finally:
                     _SIGNING_AS.reset(signing)
         except ScalerError:
             raise
         except (*_EXPECTED, _Unreadable) as exc:
             raise translate(exc, query.identity, what) from exc
+        total = self._total(reply, query)
+        if not query.age:
+            return total
+        if age is None and total > 0:
+            raise UnsupportedState(
+                f"CloudWatch has no ApproximateAgeOfOldestMessage for queue "
+                f'"{query.queue_name}" in the last {AGE_WINDOW // 60} minutes while it holds '
+                f"{total:g} messages: SQS sends it every minute for an active queue; check "
+                "the queue's metrics in CloudWatch (docs/age.md)"
+            )
+        return Aged(total, age=age or 0.0)
+
+    async def _age(self, watch: _AwsClient, query: SqsQuery, deadline: float) -> float | None:
+        """The newest datapoint of ApproximateAgeOfOldestMessage (Maximum, 1-minute
+        periods) in the last AGE_WINDOW seconds, or None when there is none."""
+        end = self._now()
+        reply = await _call(
+            watch.get_metric_statistics,
+            deadline,
+            Namespace="AWS/SQS",
+            MetricName="ApproximateAgeOfOldestMessage",
+            Dimensions=[{"Name": "QueueName", "Value": query.queue_name}],
+            StartTime=end - datetime.timedelta(seconds=AGE_WINDOW),
+            EndTime=end,
+            Period=60,
+            Statistics=["Maximum"],
+        )
+        points = reply.get("Datapoints")
+        if not isinstance(points, list):
+            raise BrokerError(
+                f"{query.identity.describe()} answered GetMetricStatistics without Datapoints"
+            )
+        newest: tuple[datetime.datetime, float] | None = None
+        for point in points:
+            when = point.get("Timestamp") if isinstance(point, dict) else None
+            value = point.get("Maximum") if isinstance(point, dict) else None
+            if (
+                not isinstance(when, datetime.datetime)
+                or not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+            ):
+                raise BrokerError(
+                    f"{query.identity.describe()} answered GetMetricStatistics with a "
+                    "datapoint that is not a time and a number"
+                )
+            if newest is None or when > newest[0]:
+                newest = (when, float(value))
+        return None if newest is None else max(0.0, newest[1])
+
+    def _total(self, reply: Mapping[str, object], query: SqsQuery) -> float:
         attributes = reply.get("Attributes")
         if not isinstance(attributes, dict):
             attributes = {}

@@ -12,8 +12,8 @@ from scaler.errors import (
     MetadataError,
 )
 from scaler.guard import Destination, quoted
-from scaler.metadata import Secret, TriggerMetadata, key, one_of, positive, secret_key
-from scaler.trigger import Trigger, counting, metric_name
+from scaler.metadata import AgeKeys, Secret, key, one_of, positive, secret_key
+from scaler.trigger import AnyTrigger, aging, counting, metric_name
 
 VISIBLE = "ApproximateNumberOfMessages"
 
@@ -61,11 +61,14 @@ class SqsQuery:
     queue_url: str  # "" when only the name is known
     queue_name: str
     attributes: tuple[str, ...]
+    #: measure: age: CloudWatch's ApproximateAgeOfOldestMessage for the queue too
+    age: bool = False
 
     def destinations(self) -> tuple[Destination, ...]:
         """Where signed requests go: ``awsEndpoint``, else AWS's regional endpoints
         (botocore sends every call to the client's endpoint, never to the queue URL's
-        host). With a role, STS is called there first."""
+        host). With a role, STS is called there first; with an age, CloudWatch (at
+        ``awsEndpoint`` too when one is set, as LocalStack and moto serve both)."""
         identity = self.identity
         if identity.endpoint:
             parts = urlsplit(identity.endpoint)
@@ -73,6 +76,10 @@ class SqsQuery:
             return (Destination(parts.hostname or "", port, "SQS endpoint"),)
         suffix = "amazonaws.com.cn" if identity.region.startswith("cn-") else "amazonaws.com"
         out = [Destination(f"sqs.{identity.region}.{suffix}", 443, "SQS endpoint")]
+        if self.age:
+            out.append(
+                Destination(f"monitoring.{identity.region}.{suffix}", 443, "CloudWatch endpoint")
+            )
         if identity.role_arn:
             out.append(Destination(f"sts.{identity.region}.{suffix}", 443, "STS endpoint"))
         return tuple(out)
@@ -101,7 +108,7 @@ def _queue_name_from_url(text: str) -> str | None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SqsMetadata(TriggerMetadata):
+class SqsMetadata(AgeKeys):
     scaler_types: ClassVar[tuple[str, ...]] = ("aws-sqs-queue",)
     default_target: ClassVar[bool] = True  # AWS's own endpoints
     aws_authorization: ClassVar[bool] = True
@@ -142,6 +149,7 @@ class SqsMetadata(TriggerMetadata):
         return name
 
     def validate(self, scaler_type: str) -> None:
+        self.check_age()
         if not _REGION.fullmatch(self.aws_region):
             raise MetadataError(
                 f'parameter "awsRegion" value "{quoted(self.aws_region)}" must be an AWS region '
@@ -197,9 +205,10 @@ class SqsMetadata(TriggerMetadata):
             )
 
     def spec(self, scaler_type: str) -> tuple[str, float]:
-        return metric_name("aws-sqs", self.queue_name()), float(self.queue_length)
+        name = metric_name("aws-sqs", self.queue_name())
+        return self.age_spec(name, float(self.queue_length))
 
-    def trigger(self, scaler_type: str) -> Trigger[SqsQuery, float]:
+    def trigger(self, scaler_type: str) -> AnyTrigger:
         attributes = [VISIBLE]
         if self.scale_on_in_flight:
             attributes.append(IN_FLIGHT)
@@ -216,7 +225,9 @@ class SqsMetadata(TriggerMetadata):
             external_id=self.aws_external_id,
         )
         url = self.queue_url if _queue_name_from_url(self.queue_url) is not None else ""
-        query = SqsQuery(identity, url, name, tuple(attributes))
+        query = SqsQuery(identity, url, name, tuple(attributes), self.wants_age)
+        if self.wants_age:
+            return aging(scaler_type, self.spec(scaler_type), self.activation_age, query)
         return counting(
             scaler_type, self.spec(scaler_type), float(self.activation_queue_length), query
         )

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from scaler.brokers.sqs.metadata import SqsQuery
 from scaler.errors import PolicyError
 from scaler.guard import quoted
-from scaler.trigger import Trigger
+from scaler.trigger import AnyTrigger
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,12 @@ class AwsPolicy:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
 
-    def check(self, trigger: Trigger[SqsQuery, float], from_credential_set: bool) -> None:
+    def check(self, trigger: AnyTrigger, from_credential_set: bool) -> None:
         if from_credential_set:
             return
-        identity = trigger.query.identity
+        query = trigger.query
+        assert isinstance(query, SqsQuery)
+        identity = query.identity
         if identity.endpoint:
             try:
                 allowed = self.normal(identity.endpoint) in {self.normal(e) for e in self.endpoints}
