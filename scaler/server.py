@@ -175,9 +175,11 @@ class ScalerServer:
         clock: Callable[[], float] = time.monotonic,
         kube: Objects | None = None,
         kinds: Mapping[str, Kind] = KINDS,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         """``policy`` replaces the one built from ``--allow-brokers`` (tests give one
         whose resolver never asks DNS); ``clock`` times the reading cache's TTL;
+        ``wall_clock`` (Unix seconds) is what a ``measure: age`` is taken against;
         ``kube`` gives the objects authenticationRefs resolve from (tests give fixed
         ones) in place of the watches ``--kubernetes`` builds; ``kinds`` is the scalerType
         table (:data:`scaler.registry.KINDS`; a test adds a toy broker)."""
@@ -222,6 +224,7 @@ class ScalerServer:
             metrics=self.metrics,
             stream_interval=settings.stream_interval,
             policy=self.policy,
+            clock=wall_clock,
         )
         self.health = health.aio.HealthServicer()
         self.port = 0

@@ -237,12 +237,13 @@ def start_server() -> ServerFactory:
         clock: Callable[[], float] = time.monotonic,
         kube: Any = None,
         kinds: Mapping[str, Kind] = KINDS,
+        wall_clock: Callable[[], float] = time.time,
         **overrides: Any,
     ) -> AsyncIterator[Running]:
         settings = test_settings(**overrides)
         server = ScalerServer(
             settings, adapters=adapters, registry=CollectorRegistry(), clock=clock, kube=kube,
-            kinds=kinds,
+            kinds=kinds, wall_clock=wall_clock,
         )  # fmt: skip
         await server.start()
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")

@@ -11,15 +11,17 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
 import pytest
 
 from scaler.brokers.redis.client import RedisAdapter
 from scaler.errors import MetadataError, UnsupportedState
+from scaler.proto import externalscaler_pb2 as pb
 from scaler.registry import Triggers
 from scaler.trigger import Aged
 from scaler.worker import enqueue
 from tests.brokers import RedisProcess
-from tests.conftest import evaluate
+from tests.conftest import ServerFactory, evaluate, ref
 from tests.frameworks.peers import Peer
 from tests.integration.test_frameworks import CASES, metadata
 
@@ -199,3 +201,39 @@ def test_frameworks_without_times_are_refused_with_the_reason(
     reason = f"cannot be read here: {framework.capitalize()}.*no enqueue time"
     with pytest.raises(MetadataError, match=reason):
         triggers.parse(md)
+
+
+async def test_grpc_answers_the_age_and_exports_it_per_scaledjob(
+    redis_db: RedisProcess, start_server: ServerFactory
+) -> None:
+    """Over gRPC, as KEDA asks: the spec's target is targetAge, GetMetrics the age at the
+    server's (injected) wall clock, IsActive past activationAge; the gauge names the
+    ScaledJob; a source without times is a FAILED_PRECONDITION that says why."""
+    client = redis_db.client()
+    client.lpush("jobs", json.dumps({"queued": 1_700_000_000.25}))
+    client.lpush("raw", "no time here")
+    md = aged({"scalerType": "redis", "address": redis_db.address, "listName": "jobs"},
+              ageField="queued")  # fmt: skip
+    now = [1_700_000_010.25]
+    async with start_server(cache_ttl=0.0, wall_clock=lambda: now[0]) as s:
+        spec = await s.stub.GetMetricSpec(ref(md, "resize", "team-a"))
+        assert [(m.metricName, m.targetSizeFloat) for m in spec.metricSpecs] == [
+            ("redis-jobs-age", 60.0)
+        ]
+        request = pb.GetMetricsRequest(scaledObjectRef=ref(md, "resize", "team-a"))
+        got = await s.stub.GetMetrics(request)
+        assert got.metricValues[0].metricValueFloat == pytest.approx(10.0, abs=RESOLUTION)
+        assert not (await s.stub.IsActive(ref(md, "resize", "team-a"))).result
+        now[0] += 30  # the clock moves; the item has now waited 40 s > activationAge 30
+        assert (await s.stub.IsActive(ref(md, "resize", "team-a"))).result
+        labels = {"scaled_namespace": "team-a", "scaled_name": "resize", "metric": "redis-jobs-age"}
+        gauge = s.server.registry.get_sample_value(
+            "keda_queue_scaler_oldest_item_age_seconds", labels
+        )
+        assert gauge == pytest.approx(40.0, abs=RESOLUTION)
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await s.stub.GetMetrics(
+                pb.GetMetricsRequest(scaledObjectRef=ref({**md, "listName": "raw"}))
+            )
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "carries no enqueue time" in (refused.value.details() or "")
