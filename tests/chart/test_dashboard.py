@@ -93,6 +93,9 @@ async def live_series(start_server: ServerFactory) -> dict[str, set[str]]:
         with contextlib.suppress(grpc.aio.AioRpcError):
             await s.stub.GetMetrics(metrics_request({**ok, "queueName": "broken"}))
         feed_jobs(s.server.registry)
+        # a measure: age trigger's reading, as the servicer records it (tests/integration/
+        # test_age.py reads one from a real Redis over gRPC)
+        s.server.metrics.set_workload("team-a", "render", "s0-redis-jobs-age", 5.0, True, age=5.0)
         stream = s.stub.StreamIsActive(ref(ok))
         await stream.read()
         url = f"http://127.0.0.1:{s.server.metrics_port}/metrics"
@@ -175,6 +178,7 @@ async def test_alert_rules_match_live_metrics(start_server: ServerFactory, helm:
         "KedaQueueScalerDown", "KedaQueueScalerBrokerErrors", "KedaQueueScalerRPCErrors",
         "KedaQueueScalerSlowBrokerReads", "KedaQueueScalerJobsFailing",
         "KedaQueueScalerWorkQueuedNoJobStarting", "KedaQueueScalerKubernetesWatchFailing",
+        "KedaQueueScalerWorkWaitingTooLong",
     }  # fmt: skip
     for rule in rules:
         expr = rule["expr"]

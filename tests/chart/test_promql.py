@@ -128,9 +128,11 @@ def traffic() -> dict[str, str]:
     # Jobs and answers the same polls); the decoy's is 50 times larger.
     sj = {"scaled_namespace": "team-a", "scaled_name": "render"}
     for where, scale in ((A, 1), (B, 1), (DECOY, 50)):
-        # Two triggers: 12 and 3 items.
+        # Two triggers: 12 and 3 items; a third measures age: its oldest item waited 95 s.
         add("workload_value", where, f"{12 * scale}x10", metric="s0-redis-jobs", **sj)
         add("workload_value", where, f"{3 * scale}x10", metric="s1-redis-more", **sj)
+        add("workload_value", where, f"{95 * scale}x10", metric="s2-redis-jobs-age", **sj)
+        add("oldest_item_age_seconds", where, f"{95 * scale}x10", metric="s2-redis-jobs-age", **sj)
         add("scaledjob_jobs", where, f"{3 * scale}x10", state="active", **sj)
         add("scaledjob_jobs", where, f"{2 * scale}x10", state="pending", **sj)
         # 30 completions and 6 BackoffLimitExceeded failures a minute.
@@ -227,8 +229,12 @@ def expected(version: str) -> dict[tuple[str, str], list[dict[str, Any]]]:
             s(1, method="GetMetrics", code="UNAVAILABLE")
         ],
         ("Scaler versions", "{{version}}"): [s(2, version=version)],
-        # Both replicas report 12 + 3: the largest, 15, not 30.
+        # Both replicas report 12 + 3: the largest, 15, not 30 (the age is not a depth).
         ("Queue depth per ScaledJob", "{{scaled_namespace}}/{{scaled_name}}"): [s(15, **SJ)],
+        # Both replicas report 95 s: the largest, not the sum; the decoy is elsewhere.
+        ("Oldest item age by queue", "{{scaled_namespace}}/{{scaled_name}} {{metric}}"): [
+            s(95, metric="s2-redis-jobs-age", **SJ)
+        ],
         ("Jobs running and pending", "{{scaled_namespace}}/{{scaled_name}} {{state}}"): [
             s(3, state="active", **SJ),
             s(2, state="pending", **SJ),
@@ -453,7 +459,32 @@ async def test_alerts_fire_when_they_should_and_only_then(
         ),
     ]  # fmt: skip
     tests += job_alert_cases(case, healthy, descriptions)
+    tests += age_alert_cases(case, healthy, descriptions)
     run_promtool(promtool, tmp_path, {"rule_files": ["rules.yml"], "tests": tests})
+
+
+def age_alert_cases(case: Any, healthy: dict[str, str], descriptions: dict[str, str]) -> list[Any]:
+    """KedaQueueScalerWorkWaitingTooLong (threshold 900 s, for 10m): per ScaledJob and
+    trigger, on the largest reading of the replicas, never their sum."""
+    waiting = "KedaQueueScalerWorkWaitingTooLong"
+    sj = {"scaled_namespace": "team-a", "scaled_name": "render", "metric": "s0-redis-jobs-age"}
+    pod_b = {**POD, "instance": "10.0.0.2:9464", "pod": "kqs-b"}
+    age_a = series(f"{P}_oldest_item_age_seconds", {**POD, **sj})
+    age_b = series(f"{P}_oldest_item_age_seconds", {**pod_b, **sj})
+    other = series(f"{P}_oldest_item_age_seconds",
+                   {**POD, **sj, "scaled_namespace": "team-b", "scaled_name": "mail"})  # fmt: skip
+    where = {"namespace": "default", **sj}
+    return [
+        # 600 s on each of two replicas: under 900 (their sum, 1200, is not a reading)
+        case({**healthy, age_a: "600x20", age_b: "600x20"}, waiting, []),
+        # over the threshold only for the last 5 minutes: not yet "for" 10m
+        case({**healthy, age_a: "0x9 1000x10"}, waiting, []),
+        # 1,000 s and growing for 15 minutes: fires, naming the team's ScaledJob only
+        case({**healthy, age_a: "1000+60x20", age_b: "1000+60x20", other: "30x20"}, waiting, [
+            alert("waiting", where, "Work for team-a/render has waited 31m 40s (s0-redis-jobs-age)",
+                  descriptions[waiting]),
+        ]),
+    ]  # fmt: skip
 
 
 def job_alert_cases(case: Any, healthy: dict[str, str], descriptions: dict[str, str]) -> list[Any]:

@@ -162,7 +162,7 @@ RULES = [
 def test_mode_rules(
     mode: str, activation: float, exclude: bool, sample: QueueStats, expected: tuple[float, bool]
 ) -> None:
-    assert RabbitRule(mode, activation, exclude)(sample) == expected
+    assert RabbitRule(mode, activation, exclude)(sample, 0.0) == expected
 
 
 @pytest.mark.parametrize(
