@@ -45,6 +45,10 @@ class Polled:
     #: With ``include`` naming several states: each state's own value (a GetMetrics
     #: with ``include`` set to that state alone), in the order given.
     states: tuple[tuple[str, float | str], ...] = ()
+    #: The other measure of the same queue (docs/age.md), read beside it: ("length",
+    #: n) for a trigger with ``measure: age``, ("age", seconds) for a length trigger
+    #: whose items carry times; None when it cannot be read.
+    beside: tuple[str, float] | None = None
 
 
 def _status(exc: grpc.aio.AioRpcError) -> str:

@@ -73,11 +73,11 @@ async def explain(
 ) -> list[Result]:
     out = []
     for job in jobs:
-        polled = [
-            await _states(job, i, await caller.poll(job, i, address or t.scaler_address),
-                          address or t.scaler_address, caller)
-            for i, t in enumerate(job.triggers)
-        ]  # fmt: skip
+        polled = []
+        for i, t in enumerate(job.triggers):
+            where = address or t.scaler_address
+            found = await _states(job, i, await caller.poll(job, i, where), where, caller)
+            polled.append(await _beside(job, i, found, where, caller))
         decision = decide(
             job.spec, [p.reading for p in polled if p.served], running=running, pending=pending
         )
@@ -105,6 +105,32 @@ async def _states(job: ScaledJob, index: int, polled: Polled, address: str,
         error = alone.reading.error or (specs[0].error if specs else "no metric spec")
         found.append((state, specs[0].queue_length if specs and not error else str(error)))
     return dataclasses.replace(polled, states=tuple(found))
+
+
+#: The keys of one measure that the other does not take.
+_AGE_KEYS = ("measure", "targetAge", "activationAge", "ageField")
+
+
+async def _beside(job: ScaledJob, index: int, polled: Polled, address: str,
+                  caller: Caller) -> Polled:  # fmt: skip
+    """A served trigger with the other measure of its queue read beside it: the length
+    of an age trigger, or the age of a length trigger whose items carry times."""
+    metadata = polled.trigger.metadata
+    if not polled.served or polled.reading.error or not metadata.get("scalerType"):
+        return polled  # another external scaler's keys are its own
+    ages = metadata.get("measure", "").strip() == "age"
+    other = {k: v for k, v in metadata.items() if k not in _AGE_KEYS or k == "ageField"}
+    if ages:
+        other.pop("ageField", None)
+    else:
+        other.update({"measure": "age", "targetAge": "1"})
+    trigger = dataclasses.replace(polled.trigger, metadata=other)
+    triggers = (*job.triggers[:index], trigger, *job.triggers[index + 1 :])
+    alone = await caller.poll(dataclasses.replace(job, triggers=triggers), index, address)
+    specs = alone.reading.specs
+    if alone.reading.error or not specs or specs[0].error:
+        return polled  # no times to read (a length trigger's items may carry none)
+    return dataclasses.replace(polled, beside=("length" if ages else "age", specs[0].queue_length))
 
 
 def failed(polled: Polled) -> bool:
@@ -141,6 +167,14 @@ def notes(job: ScaledJob, polled: Sequence[Polled], decision: Decision) -> list[
                 for state, v in p.states
             )
             out.append(f"trigger {i} counts {parts} (include)")
+        if p.beside is not None:
+            measure, value = p.beside
+            if measure == "length":
+                out.append(f"trigger {i} measures age (seconds); its queue holds {_fmt(value)} "
+                           "ready items")  # fmt: skip
+            else:
+                out.append(f"trigger {i}: its oldest ready item has waited {_fmt(value)} s "
+                           "(measure: age would scale on that; docs/age.md)")  # fmt: skip
         for err in p.retried:
             out.append(f"a call failed once ({err}); KEDA's retry succeeded, as here")
     return out
@@ -265,6 +299,8 @@ def _trigger_json(index: int, p: Polled) -> dict[str, object]:
     }
     if p.states:
         out["states"] = dict(p.states)
+    if p.beside is not None:
+        out[p.beside[0]] = p.beside[1]
     if first is not None and first.error:
         out["error"] = first.error
         out["errorVisibleInCluster"] = True

@@ -210,3 +210,31 @@ async def test_from_cluster_without_a_kubeconfig_says_so(tmp_path: Path) -> None
     )
     assert code == 2
     assert "no usable kubeconfig" in err
+
+
+async def test_explain_shows_the_age_beside_the_length(
+    start_server: ServerFactory, redis_db: RedisProcess, tmp_path: Path
+) -> None:
+    """An age trigger is shown with its queue's length, a length trigger with its oldest
+    item's age when the items carry times (docs/age.md); the server's clock is fixed."""
+    redis_db.client().lpush("jobs", *(json.dumps({"at": 1_700_000_000 + i}) for i in range(3)))
+    manifest = tmp_path / "sj.yaml"
+    manifest.write_text(
+        "kind: ScaledJob\nmetadata: {name: aged, namespace: team-a}\nspec:\n  triggers:\n"
+        "  - type: external\n    metadata:\n      scalerAddress: x:1\n      scalerType: redis\n"
+        f"      address: {redis_db.address}\n      listName: jobs\n      measure: age\n"
+        "      targetAge: '30'\n      ageField: at\n"
+    )
+    async with start_server(wall_clock=lambda: 1_700_000_090.0) as s:
+        code, out, err = await cli(str(manifest), "--address", s.address, "--output", "json")
+        assert code == 0, err
+        trigger = json.loads(out)["triggers"][0]
+        assert (trigger["metricName"], trigger["value"], trigger["length"]) == (
+            "redis-jobs-age",
+            90,
+            3,
+        )
+        assert trigger["target"] == 30
+        code, out, err = await cli(str(manifest), "--address", s.address)
+        assert code == 0, err
+        assert "trigger 0 measures age (seconds); its queue holds 3 ready items" in out
