@@ -20,6 +20,8 @@ from typing import Any
 import aiormq
 import pytest
 
+from scaler.brokers.redis.client import RedisAdapter
+from scaler.registry import Triggers
 from tests.brokers import MotoServer, RabbitMQProcess, RedisCluster, RedisProcess, RedisSentinel
 from tests.conftest import REDIS_PASSWORD, ServerFactory
 from tests.integration.test_sqs import fill
@@ -518,3 +520,43 @@ def test_every_listed_difference_is_documented() -> None:
     text = DOCS.read_text()
     for ident in DIFFERENCES:
         assert f"`{ident}`" in text, f"{ident} is not in {DOCS.name}"
+
+
+@pytest.mark.timeout(600)
+async def test_age_reads_beside_kedas_own_stream_counts(
+    start_server: ServerFactory, redis_db: RedisProcess, redis_password_server: RedisProcess
+) -> None:
+    """measure: age has no KEDA equivalent, but its read carries the count KEDA's
+    built-in redis-streams scaler reads (length, pending, lag): each must equal KEDA's
+    own value on the same stream, and the age is taken from the first entry the group
+    was not given (the 4th of 6 here), from the id Redis stamped it with."""
+    await prepare_redis(redis_db, redis_password_server)
+    stm = {"address": redis_db.address, "stream": "events"}
+    group = {**stm, "consumerGroup": "workers"}
+    modes = {
+        "length": case("age-beside-xlen", "redis-streams", dict(stm)),
+        "pending": case("age-beside-pending", "redis-streams", dict(group)),
+        "lag": case("age-beside-lag", "redis-streams", {**group, "lagCount": "2"}),
+    }
+    async with start_server() as s:
+        answers = await livediff(list(modes.values()), s.address)
+    ids = [entry_id for entry_id, _ in redis_db.client().xrange("events")]
+    first, undelivered = (int(ids[i].split(b"-")[0]) / 1000 for i in (0, 3))
+    triggers = Triggers({"redis": RedisAdapter(timeout=5)})
+    try:
+        for mode, c in modes.items():
+            builtin = answers[c["id"]]["builtin"]
+            assert not builtin.get("error"), builtin
+            trigger = triggers.parse(
+                {
+                    "scalerType": "redis-streams",
+                    **c["metadata"],
+                    "measure": "age",
+                    "targetAge": "60",
+                }
+            )
+            sample = await triggers.adapter_for(trigger).read(trigger.query)
+            assert sample.length == builtin["value"], (mode, builtin)
+            assert sample.oldest == (first if mode == "length" else undelivered), mode
+    finally:
+        await triggers.aclose()
