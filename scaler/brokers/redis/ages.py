@@ -22,12 +22,22 @@ from scaler.errors import UnsupportedState
 #: A number above this is read as milliseconds (as seconds it would be past 5000 AD).
 MS_ABOVE = 100_000_000_000
 
-#: KEYS[1] a list: its type, its length and its two ends, in one round trip.
+#: The largest list item whose time a read fetches: a bigger one (any tenant may push
+#: a 512 MB item) is refused where it lies, never sent to the scaler.
+MAX_ITEM = 1 << 20
+
+#: KEYS[1] a list, ARGV[1] MAX_ITEM: its type, its length and its two ends, in one
+#: round trip; an end larger than ARGV[1] bytes is replaced by its size, as a number.
 _ENDS = """
 local t = redis.call('TYPE', KEYS[1])['ok']
 if t ~= 'list' then return {t, 0, false, false} end
-return {t, redis.call('LLEN', KEYS[1]), redis.call('LINDEX', KEYS[1], 0),
-        redis.call('LINDEX', KEYS[1], -1)}
+local ends = {t, redis.call('LLEN', KEYS[1])}
+for _, at in ipairs({0, -1}) do
+  local item = redis.call('LINDEX', KEYS[1], at)
+  if item and #item > tonumber(ARGV[1]) then item = #item end
+  table.insert(ends, item)
+end
+return ends
 """
 
 
@@ -118,15 +128,21 @@ def item_time(raw: bytes, age_field: str) -> float | None:
 
 
 def list_oldest(
-    ends: tuple[bytes | None, bytes | None], *, key: str, age_field: str, where: str
+    ends: tuple[bytes | int | None, bytes | int | None], *, key: str, age_field: str, where: str
 ) -> float | None:
     """The older of a list's two ends' times (a FIFO list's oldest item is at one
     end, whichever side its producers push to), None for an empty list;
-    UnsupportedState when an end has no time."""
+    UnsupportedState when an end has no time, or is larger than MAX_ITEM (its size)."""
     found: list[float] = []
     for raw in ends:
         if raw is None:
             continue
+        if isinstance(raw, int):
+            raise UnsupportedState(
+                f'an item at an end of list "{key}" on {where} is {raw:,} bytes, more than '
+                f"the {MAX_ITEM:,} a read of its time fetches: keep payloads elsewhere and "
+                "queue a reference, or measure the length (docs/age.md)"
+            )
         when = item_time(raw, age_field)
         if when is None:
             how = (

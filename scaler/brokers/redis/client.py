@@ -429,7 +429,7 @@ async def _evalsha(
 async def _aged_list(client: _Counts, query: RedisListQuery | RedisWorkQuery, key: str) -> Aged:
     """A list's length and its oldest end's time, in one script."""
     script = ages.ends_script()
-    answer = await _evalsha(client, script.sha, script.source, (key,), ())
+    answer = await _evalsha(client, script.sha, script.source, (key,), (str(ages.MAX_ITEM),))
     where = query.conn.describe()
     if not isinstance(answer, list) or len(answer) != 4:
         raise UnsupportedState(f"{where} answered the list's ends with no list")
@@ -439,7 +439,7 @@ async def _aged_list(client: _Counts, query: RedisListQuery | RedisWorkQuery, ke
             f'Redis key "{key}" on {where} is a {kind}: measure age reads a list, whose '
             "items carry their enqueue times (docs/age.md)"
         )
-    ends = tuple(end if isinstance(end, bytes) else None for end in answer[2:4])
+    ends = tuple(end if isinstance(end, bytes | int) else None for end in answer[2:4])
     oldest = ages.list_oldest((ends[0], ends[1]), key=key, age_field=query.age_field, where=where)
     return Aged(float(answer[1]) if isinstance(answer[1], int) else 0.0, oldest)
 

@@ -41,7 +41,7 @@ local function count()
       if stamp then
         table.insert(times, 'ms:' .. string.format('%d', stamp + (tonumber(fields[2]) or 0)))
       elseif redis.call('EXISTS', job_key) == 1 then
-        table.insert(times, 'none:' .. job_key)
+        table.insert(times, 'none:' .. string.sub(job_key, 1, 200))
       end
     end
     -- the job each structure hands out next: the wait list's tail (the oldest),

@@ -22,10 +22,10 @@ local function count()
       if id then
         local job = ARGV[2] .. id
         local enqueued = redis.call('HGET', job, 'enqueued_at')
-        if enqueued then
+        if enqueued and #enqueued <= 64 then
           table.insert(times, 'iso:' .. enqueued)
-        elseif redis.call('EXISTS', job) == 1 then
-          table.insert(times, 'none:' .. job)
+        elseif enqueued or redis.call('EXISTS', job) == 1 then
+          table.insert(times, 'none:' .. string.sub(job, 1, 200))
         end -- a job deleted while its id waits: RQ skips it, and so does the age
       end
     end
