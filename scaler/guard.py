@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import ipaddress
+import math
 import re
 import socket
 import time
@@ -121,6 +122,15 @@ def capped(message: str) -> str:
 
 def check_metadata_size(metadata: Mapping[str, str]) -> None:
     """MetadataError (INVALID_ARGUMENT) naming the first key over a limit."""
+    if len(metadata) <= MAX_ENTRIES:  # the usual case, measured in C: then nothing to name
+        keys = list(map(len, metadata.keys()))
+        values = list(map(len, metadata.values()))
+        if not keys or (
+            max(keys) <= MAX_KEY_CHARS
+            and max(values) <= MAX_VALUE_CHARS
+            and sum(keys) + sum(values) <= MAX_TOTAL_CHARS
+        ):
+            return
     if len(metadata) > MAX_ENTRIES:
         raise MetadataError(
             f"the trigger has {len(metadata)} metadata entries; at most {MAX_ENTRIES} are accepted"
@@ -260,6 +270,10 @@ class BrokerPolicy:
         self._cache_size = cache_size
         self._clock = clock
         self._resolved: OrderedDict[str, tuple[float, tuple[IP, ...]]] = OrderedDict()
+        #: Destinations allowed, until when: an address for good (the patterns do not
+        #: change while the scaler runs), a name until its resolution expires. A poll
+        #: of a known broker is then one lookup; refusals are decided afresh each time.
+        self._allowed: OrderedDict[Destination, float] = OrderedDict()
 
     async def check(self, destinations: Iterable[Destination]) -> None:
         """PolicyError (PERMISSION_DENIED) for the first destination refused; nothing is
@@ -267,11 +281,24 @@ class BrokerPolicy:
         DEADLINE_EXCEEDED, one that does not resolve UNAVAILABLE, as the broker read
         would have been."""
         for dest in destinations:
+            until = self._allowed.get(dest)
+            if until is not None and self._clock() < until:
+                continue
             await self._check(dest)
 
     async def _check(self, dest: Destination) -> None:
         where = f"{dest.what} {_hostport(dest)}"
         ips = await self._ips(dest)
+        self._verdict(dest, ips, where)
+        resolved = self._resolved.get(dest.host.lower())
+        self._allowed[dest] = (
+            resolved[0] + self._cache_seconds if resolved is not None else math.inf
+        )
+        self._allowed.move_to_end(dest)
+        if len(self._allowed) > self._cache_size:
+            self._allowed.popitem(last=False)
+
+    def _verdict(self, dest: Destination, ips: tuple[IP, ...], where: str) -> None:
         ports = [p for p in self.patterns if p.port_matches(dest.port)]
         for ip in ips:
             if refused_network(ip) is not None and not any(p.names_refused(ip) for p in ports):
