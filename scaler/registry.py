@@ -10,7 +10,6 @@ Nothing here imports a broker's client: ``open_adapter`` imports it when called.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import re
 from collections import OrderedDict
@@ -166,12 +165,13 @@ class Triggers:
             metadata = self._credentials.apply(metadata, namespace, keys)
         else:
             metadata = apply_without_store(metadata)
-        digest = hmac.new(self._salt, digestmod=hashlib.sha256)
-        for k, v in sorted(metadata.items()):
-            digest.update(b"%d:%s%d:%s" % (len(k), k.encode(), len(v), v.encode()))
-        for k, v in sorted(auth_only.items()):  # apart: no metadata key can stand in
-            digest.update(b"auth%d:%s%d:%s" % (len(k), k.encode(), len(v), v.encode()))
-        key = digest.digest()
+        # One keyed hash over an unambiguous rendering (repr quotes every string): the
+        # authenticationRef's own keys ride apart, so no metadata key can stand in.
+        shown = repr((sorted(metadata.items()), sorted(auth_only.items())) if auth_only
+                     else sorted(metadata.items()))  # fmt: skip
+        key = hashlib.blake2b(
+            shown.encode("utf-8", "surrogatepass"), key=self._salt, digest_size=32
+        ).digest()
         trigger = self._parsed.get(key)
         if trigger is not None:
             self._parsed.move_to_end(key)
