@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -98,6 +98,13 @@ class Metrics:
         self.registry = registry
         self._series: BoundedSeries[tuple[str, ...]] = BoundedSeries(max_series)
         self._workloads: BoundedSeries[tuple[str, ...]] = BoundedSeries(max_series)
+        # Labelled children, looked up once per series: prometheus_client's labels()
+        # costs a lock and a tuple of str() per call, on every RPC. The trigger and
+        # workload ones live exactly as long as their bounded series; the others are
+        # few (methods x codes, scaler types x outcomes).
+        self._children: dict[tuple[str, ...], tuple[Any, ...]] = {}
+        self._trigger_children: dict[tuple[str, ...], tuple[Any, ...]] = {}
+        self._workload_children: dict[tuple[str, ...], tuple[Any, ...]] = {}
         self.rpc_requests = Counter(
             f"{_PREFIX}_rpc_requests", "gRPC calls answered", ["method", "code"], registry=registry
         )
@@ -203,19 +210,49 @@ class Metrics:
             self.coalesced_waits.labels(scaler_type)
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
-        self.rpc_requests.labels(method, code).inc()
-        self.rpc_duration.labels(method).observe(seconds)
+        found = self._children.get(("rpc", method, code))
+        if found is None:
+            found = (self.rpc_requests.labels(method, code), self.rpc_duration.labels(method))
+            self._children["rpc", method, code] = found
+        found[0].inc()
+        found[1].observe(seconds)
 
     def observe_read(self, scaler_type: str, outcome: str, seconds: float) -> None:
-        self.broker_reads.labels(scaler_type, outcome).inc()
-        self.broker_read_duration.labels(scaler_type).observe(seconds)
+        found = self._children.get(("read", scaler_type, outcome))
+        if found is None:
+            found = (
+                self.broker_reads.labels(scaler_type, outcome),
+                self.broker_read_duration.labels(scaler_type),
+            )
+            self._children["read", scaler_type, outcome] = found
+        found[0].inc()
+        found[1].observe(seconds)
+
+    def cache_hit(self, scaler_type: str) -> None:
+        found = self._children.get(("hit", scaler_type))
+        if found is None:
+            found = self._children["hit", scaler_type] = (self.cache_hits.labels(scaler_type),)
+        found[0].inc()
+
+    def coalesced_wait(self, scaler_type: str) -> None:
+        found = self._children.get(("wait", scaler_type))
+        if found is None:
+            found = (self.coalesced_waits.labels(scaler_type),)
+            self._children["wait", scaler_type] = found
+        found[0].inc()
 
     def set_trigger(self, scaler_type: str, metric: str, value: float, active: bool) -> None:
         series = (scaler_type, bounded_label(metric))
-        if (old := self._series.touch(series)) is not None:
+        old = self._series.touch(series)
+        if old is not None:
             self._drop((self.trigger_value, self.trigger_active), old, self.series_evicted)
-        self.trigger_value.labels(*series).set(value)
-        self.trigger_active.labels(*series).set(1 if active else 0)
+            self._trigger_children.pop(old, None)
+        found = self._trigger_children.get(series)
+        if found is None:
+            found = (self.trigger_value.labels(*series), self.trigger_active.labels(*series))
+            self._trigger_children[series] = found
+        found[0].set(value)
+        found[1].set(1 if active else 0)
 
     def set_workload(
         self,
@@ -229,11 +266,17 @@ class Metrics:
     ) -> None:
         """The workload's series; ``age`` (seconds) for a trigger with ``measure: age``."""
         series = (bounded_label(namespace), bounded_label(name), bounded_label(metric))
-        if (old := self._workloads.touch(series)) is not None:
+        old = self._workloads.touch(series)
+        if old is not None:
             gauges = (self.workload_value, self.workload_active, self.oldest_item_age)
             self._drop(gauges, old, self.workload_series_evicted)
-        self.workload_value.labels(*series).set(value)
-        self.workload_active.labels(*series).set(1 if active else 0)
+            self._workload_children.pop(old, None)
+        found = self._workload_children.get(series)
+        if found is None:
+            found = (self.workload_value.labels(*series), self.workload_active.labels(*series))
+            self._workload_children[series] = found
+        found[0].set(value)
+        found[1].set(1 if active else 0)
         if age is not None:
             self.oldest_item_age.labels(*series).set(age)
 

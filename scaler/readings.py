@@ -51,11 +51,11 @@ class Readings:
         """The sample for ``key``; ``kind`` (the scalerType) labels the metrics."""
         cached = self._values.get(key)
         if cached is not None and self._clock() - cached[0] < self._ttl:
-            self._metrics.cache_hits.labels(kind).inc()
+            self._metrics.cache_hit(kind)
             return cast(S, cached[1])
         future = self._inflight.get(key)
         if future is not None:
-            self._metrics.coalesced_waits.labels(kind).inc()
+            self._metrics.coalesced_wait(kind)
         else:
             future = asyncio.get_running_loop().create_future()
             self._inflight[key] = future

@@ -192,6 +192,7 @@ class ScalerServer:
         self.watches = _kube_objects(settings)
         self.triggers = Triggers(
             adapters if adapters is not None else open_adapters(settings, self.budget, kinds),
+            cache_size=settings.max_triggers,
             credentials=store,
             policies=open_policies(settings, kinds),
             kube=kube if kube is not None else self.watches,

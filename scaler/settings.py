@@ -61,6 +61,11 @@ class Settings:
     max_metric_series: int = _setting(
         500, "Most KEDA metric names kept as Prometheus label values (oldest dropped)."
     )
+    max_triggers: int = _setting(
+        16384,
+        "Most parsed triggers kept (one per distinct trigger metadata; least recently used "
+        "dropped, then parsed again when asked). Give it at least the ScaledJobs' triggers.",
+    )
     redis_max_connections: int = _setting(32, "Connection pool size per Redis server identity.")
     max_broker_clients: int = _setting(
         256,
@@ -130,9 +135,13 @@ class Settings:
                 raise ValueError(f"{_flag(name)} must be greater than 0")
         if self.grace_period < 0:
             raise ValueError("grace-period must be 0 or more")
-        if min(self.max_metric_series, self.redis_max_connections, self.max_broker_clients) < 1:
+        if (
+            min(self.max_metric_series, self.max_triggers, self.redis_max_connections,
+                self.max_broker_clients) < 1
+        ):  # fmt: skip
             raise ValueError(
-                "max-metric-series, redis-max-connections and max-broker-clients must be at least 1"
+                "max-metric-series, max-triggers, redis-max-connections and max-broker-clients "
+                "must be at least 1"
             )
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise ValueError("tls-cert-file and tls-key-file must be given together")
