@@ -14,12 +14,18 @@ import grpc
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 
+_SPEC = pb.GetMetricSpecResponse(
+    metricSpecs=[pb.MetricSpec(metricName="redis-jobs", targetSize=5, targetSizeFloat=5.0)]
+)
 _REPLY = pb.GetMetricsResponse(
     metricValues=[pb.MetricValue(metricName="redis-jobs", metricValue=10, metricValueFloat=10.0)]
 )
 
 
 class Noop(pb_grpc.ExternalScalerServicer):  # type: ignore[misc]
+    async def GetMetricSpec(self, request: Any, context: Any) -> Any:
+        return _SPEC
+
     async def GetMetrics(self, request: Any, context: Any) -> Any:
         return _REPLY
 

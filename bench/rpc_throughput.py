@@ -38,6 +38,15 @@ READY = re.compile(r"serving gRPC \(\w+\) on \S+:(\d+);")
 
 @contextmanager
 def process(cmd: list[str], ready: re.Pattern[str], from_stderr: bool) -> Iterator[int]:
+    with process_pid(cmd, ready, from_stderr) as (_, port):
+        yield port
+
+
+@contextmanager
+def process_pid(
+    cmd: list[str], ready: re.Pattern[str], from_stderr: bool
+) -> Iterator[tuple[int, int]]:
+    """A server process started from ``cmd``: (its pid, the port its ready line gives)."""
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -49,7 +58,7 @@ def process(cmd: list[str], ready: re.Pattern[str], from_stderr: bool) -> Iterat
             if m := ready.search(line):
                 drain(stream)
                 drain(proc.stdout if from_stderr else proc.stderr)
-                yield int(m.group(1))
+                yield proc.pid, int(m.group(1))
                 break
         else:
             raise SystemExit(f"{cmd} did not start")

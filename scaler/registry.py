@@ -195,6 +195,12 @@ class Triggers:
         (bad keys take their defaults), and GetMetrics reports what is wrong. Only
         when even the name cannot be derived (or the metadata is too large to read)
         is the name a placeholder, ``<scalerType>-invalid-metadata``."""
+        try:
+            trigger = self.parse(metadata, namespace, name)  # checks the size first
+        except ScalerError:
+            pass
+        else:
+            return trigger.metric_name, trigger.target
         scaler_type = metadata.get(SCALER_TYPE_KEY, "").strip()
         named = re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", scaler_type) is not None
         placeholder = metric_name(scaler_type if named else "external", "invalid-metadata")
@@ -202,12 +208,6 @@ class Triggers:
             check_metadata_size(metadata)
         except ScalerError:
             return placeholder, 1.0
-        try:
-            trigger = self.parse(metadata, namespace, name)
-        except ScalerError:
-            pass
-        else:
-            return trigger.metric_name, trigger.target
         kind = self._kinds.get(scaler_type)
         if kind is not None:
             try:
