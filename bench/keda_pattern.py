@@ -1,11 +1,14 @@
 """KEDA's call pattern at scale: N ScaledJobs over Q Redis lists.
 
     python bench/keda_pattern.py [--jobs 1000,10000] [--queues 10] [--interval 30]
-                                 [--windows 2] [--ttl 1,30]
+                                 [--windows 2] [--ttl 1,30] [--client go|python]
 
 Every simulated ScaledJob polls like KEDA — GetMetricSpec, GetMetrics, IsActive, on
 one shared gRPC connection — every --interval seconds from a random phase, for
---windows poll windows. The scaler runs as its own process (`keda-queue-scaler
+--windows poll windows. The callers are KEDA's own generated Go client
+(tests/keda/cmd/kedaload, built by scripts/keda-tools; ``--client go``, the
+default), or this Python process (``--client python``), which on a small machine
+competes with the scaler for CPU. The scaler runs as its own process (`keda-queue-scaler
 serve`) against a real redis-server started here. Printed per run:
 
 - broker reads per poll window, counted by Redis itself (INFO commandstats LLEN):
@@ -20,9 +23,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -101,6 +106,23 @@ async def drive(port: int, redis_address: str, jobs: int, queues: int, interval:
     return latencies, sum(errors), elapsed
 
 
+def drive_go(port: int, redis_address: str, jobs: int, queues: int, interval: float,
+             windows: int, codes: Counter[str]) -> tuple[float, float, int, float]:  # fmt: skip
+    """(p50 ms, p99 ms, calls, seconds) from KEDA's Go client."""
+    tools = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "keda-tools")], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    done = subprocess.run(
+        [f"{tools}/kedaload", "-address", f"127.0.0.1:{port}", "-redis", redis_address,
+         "-jobs", str(jobs), "-queues", str(queues), "-interval", f"{interval:g}s",
+         "-windows", str(windows)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    out = json.loads(done.stdout)
+    codes.update(out["errors"] or {})
+    return out["p50Ms"], out["p99Ms"], out["calls"], out["seconds"]
+
+
 def pct(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100)[q - 1] * 1000 if len(values) > 1 else float("nan")
 
@@ -114,13 +136,16 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=30.0, help="pollingInterval s [30]")
     parser.add_argument("--windows", type=int, default=2, help="poll windows per run [2]")
     parser.add_argument("--ttl", default="1,30", help="our --cache-ttl values to try [1,30]")
+    parser.add_argument("--client", choices=("go", "python"), default="go",
+                        help="the callers: KEDA's Go client, or this process [go]")  # fmt: skip
     args = parser.parse_args()
     with redis_server() as client:
         port = client.connection_pool.connection_kwargs["port"]
         for q in range(args.queues):
             client.rpush(f"queue-{q}", *range(q + 1))
         print(f"# {os.cpu_count()} CPUs; {args.queues} lists; pollingInterval {args.interval:g}s; "
-              f"{args.windows} windows per run; callers and scaler on one machine")  # fmt: skip
+              f"{args.windows} windows per run; {args.client} callers and the scaler on one "
+              "machine")  # fmt: skip
         row = "{:>7} {:>6} {:>14} {:>12} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>7}"
         print(row.format("jobs", "ttl s", "built-in/win", "ours/win", "p50 ms", "p99 ms",
                          "RPC/s", "needed", "cores", "RSS MiB", "errors"))  # fmt: skip
@@ -131,10 +156,18 @@ def main() -> None:
                     client.config_resetstat()
                     cpu0 = cpu_seconds(proc.pid)
                     codes: Counter[str] = Counter()
-                    latencies, errors, elapsed = asyncio.run(
-                        drive(grpc_port, f"127.0.0.1:{port}", jobs, args.queues,
-                              args.interval, args.windows, codes)
-                    )  # fmt: skip
+                    if args.client == "go":
+                        p50, p99, calls, elapsed = drive_go(
+                            grpc_port, f"127.0.0.1:{port}", jobs, args.queues, args.interval,
+                            args.windows, codes,
+                        )  # fmt: skip
+                        errors = sum(codes.values())
+                    else:
+                        latencies, errors, elapsed = asyncio.run(
+                            drive(grpc_port, f"127.0.0.1:{port}", jobs, args.queues,
+                                  args.interval, args.windows, codes)
+                        )  # fmt: skip
+                        p50, p99, calls = pct(latencies, 50), pct(latencies, 99), len(latencies)
                     cpu = cpu_seconds(proc.pid) - cpu0
                     rss = peak_rss_mib(proc.pid)
                 finally:
@@ -143,8 +176,8 @@ def main() -> None:
                 stats = client.info("commandstats").get("cmdstat_llen", {"calls": 0})
                 reads = int(stats["calls"]) / args.windows
                 cells = (
-                    jobs, f"{ttl:g}", jobs, f"{reads:.0f}", f"{pct(latencies, 50):.2f}",
-                    f"{pct(latencies, 99):.2f}", f"{len(latencies) / elapsed:.0f}",
+                    jobs, f"{ttl:g}", jobs, f"{reads:.0f}", f"{p50:.2f}",
+                    f"{p99:.2f}", f"{calls / elapsed:.0f}",
                     f"{3 * jobs / args.interval:.0f}", f"{cpu / elapsed:.2f}", f"{rss:.0f}",
                     errors,
                 )  # fmt: skip
