@@ -11,12 +11,10 @@ ready item's time (Unix seconds). No I/O: the client runs the scripts.
 from __future__ import annotations
 
 import datetime
-import functools
-import hashlib
 import json
 import math
-from dataclasses import dataclass
 
+from scaler.brokers.redis.formats.base import lua
 from scaler.errors import UnsupportedState
 
 #: A number above this is read as milliseconds (as seconds it would be past 5000 AD).
@@ -41,16 +39,8 @@ return ends
 """
 
 
-@dataclass(frozen=True)
-class EndsScript:
-    source: str
-    sha: str
-
-
-@functools.cache
-def ends_script() -> EndsScript:
-    """The read-only script that reads a list's type, length and ends."""
-    return EndsScript(_ENDS, hashlib.sha1(_ENDS.encode()).hexdigest())  # noqa: S324
+#: The read-only script that reads a list's type, length and ends.
+ENDS = lua(_ENDS)
 
 
 def _text(raw: object) -> str:
@@ -181,10 +171,8 @@ return false
 """
 
 
-@functools.cache
-def stream_head_script() -> EndsScript:
-    """The read-only script that finds a stream's first undelivered entry's id."""
-    return EndsScript(_STREAM_HEAD, hashlib.sha1(_STREAM_HEAD.encode()).hexdigest())  # noqa: S324
+#: The read-only script that finds a stream's first undelivered entry's id.
+STREAM_HEAD = lua(_STREAM_HEAD)
 
 
 def stream_id_time(entry_id: object) -> float | None:

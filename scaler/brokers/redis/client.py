@@ -428,7 +428,7 @@ async def _evalsha(
 
 async def _aged_list(client: _Counts, query: RedisListQuery | RedisWorkQuery, key: str) -> Aged:
     """A list's length and its oldest end's time, in one script."""
-    script = ages.ends_script()
+    script = ages.ENDS
     answer = await _evalsha(client, script.sha, script.source, (key,), (str(ages.MAX_ITEM),))
     where = query.conn.describe()
     if not isinstance(answer, list) or len(answer) != 4:
@@ -446,14 +446,14 @@ async def _aged_list(client: _Counts, query: RedisListQuery | RedisWorkQuery, ke
 
 async def _stream_head(client: _Counts, query: RedisStreamQuery) -> float | None:
     """The time of the first entry the group has not been given (or the first entry)."""
-    script = ages.stream_head_script()
+    script = ages.STREAM_HEAD
     answer = await _evalsha(client, script.sha, script.source, (query.stream,), (query.group,))
     return ages.stream_id_time(answer)
 
 
 async def _count_work(client: _Counts, query: RedisWorkQuery) -> int:
     """One EVALSHA of the worked list's count (loaded on a NOSCRIPT, then run again)."""
-    script = worklist.count_script()
+    script = worklist.COUNT
     keys, args = worklist.count_args(query.keys, query.states)
     try:
         answer = await client.evalsha(script.sha, len(keys), *keys, *args)

@@ -20,12 +20,10 @@ worker's start, or a running worker's periodic sweep) puts it back on ``L``.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
-from scaler.brokers.redis.formats.base import SCAN_LIMIT, slot
+from scaler.brokers.redis.formats.base import SCAN_LIMIT, lua, slot
 
 WorkState = Literal["ready", "active", "expired"]
 #: Every state, in the order the count returns them.
@@ -104,16 +102,8 @@ return {1, ready, active, expired}
 """
 
 
-@dataclass(frozen=True)
-class CountScript:
-    source: str
-    sha: str
-
-
-@functools.cache
-def count_script() -> CountScript:
-    """The read-only count: its source and the SHA1 EVALSHA runs it by."""
-    return CountScript(_COUNT, hashlib.sha1(_COUNT.encode()).hexdigest())  # noqa: S324
+#: The read-only count: its source and the SHA1 EVALSHA runs it by.
+COUNT = lua(_COUNT)
 
 
 def count_args(

@@ -165,10 +165,17 @@ class Script:
     sha: str
 
 
+def lua(source: str) -> Script:
+    """A read-only Lua script and the SHA1 EVALSHA runs it by."""
+    return Script(source, hashlib.sha1(source.encode()).hexdigest())  # noqa: S324
+
+
 @functools.cache
 def _script(name: str) -> Script:
-    lua = resources.files("scaler.brokers.redis.formats")
-    source = "\n".join(
-        (lua / f"{part}.lua").read_text(encoding="utf-8") for part in ("prelude", name, "epilogue")
+    files = resources.files("scaler.brokers.redis.formats")
+    return lua(
+        "\n".join(
+            (files / f"{part}.lua").read_text(encoding="utf-8")
+            for part in ("prelude", name, "epilogue")
+        )
     )
-    return Script(source, hashlib.sha1(source.encode()).hexdigest())  # noqa: S324
