@@ -28,11 +28,12 @@ import (
 )
 
 type summary struct {
-	Calls   int            `json:"calls"`
-	Errors  map[string]int `json:"errors"`
-	P50     float64        `json:"p50Ms"`
-	P99     float64        `json:"p99Ms"`
-	Seconds float64        `json:"seconds"`
+	Calls      int            `json:"calls"`
+	Errors     map[string]int `json:"errors"`
+	FirstError string         `json:"firstError,omitempty"`
+	P50        float64        `json:"p50Ms"`
+	P99        float64        `json:"p99Ms"`
+	Seconds    float64        `json:"seconds"`
 }
 
 func main() {
@@ -53,12 +54,16 @@ func main() {
 	var mu sync.Mutex
 	latencies := make([]time.Duration, 0, *jobs**windows*3)
 	errors := map[string]int{}
+	firstError := ""
 	record := func(took time.Duration, err error) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		latencies = append(latencies, took)
 		if err != nil {
 			errors[status.Code(err).String()]++
+			if firstError == "" {
+				firstError = err.Error()
+			}
 			return false
 		}
 		return true
@@ -104,7 +109,7 @@ func main() {
 		return float64(latencies[int(q*float64(len(latencies)-1))].Microseconds()) / 1000
 	}
 	out, _ := json.Marshal(summary{
-		Calls: len(latencies), Errors: errors, P50: pct(0.50), P99: pct(0.99),
+		Calls: len(latencies), Errors: errors, FirstError: firstError, P50: pct(0.50), P99: pct(0.99),
 		Seconds: time.Since(start).Seconds(),
 	})
 	fmt.Println(string(out))
