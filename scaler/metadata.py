@@ -20,6 +20,7 @@ as in KEDA's lookup order.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import hmac
 import math
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 from scaler.errors import MetadataError
+from scaler.guard import quoted
 
 if TYPE_CHECKING:
     from scaler.trigger import AnyTrigger
@@ -472,3 +474,52 @@ class AgeKeys(TriggerMetadata):
         if not self.wants_age:
             return name, target
         return f"{name}-age", self.target_age if self.target_age is not None else 1.0
+
+
+#: Keys every external trigger may carry besides its scalerType's: KEDA's own for the
+#: external scaler (scalerAddress, enableTLS, unsafeSsl), scalerType and credentialsRef.
+COMMON_KEYS = ("scalerType", "scalerAddress", "enableTLS", "unsafeSsl", "credentialsRef")
+
+
+@dataclass(frozen=True)
+class UnknownKey:
+    """A metadata key no scalerType's class reads: KEDA ignores it, and so do we, but
+    it is usually a typo (``listLenght``) that leaves a default in its place."""
+
+    key: str
+    #: The known key it most resembles, if any.
+    closest: str | None
+    #: True when it is a key only a TriggerAuthentication can give.
+    auth_only: bool = False
+
+    def describe(self, scaler_type: str) -> str:
+        shown = f'"{quoted(self.key)}"'
+        if self.auth_only:
+            return (
+                f"{shown} is read only from a TriggerAuthentication, not from the trigger's "
+                "metadata: it is ignored here"
+            )
+        hint = f' (did you mean "{self.closest}"?)' if self.closest else ""
+        return (
+            f'{shown} is not a key of scalerType "{scaler_type}"{hint}: KEDA and the scaler '
+            "ignore it"
+        )
+
+
+def unknown_keys(cls: type[TriggerMetadata], metadata: Mapping[str, str]) -> tuple[UnknownKey, ...]:
+    """The keys of ``metadata`` that ``cls`` does not read, each with its closest known
+    key (by spelling, case aside), in the metadata's order."""
+    auth_only = cls.auth_only_names()
+    known = {n for spec in cls.keys() if not spec.auth_only for n in spec.names()}  # noqa: SIM118
+    known.update(COMMON_KEYS)
+    by_lower = {n.lower(): n for n in known}
+    out = []
+    for key_name in metadata:
+        if key_name in known:
+            continue
+        if key_name in auth_only:
+            out.append(UnknownKey(key_name, None, auth_only=True))
+            continue
+        close = difflib.get_close_matches(key_name.lower(), list(by_lower), n=1, cutoff=0.75)
+        out.append(UnknownKey(key_name, by_lower[close[0]] if close else None))
+    return tuple(out)

@@ -22,6 +22,9 @@ Names and labels (the Grafana dashboard and docs rely on them):
   ``max_series`` of these too (evictions counted in
   ``keda_queue_scaler_workload_series_evicted_total``). With ``--kubernetes``,
   ``scaler.kube.jobs`` adds the ScaledJob's Job outcomes under the same two labels.
+- ``keda_queue_scaler_unknown_metadata_keys_total{scaler_type}``: metadata keys a
+  trigger carries that its scalerType does not read (typos such as ``listLenght``),
+  counted once per ScaledJob and key; the log names them.
 - ``keda_queue_scaler_stream_is_active_streams``: StreamIsActive streams open.
 - ``keda_queue_scaler_broker_clients`` and
   ``keda_queue_scaler_broker_client_evictions_total``: broker clients open across all
@@ -194,6 +197,13 @@ class Metrics:
             "Idle broker clients closed to stay within --max-broker-clients",
             registry=registry,
         )
+        self.unknown_keys = Counter(
+            f"{_PREFIX}_unknown_metadata_keys",
+            "Trigger metadata keys its scalerType does not read (ignored, as KEDA does), once "
+            "per ScaledJob and key",
+            ["scaler_type"],
+            registry=registry,
+        )
         self.streams_open = Gauge(
             f"{_PREFIX}_stream_is_active_streams", "StreamIsActive streams open", registry=registry
         )
@@ -208,6 +218,7 @@ class Metrics:
             self.broker_read_duration.labels(scaler_type)
             self.cache_hits.labels(scaler_type)
             self.coalesced_waits.labels(scaler_type)
+            self.unknown_keys.labels(scaler_type)
 
     def observe_rpc(self, method: str, code: str, seconds: float) -> None:
         found = self._children.get(("rpc", method, code))

@@ -27,11 +27,20 @@ from scaler.credentials import REF_KEY, CredentialStore, apply_without_store
 from scaler.errors import MetadataError, ScalerError
 from scaler.guard import check_metadata_size, quoted
 from scaler.kube import auth as kube_auth
-from scaler.metadata import TriggerMetadata
+from scaler.metadata import TriggerMetadata, UnknownKey, unknown_keys
 from scaler.settings import Settings
 from scaler.trigger import AnyAdapter, AnyTrigger, metric_name
 
 SCALER_TYPE_KEY = "scalerType"
+
+
+#: Told of the keys a trigger's metadata carries that its scalerType does not read
+#: (namespace, name, scalerType, the keys): the server logs and counts them.
+UnknownKeys = Callable[[str, str, str, tuple[UnknownKey, ...]], None]
+
+
+def kind_name(metadata: Mapping[str, str]) -> str:
+    return metadata.get(SCALER_TYPE_KEY, "").strip()
 
 
 class OpenAdapter(Protocol):
@@ -128,8 +137,13 @@ class Triggers:
         policies: Mapping[str, TriggerCheck] | None = None,
         kube: kube_auth.Objects | None = None,
         kinds: Mapping[str, Kind] = KINDS,
+        on_unknown: UnknownKeys | None = None,
     ) -> None:
         self._adapters = dict(adapters)
+        self._on_unknown = on_unknown
+        # (namespace, name, metadata digest) already checked for unknown keys: the parse
+        # cache is shared by equal metadata, the warnings are per ScaledJob.
+        self._checked: OrderedDict[tuple[str, str, bytes], None] = OrderedDict()
         self._kinds = dict(kinds)
         self._kube = kube
         self._credentials = credentials
@@ -152,7 +166,7 @@ class Triggers:
         ``credentialsRef``, for that namespace, so rotated credentials make a new
         AnyTrigger (and a new connection identity)."""
         check_metadata_size(metadata)
-        raw = metadata
+        given = raw = metadata
         auth_only: dict[str, str] = {}
         kind = self._kinds.get(metadata.get(SCALER_TYPE_KEY, "").strip())
         keys = kind.metadata if kind is not None else None
@@ -172,6 +186,8 @@ class Triggers:
         key = hashlib.blake2b(
             shown.encode("utf-8", "surrogatepass"), key=self._salt, digest_size=32
         ).digest()
+        if keys is not None and self._on_unknown is not None:
+            self._check_unknown(keys, given, namespace, name, key)
         trigger = self._parsed.get(key)
         if trigger is not None:
             self._parsed.move_to_end(key)
@@ -183,6 +199,24 @@ class Triggers:
         if kind is not None and (policy := self._policies.get(kind.broker.name)) is not None:
             policy(trigger, bool(raw.get(REF_KEY, "").strip()))
         return trigger
+
+    def _check_unknown(
+        self,
+        keys: type[TriggerMetadata],
+        given: Mapping[str, str],
+        namespace: str,
+        name: str,
+        digest: bytes,
+    ) -> None:
+        seen = (namespace, name, digest)
+        if seen in self._checked:
+            return
+        self._checked[seen] = None
+        if len(self._checked) > self._cache_size:
+            self._checked.popitem(last=False)
+        unknown = unknown_keys(keys, given)
+        if unknown and self._on_unknown is not None:
+            self._on_unknown(namespace, name, kind_name(given), unknown)
 
     def spec(
         self, metadata: Mapping[str, str], namespace: str = "", name: str = ""

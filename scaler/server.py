@@ -15,6 +15,7 @@ import signal
 import socket
 import ssl
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -28,12 +29,13 @@ from prometheus_client.registry import Collector
 from scaler.brokers.pool import ClientBudget
 from scaler.credentials import CredentialStore
 from scaler.documents import path
-from scaler.guard import BrokerPolicy
+from scaler.guard import BrokerPolicy, quoted
 from scaler.httpmetrics import MetricsHTTPServer
 from scaler.kube.auth import Objects
 from scaler.kube.cache import KubeObjects
 from scaler.kube.jobs import LABEL as JOB_LABEL
 from scaler.kube.jobs import POD_LABEL, JobTracker
+from scaler.metadata import UnknownKey
 from scaler.metrics import Metrics
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
@@ -194,6 +196,7 @@ class ScalerServer:
         self.triggers = Triggers(
             adapters if adapters is not None else open_adapters(settings, self.budget, kinds),
             cache_size=settings.max_triggers,
+            on_unknown=self._unknown_keys,
             credentials=store,
             policies=open_policies(settings, kinds),
             kube=kube if kube is not None else self.watches,
@@ -230,11 +233,33 @@ class ScalerServer:
         )
         self.health = health.aio.HealthServicer()
         self.port = 0
+        self._warned: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self.metrics_port = 0
         self._server: grpc.aio.Server | None = None
         self._httpd: MetricsHTTPServer | None = None
         self._stopped = asyncio.Event()
         self._sync: asyncio.Task[None] | None = None
+
+    def _unknown_keys(
+        self, namespace: str, name: str, scaler_type: str, keys: tuple[UnknownKey, ...]
+    ) -> None:
+        """A log line and a count per ScaledJob and key it does not know, once each
+        (the last 10,000 remembered): a typo leaves a default in place silently."""
+        for unknown in keys:
+            seen = (namespace, name, unknown.key)
+            if seen in self._warned:
+                continue
+            self._warned[seen] = None
+            if len(self._warned) > 10_000:
+                self._warned.popitem(last=False)
+            if scaler_type in self.triggers.scaler_types:
+                self.metrics.unknown_keys.labels(scaler_type).inc()
+            log.warning(
+                "ScaledJob %s/%s: metadata key %s",
+                quoted(namespace),
+                quoted(name),
+                unknown.describe(scaler_type),
+            )
 
     async def start(self) -> None:
         s = self.settings

@@ -26,6 +26,8 @@ from scaler.keda.scaledjob import (
     Decision,
     decide,
 )
+from scaler.metadata import UnknownKey, unknown_keys
+from scaler.registry import KINDS
 from scaler.tools.client import Caller, Polled
 
 SILENT = (
@@ -133,6 +135,14 @@ async def _beside(job: ScaledJob, index: int, polled: Polled, address: str,
     return dataclasses.replace(polled, beside=("length" if ages else "age", specs[0].queue_length))
 
 
+def unknown(polled: Polled) -> tuple[UnknownKey, ...]:
+    """The keys of one of our triggers that its scalerType does not read (typos)."""
+    kind = KINDS.get(polled.trigger.metadata.get("scalerType", "").strip())
+    if not polled.served or kind is None:
+        return ()
+    return unknown_keys(kind.metadata, polled.trigger.metadata)
+
+
 def failed(polled: Polled) -> bool:
     """Every call of a served trigger failed (or it gave no spec)."""
     r = polled.reading
@@ -177,6 +187,8 @@ def notes(job: ScaledJob, polled: Sequence[Polled], decision: Decision) -> list[
                            "(measure: age would scale on that; docs/age.md)")  # fmt: skip
         for err in p.retried:
             out.append(f"a call failed once ({err}); KEDA's retry succeeded, as here")
+        scaler_type = p.trigger.metadata.get("scalerType", "").strip()
+        out.extend(f"trigger {i}: {u.describe(scaler_type)}" for u in unknown(p))
     return out
 
 
@@ -301,6 +313,8 @@ def _trigger_json(index: int, p: Polled) -> dict[str, object]:
         out["states"] = dict(p.states)
     if p.beside is not None:
         out[p.beside[0]] = p.beside[1]
+    if found := unknown(p):
+        out["unknownKeys"] = [{"key": u.key, "closest": u.closest} for u in found]
     if first is not None and first.error:
         out["error"] = first.error
         out["errorVisibleInCluster"] = True

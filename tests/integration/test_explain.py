@@ -238,3 +238,36 @@ async def test_explain_shows_the_age_beside_the_length(
         code, out, err = await cli(str(manifest), "--address", s.address)
         assert code == 0, err
         assert "trigger 0 measures age (seconds); its queue holds 3 ready items" in out
+
+
+async def test_a_typo_in_a_key_is_named_with_the_key_it_resembles(
+    start_server: ServerFactory, redis_db: RedisProcess, tmp_path: Path
+) -> None:
+    """``listLenght`` is ignored, by KEDA as by the scaler, so the default target of 5
+    stands: 7 items make 2 Jobs, not 7. explain still predicts what KEDA will do, and
+    says which key was ignored and which one was probably meant."""
+    redis_db.client().rpush("jobs", *range(7))
+    manifest = tmp_path / "sj.yaml"
+    manifest.write_text(
+        "kind: ScaledJob\nmetadata: {name: typo, namespace: team-a}\nspec:\n  triggers:\n"
+        "  - type: external\n    metadata:\n      scalerAddress: x:1\n      scalerType: redis\n"
+        f"      address: {redis_db.address}\n      listName: jobs\n      listLenght: '1'\n"
+        "      databaseIndex: '0'\n      Password: nope\n"
+    )
+    async with start_server() as s:
+        code, out, err = await cli(str(manifest), "--address", s.address, "--output", "json")
+        assert code == 0, err
+        report = json.loads(out)
+        assert report["jobsToCreate"] == 2
+        trigger = report["triggers"][0]
+        assert trigger["target"] == 5
+        assert trigger["unknownKeys"] == [
+            {"key": "listLenght", "closest": "listLength"},
+            {"key": "Password", "closest": "password"},
+        ]
+        code, out, err = await cli(str(manifest), "--address", s.address)
+    assert code == 0, err
+    assert (
+        'trigger 0: "listLenght" is not a key of scalerType "redis" (did you mean '
+        '"listLength"?): KEDA and the scaler ignore it'
+    ) in out

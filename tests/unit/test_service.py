@@ -349,3 +349,37 @@ async def test_an_adapter_bug_is_internal_and_logged(
     assert all("builtins.RuntimeError (message withheld)" in m for m in logged)
     assert all("scaler/brokers/memory/client.py" in m for m in logged)
     assert "adapter bug" not in caplog.text
+
+
+async def test_unknown_keys_are_logged_once_per_scaledjob_and_counted(
+    start_server: ServerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """KEDA ignores keys it does not know, and so does the scaler, but a typo leaves a
+    default in place: one warning per ScaledJob and key, with the closest key, and a
+    count; the call still answers (with the default target)."""
+    memory = MemoryAdapter()
+    memory.put("jobs", 7)
+    typo = {"scalerType": "memory", "queueName": "jobs", "queueLenght": "1", "tls": "enable"}
+    async with start_server(adapters={"memory": memory}) as s:
+        with caplog.at_level("WARNING", logger="scaler.server"):
+            for _ in range(3):  # KEDA polls again and again
+                spec = await s.stub.GetMetricSpec(ref(typo, "render", "team-a"))
+                await s.stub.GetMetrics(
+                    pb.GetMetricsRequest(scaledObjectRef=ref(typo, "render", "team-a"))
+                )
+            await s.stub.GetMetrics(
+                pb.GetMetricsRequest(scaledObjectRef=ref(typo, "mail", "team-b"))
+            )
+        assert spec.metricSpecs[0].targetSizeFloat == 5  # the default, as KEDA's
+        lines = [r.getMessage() for r in caplog.records if "metadata key" in r.getMessage()]
+        assert lines == [
+            'ScaledJob team-a/render: metadata key "queueLenght" is not a key of scalerType '
+            '"memory" (did you mean "queueLength"?): KEDA and the scaler ignore it',
+            'ScaledJob team-a/render: metadata key "tls" is not a key of scalerType "memory": '
+            "KEDA and the scaler ignore it",
+            'ScaledJob team-b/mail: metadata key "queueLenght" is not a key of scalerType '
+            '"memory" (did you mean "queueLength"?): KEDA and the scaler ignore it',
+            'ScaledJob team-b/mail: metadata key "tls" is not a key of scalerType "memory": '
+            "KEDA and the scaler ignore it",
+        ]
+        assert s.sample("keda_queue_scaler_unknown_metadata_keys_total", scaler_type="memory") == 4
