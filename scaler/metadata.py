@@ -508,13 +508,13 @@ class UnknownKey:
 
 def unknown_keys(cls: type[TriggerMetadata], metadata: Mapping[str, str]) -> tuple[UnknownKey, ...]:
     """The keys of ``metadata`` that ``cls`` does not read, each with its closest known
-    key (by spelling, case aside), in the metadata's order."""
+    key (by spelling, case aside), sorted by key (case aside): a gRPC map has no order."""
     auth_only = cls.auth_only_names()
     known = {n for spec in cls.keys() if not spec.auth_only for n in spec.names()}  # noqa: SIM118
     known.update(COMMON_KEYS)
     by_lower = {n.lower(): n for n in known}
     out = []
-    for key_name in metadata:
+    for key_name in sorted(metadata, key=str.lower):
         if key_name in known:
             continue
         if key_name in auth_only:
