@@ -163,6 +163,48 @@ class Destination:
     what: str
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_V4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_V4_NET = rf"{_V4}(?:/(?:3[0-2]|[12]?[0-9]))?"
+
+
+def _v6() -> str:
+    h = r"[0-9A-Fa-f]{1,4}"
+    forms = (
+        rf"(?:{h}:){{7}}{h}", rf"(?:{h}:){{1,7}}:", rf"(?:{h}:){{1,6}}:{h}",
+        *(rf"(?:{h}:){{1,{6 - n}}}(?::{h}){{2,{n + 1}}}" for n in range(1, 5)),
+        rf"{h}:(?::{h}){{1,6}}", rf":(?:(?::{h}){{1,7}}|:)",
+        # the last 32 bits as an IPv4 address (::ffff:10.0.0.1): six groups before it,
+        # "::" standing for one or more of them
+        rf"(?:{h}:){{6}}{_V4}", rf"::(?:{h}:){{0,5}}{_V4}",
+        *(rf"(?:{h}:){{{a}}}:(?:{h}:){{0,{5 - a}}}{_V4}" for a in range(1, 6)),
+    )  # fmt: skip
+    return f"(?:{'|'.join(forms)})"
+
+
+_V6 = _v6()
+_V6_NET = rf"{_V6}(?:/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9]))?"
+_PORT = r"(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+
+#: What one ``--allow-brokers`` entry may be, as a regular expression that Python, Go
+#: (helm's schema check) and JSON Schema read alike: the chart's values.schema.json
+#: holds ``^(?:BROKER_GRAMMAR)$`` (a test keeps them equal), so a value the chart
+#: accepts is one the scaler starts with. A name (``*`` wildcards), an IPv4 address or
+#: CIDR network, or an IPv6 one (in brackets to give a port), each with ``:port`` or
+#: ``:*``.
+BROKER_GRAMMAR = (
+    rf"(?:[A-Za-z0-9*._-]+|{_V4_NET})(?::(?:{_PORT}|\*))?"
+    rf"|\[{_V6_NET}\](?::(?:{_PORT}|\*))?|{_V6_NET}"
+)
+#: One ``--allow-aws-endpoints`` entry, the same way: an http(s) URL with a host name,
+#: an IPv4 address or a bracketed IPv6 one, an optional port and path.
+ENDPOINT_GRAMMAR = (
+    rf"https?://(?:{_LABEL}(?:\.{_LABEL})*|{_V4}|\[{_V6}\])(?::{_PORT})?(?:/[A-Za-z0-9._~/-]*)?"
+)
+_BROKER = re.compile(BROKER_GRAMMAR)
+
+
 @dataclass(frozen=True)
 class Pattern:
     """One ``--allow-brokers`` entry: a host name (``*`` wildcards), an IP or CIDR
@@ -192,6 +234,11 @@ class Pattern:
         elif spec.count(":") == 1:
             host, _, port_text = spec.partition(":")
             port = _port(text, port_text)
+        if not _BROKER.fullmatch(spec):
+            raise ValueError(
+                f"{text!r}: a host name (wildcards '*'), an IPv4 address or CIDR network, or an "
+                "IPv6 one ([brackets] to add a port), optionally with ':port' (1-65535 or '*')"
+            )
         try:
             network = _canonical(ipaddress.ip_network(host, strict=False))
         except ValueError:

@@ -12,13 +12,13 @@ import argparse
 import dataclasses
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from scaler.guard import Pattern
+from scaler.guard import ENDPOINT_GRAMMAR, Pattern
 
 ENV_PREFIX = "KQS_"
 
@@ -112,8 +112,9 @@ class Settings:
     )
     log_level: str = _setting(
         "INFO",
-        "Log level: DEBUG, INFO, WARNING or ERROR. Broker client libraries (botocore, aiohttp, "
-        "aiormq) stay at INFO or above: their debug output carries signed headers and tokens.",
+        "Log level: DEBUG, INFO, WARNING or ERROR (or lower case). Broker client libraries "
+        "(botocore, aiohttp, aiormq) stay at INFO or above: their debug output carries signed "
+        "headers and tokens.",
     )
     log_format: str = _setting("text", "Log format: text or json.")
 
@@ -153,27 +154,57 @@ class Settings:
             path = getattr(self, name)
             if path and not Path(path).is_file():
                 raise ValueError(f"{_flag(name)} {path!r} is not a readable file")
+        for name in LIST_SETTINGS:
+            text = getattr(self, name)
+            if text.strip() and any(not item.strip() for item in text.split(",")):
+                raise ValueError(
+                    f"{_flag(name)} {text!r} has an empty entry: give comma-separated values, "
+                    "or leave it unset"
+                )
+        for name, top in MAXIMA.items():
+            if getattr(self, name) > top:
+                raise ValueError(f"{_flag(name)} {getattr(self, name)} must be at most {top}")
         for text in split_list(self.allow_brokers):
             try:
                 Pattern.parse(text)
             except ValueError as exc:
                 raise ValueError(f"allow-brokers: {exc}") from None
         for url in split_list(self.allow_aws_endpoints):
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"allow-aws-endpoints: {url!r} must be an http(s) URL")
+            if not re.fullmatch(ENDPOINT_GRAMMAR, url):
+                raise ValueError(
+                    f"allow-aws-endpoints: {url!r} must be an http(s) URL: a host name, IPv4 "
+                    "address or [IPv6] address, an optional :port (1-65535) and path"
+                )
         if (self.kubeconfig or self.watch_namespaces) and not self.kubernetes:
             raise ValueError("kubeconfig and watch-namespaces need --kubernetes")
         if self.kubeconfig and not Path(self.kubeconfig).is_file():
             raise ValueError(f"kubeconfig {self.kubeconfig!r} is not a readable file")
-        if self.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            raise ValueError(f"log-level {self.log_level!r} must be DEBUG, INFO, WARNING or ERROR")
-        if self.log_format not in {"text", "json"}:
+        if self.log_level not in LOG_LEVELS:
+            raise ValueError(
+                f"log-level {self.log_level!r} must be DEBUG, INFO, WARNING or ERROR (or in "
+                "lower case)"
+            )
+        if self.log_format not in LOG_FORMATS:
             raise ValueError(f"log-format {self.log_format!r} must be text or json")
 
     @property
     def tls(self) -> bool:
         return bool(self.tls_cert_file)
+
+
+#: The values --log-level takes: each level in upper or lower case (the chart's
+#: schema lists the same).
+LOG_LEVELS = (*(levels := ("DEBUG", "INFO", "WARNING", "ERROR")), *(v.lower() for v in levels))
+LOG_FORMATS = ("text", "json")
+#: Comma-separated settings: an empty entry is refused (``","`` is not "any broker").
+LIST_SETTINGS = ("allow_brokers", "allow_aws_endpoints", "allow_aws_roles", "watch_namespaces")
+#: The largest value each bounded setting takes (the chart's schema has the same
+#: maxima): seconds past an hour, or counts past these, are typing mistakes.
+MAXIMA: dict[str, float] = {
+    "cache_ttl": 3600, "read_timeout": 3600, "stream_interval": 3600, "grace_period": 3600,
+    "max_metric_series": 1_000_000, "max_triggers": 10_000_000,
+    "redis_max_connections": 10_000, "max_broker_clients": 1_000_000,
+}  # fmt: skip
 
 
 def split_list(text: str) -> tuple[str, ...]:
@@ -226,7 +257,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(
                 f"--{_flag(f.name)}",
                 dest=f.name,
-                type=kind,
+                type=str,  # converted by from_sources: a bad value is one line, no usage
                 default=None,
                 help=text,
                 metavar=f.name.upper().split("_")[-1] if kind is str else kind.__name__.upper(),
@@ -241,7 +272,9 @@ def from_sources(
     values: dict[str, Any] = {}  # Any: each value is checked by _convert against its field
     for f in dataclasses.fields(Settings):
         given = getattr(args, f.name, None) if args is not None else None
-        if given is not None:
+        if isinstance(given, str):
+            values[f.name] = _convert(_TYPES[str(f.type)], given, f"--{_flag(f.name)}")
+        elif given is not None:
             values[f.name] = given
         elif (text := env.get(env_name(f.name))) is not None:
             values[f.name] = _convert(_TYPES[str(f.type)], text, env_name(f.name))
