@@ -83,3 +83,17 @@ def test_the_readme_is_a_way_in() -> None:
     assert len(text.splitlines()) < 200
     for command in ("make demo", "make run", "make test", "helm install", "scalerType"):
         assert command in text
+
+
+def test_the_drop_in_claim_carries_its_caveats() -> None:
+    """Where the README says "drop-in", it says what changes meaning on the way: KEDA
+    reads enableTLS for its own connection to the scaler, identityOwner: operator is
+    the scaler's identity, and --kubernetes reads Secrets."""
+    text = (ROOT / "README.md").read_text()
+    bullet = text[text.index("- **Drop-in.**") :]
+    bullet = bullet[: bullet.index("\n- **")]
+    for caveat in ('`enableTLS: "true"`', "*the scaler* with TLS", "`identityOwner: operator`",
+                   "the scaler's identity", "`--kubernetes` needs read access to Secrets"):  # fmt: skip
+        assert caveat in " ".join(bullet.split()), caveat
+    for doc, said in (("redis.md", "enableTLS"), ("sqs.md", "identityOwner")):
+        assert said in (ROOT / "docs" / doc).read_text()
