@@ -12,13 +12,11 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-RUN python -m venv /opt/venv
-# Dependencies first (pinned by constraints.txt), so code changes reuse this layer.
-COPY constraints.txt pyproject.toml README.md ./
+# The install is scripts/image-venv (pinned by constraints.txt, with the kubernetes
+# extra the chart's kubernetes.enabled needs); make e2e runs serve from the same script.
+COPY constraints.txt pyproject.toml README.md scripts/image-venv ./
 COPY scaler/ scaler/
-RUN /opt/venv/bin/pip install --no-cache-dir -c constraints.txt . \
-    && /opt/venv/bin/python -m compileall -q /opt/venv/lib \
-    && /opt/venv/bin/keda-queue-scaler --version
+RUN sh image-venv /opt/venv python
 
 # -- runtime: the venv on a slim Python, nothing else --------------------------
 FROM ${PYTHON_IMAGE}

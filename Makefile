@@ -4,6 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-stamp
 DEV := $(VENV)/.dev-stamp
+# The image's own install (scripts/image-venv, which the Dockerfile runs): make e2e
+# starts serve from it with the environment the chart renders.
+IMAGE_VENV ?= .venv-image
+IMAGE_STAMP := $(IMAGE_VENV)/.stamp
 PYTEST_ARGS ?=
 ARGS ?=
 # The Go-built tools, built (or found in the cache) before pytest starts, so a first
@@ -12,7 +16,7 @@ HELM_ENV = helm="$$(scripts/install-helm)" && export KQS_HELM="$$helm" &&
 KEDA_ENV = keda="$$(scripts/keda-tools)" && export KQS_KEDA_TOOLS="$$keda" &&
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev peers demo-framework chaos fuzz slow run demo demo-real-keda test test-slow parity e2e e2e-cluster lint fmt check proto bench brokers helm chart clean
+.PHONY: help install install-dev image-venv peers demo-framework chaos fuzz slow run demo demo-real-keda test test-slow parity e2e e2e-cluster lint fmt check proto bench brokers helm chart clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -80,9 +84,15 @@ parity: install-dev brokers peers  ## only the differential tests against KEDA's
 e2e-cluster:  ## build etcd, kube-apiserver, kube-controller-manager and KEDA's operator from Go modules (cached)
 	@scripts/e2e-cluster
 
-e2e: install-dev brokers peers  ## end to end: the real KEDA operator on a real API server, on loopback (builds them once)
+$(IMAGE_STAMP): pyproject.toml constraints.txt scripts/image-venv $(shell find scaler -type f -not -path '*/__pycache__/*')
+	scripts/image-venv $(IMAGE_VENV) $(PYTHON)
+	@touch $@
+
+image-venv: $(IMAGE_STAMP)  ## the container image's install (scripts/image-venv) in .venv-image, which make e2e serves from
+
+e2e: install-dev brokers peers image-venv  ## end to end: the real KEDA operator on a real API server, on loopback (builds them once)
 	scripts/e2e-cluster >/dev/null
-	$(HELM_ENV) $(BIN)/pytest tests/e2e --run-e2e $(PYTEST_ARGS)
+	$(HELM_ENV) KQS_IMAGE_VENV="$(IMAGE_VENV)" $(BIN)/pytest tests/e2e --run-e2e $(PYTEST_ARGS)
 
 lint: install-dev  ## ruff (lint + format check) and mypy --strict on scaler/
 	$(BIN)/ruff check .
@@ -117,4 +127,4 @@ chart: install-dev  ## lint and template the Helm chart (what the chart tests ch
 	KQS_HELM="$$(scripts/install-helm)" $(BIN)/pytest tests/chart $(PYTEST_ARGS)
 
 clean:  ## remove the venv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(IMAGE_VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

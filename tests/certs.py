@@ -57,8 +57,10 @@ def make_pki(
     client_cn: str = "keda-operator",
     client_orgs: tuple[str, ...] = (),
     server_names: tuple[str, ...] = ("localhost",),
+    server_also_client: bool = False,
 ) -> Pki:
-    """A CA, a server certificate for 127.0.0.1 and ``server_names``, and a client
+    """A CA, a server certificate for 127.0.0.1 and ``server_names`` (also for client
+    auth with ``server_also_client``, as the chart's Certificate), and a client
     certificate (``client_orgs`` become its O= groups, as Kubernetes reads them)."""
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
@@ -80,7 +82,7 @@ def make_pki(
     )
 
     def leaf(
-        cn: str, usage: x509.ObjectIdentifier, orgs: tuple[str, ...] = ()
+        cn: str, usage: list[x509.ObjectIdentifier], orgs: tuple[str, ...] = ()
     ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
         key = ec.generate_private_key(ec.SECP256R1())
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in server_names]
@@ -94,7 +96,7 @@ def make_pki(
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage(usage), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                 critical=False,
@@ -103,8 +105,11 @@ def make_pki(
         )
         return cert, key
 
-    server_cert, server_key = leaf("localhost", ExtendedKeyUsageOID.SERVER_AUTH)
-    client_cert, client_key = leaf(client_cn, ExtendedKeyUsageOID.CLIENT_AUTH, client_orgs)
+    server_usage = [ExtendedKeyUsageOID.SERVER_AUTH]
+    if server_also_client:
+        server_usage.append(ExtendedKeyUsageOID.CLIENT_AUTH)
+    server_cert, server_key = leaf("localhost", server_usage)
+    client_cert, client_key = leaf(client_cn, [ExtendedKeyUsageOID.CLIENT_AUTH], client_orgs)
     pki = Pki(
         ca=folder / "ca.crt",
         server_cert=folder / "tls.crt",

@@ -31,8 +31,8 @@ from scaler.keda.scaledjob import JobState, PodState, count_jobs
 
 GROUP, VERSION, PLURAL = "keda.sh", "v1alpha1", "scaledjobs"
 INSTALL_HINT = (
-    "explain --from-cluster needs the kubernetes package: "
-    "pip install 'keda-queue-scaler[kubernetes]'"
+    "the kubernetes package is not installed: pip install 'keda-queue-scaler[kubernetes]' "
+    "(the image built from the Dockerfile has it)"
 )
 
 

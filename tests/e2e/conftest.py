@@ -3,10 +3,10 @@ process, and brokers of its own. Skipped unless pytest runs with ``--run-e2e``."
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.brokers import free_port
 from tests.e2e.cluster import Cluster, build_binaries, framework_apps, python_worker, work_app
@@ -64,17 +65,64 @@ class Scaler:
 READY = re.compile(r"serving gRPC \((?P<mode>[a-zA-Z]+)\) on 127\.0\.0\.1:(?P<port>\d+);")
 
 
-def start_scaler(workdir: Path, *args: str) -> Scaler:
-    """`keda-queue-scaler serve` as KEDA will reach it: a real process on loopback.
+CHART = Path(__file__).parents[2] / "charts" / "keda-queue-scaler"
+
+
+def image_command() -> list[str]:
+    """The image's entrypoint, ``keda-queue-scaler serve``, from the image's own install
+    (``make image-venv``: scripts/image-venv, which the Dockerfile runs)."""
+    venv = os.environ.get("KQS_IMAGE_VENV")
+    if not venv:
+        pytest.fail(
+            "KQS_IMAGE_VENV is not set: run the suite with make e2e (it builds .venv-image)"
+        )
+    return [str(Path(venv).resolve() / "bin" / "keda-queue-scaler"), "serve"]
+
+
+def rendered_container(*values: str, files: Path | None = None) -> dict[str, Any]:
+    """The scaler's container as the chart renders it with ``values`` (``--set``
+    arguments or ``-f FILE``); with ``files``, the paths the chart mounts
+    (/etc/keda-queue-scaler/...) point into that folder instead."""
+    done = subprocess.run(
+        [os.environ.get("KQS_HELM") or "helm", "template", "kqs", str(CHART),
+         "--show-only", "templates/deployment.yaml", *values],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (container,) = yaml.safe_load(done.stdout)["spec"]["template"]["spec"]["containers"]
+    if files is not None:
+        text = json.dumps(container).replace("/etc/keda-queue-scaler", str(files))
+        container = json.loads(text)
+    return dict(container)
+
+
+def chart_env(container: dict[str, Any]) -> dict[str, str]:
+    """The container's literal environment (the chart's settings); values from Secrets
+    are the tests' own to give."""
+    return {e["name"]: str(e["value"]) for e in container.get("env", []) if "value" in e}
+
+
+def start_scaler(
+    workdir: Path,
+    *args: str,
+    values: tuple[str, ...] | None = (),
+    files: Path | None = None,
+    command: list[str] | None = None,
+) -> Scaler:
+    """`keda-queue-scaler serve` as KEDA will reach it: a real process on loopback, run
+    as the image runs it (``command``: the image's install, and the environment the chart
+    renders with ``values``; None: no chart); ``args`` are the flags a test adds (flags
+    win over the environment).
 
     Its own AWS identity (IRSA in a cluster) is a pair of keys for the emulator."""
     log = workdir / f"scaler-{time.monotonic_ns()}.log"
     handle = log.open("w")
+    env = chart_env(rendered_container(*values, files=files)) if values is not None else {}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scaler", "serve", "--host", "127.0.0.1", "--port", "0",
+        [*(command or image_command()), "--host", "127.0.0.1", "--port", "0",
          "--metrics-host", "127.0.0.1", "--metrics-port", str(free_port()), *args],
         stdout=handle, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "AWS_ACCESS_KEY_ID": "e2e", "AWS_SECRET_ACCESS_KEY": "e2e"},
+        env={**os.environ, **env, "AWS_ACCESS_KEY_ID": "e2e", "AWS_SECRET_ACCESS_KEY": "e2e"},
     )  # fmt: skip
     handle.close()
     deadline = time.monotonic() + 30
@@ -91,7 +139,8 @@ def start_scaler(workdir: Path, *args: str) -> Scaler:
 @pytest.fixture(scope="session")
 def scaler(tmp_path_factory: pytest.TempPathFactory, moto_server: Any) -> Iterator[Scaler]:
     s = start_scaler(
-        tmp_path_factory.mktemp("scaler"), "--allow-aws-endpoints", moto_server.endpoint
+        tmp_path_factory.mktemp("scaler"),
+        values=("--set", f"config.allowAwsEndpoints={{{moto_server.endpoint}}}"),
     )
     yield s
     s.stop()

@@ -71,8 +71,11 @@ def kube_scaler(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> I
     workdir = tmp_path_factory.mktemp("kube-scaler")
     account = install(cluster, workdir, RELEASE, SYSTEM)
     kubeconfig = service_account_kubeconfig(cluster, SYSTEM, account, workdir / "sa.kubeconfig")
-    scaler = start_scaler(workdir, "--kubernetes", "--kubeconfig", str(kubeconfig),
-                          "--keda-namespace", "keda", "--log-level", "DEBUG")  # fmt: skip
+    scaler = start_scaler(
+        workdir, "--kubeconfig", str(kubeconfig),
+        values=("--set", "kubernetes.enabled=true", "--set", "kubernetes.kedaNamespace=keda",
+                "--set", "config.logLevel=DEBUG"),
+    )  # fmt: skip
     try:
         # The chart's RBAC is enough for every watch: each one lists and stays healthy.
         def all_healthy() -> list[str] | None:

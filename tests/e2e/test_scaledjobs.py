@@ -257,11 +257,12 @@ def tls_scaler(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from tests.certs import make_pki
     from tests.e2e.conftest import start_scaler
 
-    pki = make_pki(tmp_path_factory.mktemp("scaler-pki"))
+    files = tmp_path_factory.mktemp("mounted")  # where the chart mounts its Secret
+    pki = make_pki(files / "tls")
     s = start_scaler(
-        tmp_path_factory.mktemp("tls-scaler"),
-        "--tls-cert-file", str(pki.server_cert), "--tls-key-file", str(pki.server_key),
-        "--tls-client-ca-file", str(pki.ca),
+        tmp_path_factory.mktemp("tls-scaler"), files=files,
+        values=("--set", "tls.enabled=true", "--set", "tls.clientAuth=true",
+                "--set", "tls.existingSecret=scaler-tls"),
     )  # fmt: skip
     yield s, pki
     s.stop()

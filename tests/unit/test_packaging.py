@@ -52,7 +52,10 @@ def test_dockerfile_promises() -> None:
     assert "EXPOSE 6000 9464" in text
     assert 'ENTRYPOINT ["keda-queue-scaler", "serve"]' in text
     assert '"keda-queue-scaler", "probe"' in text
-    assert "-c constraints.txt" in text  # the same pins as CI
+    # the install is scripts/image-venv: the same pins as CI, every extra the chart enables
+    assert "RUN sh image-venv /opt/venv python" in text
+    script = (ROOT / "scripts" / "image-venv").read_text()
+    assert "-c constraints.txt '.[kubernetes]'" in script
 
 
 def dev_only() -> set[str]:
