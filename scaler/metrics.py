@@ -22,6 +22,9 @@ Names and labels (the Grafana dashboard and docs rely on them):
   ``max_series`` of these too (evictions counted in
   ``keda_queue_scaler_workload_series_evicted_total``). With ``--kubernetes``,
   ``scaler.kube.jobs`` adds the ScaledJob's Job outcomes under the same two labels.
+- ``keda_queue_scaler_workload_errors_total{scaled_namespace,scaled_name,code}``: calls
+  answered with an error per workload and gRPC code (bounded by ``max_series``); a
+  failed read removes that metric's workload (and shared) series: never a stale value.
 - ``keda_queue_scaler_unknown_metadata_keys_total{scaler_type}``: metadata keys a
   trigger carries that its scalerType does not read (typos such as ``listLenght``),
   counted once per ScaledJob and key; the log names them.
@@ -33,6 +36,7 @@ Names and labels (the Grafana dashboard and docs rely on them):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
@@ -70,6 +74,10 @@ class BoundedSeries(Generic[K]):
         self._limit = limit
         self._keys: OrderedDict[K, None] = OrderedDict()
 
+    def discard(self, key: K) -> bool:
+        """Forget ``key``; True if it was kept."""
+        return self._keys.pop(key, 0) is None
+
     def touch(self, key: K) -> K | None:
         if key in self._keys:
             self._keys.move_to_end(key)
@@ -101,6 +109,7 @@ class Metrics:
         self.registry = registry
         self._series: BoundedSeries[tuple[str, ...]] = BoundedSeries(max_series)
         self._workloads: BoundedSeries[tuple[str, ...]] = BoundedSeries(max_series)
+        self._errors: BoundedSeries[tuple[str, ...]] = BoundedSeries(max_series)
         # Labelled children, looked up once per series: prometheus_client's labels()
         # costs a lock and a tuple of str() per call, on every RPC. The trigger and
         # workload ones live exactly as long as their bounded series; the others are
@@ -197,6 +206,13 @@ class Metrics:
             "Idle broker clients closed to stay within --max-broker-clients",
             registry=registry,
         )
+        self.workload_errors = Counter(
+            f"{_PREFIX}_workload_errors",
+            "Calls answered with an error, per ScaledJob (or ScaledObject) and gRPC code; "
+            "a failed read also removes the workload's value, activity and age series",
+            ["scaled_namespace", "scaled_name", "code"],
+            registry=registry,
+        )
         self.unknown_keys = Counter(
             f"{_PREFIX}_unknown_metadata_keys",
             "Trigger metadata keys its scalerType does not read (ignored, as KEDA does), once "
@@ -291,8 +307,34 @@ class Metrics:
         if age is not None:
             self.oldest_item_age.labels(*series).set(age)
 
+    def workload_failed(
+        self, namespace: str, name: str, code: str, *, metric: str | None, scaler_type: str
+    ) -> None:
+        """A call for the workload failed with ``code``: counted; and when it was a read
+        (``metric`` given), that metric's last values are no longer current, so their
+        series go (Prometheus marks them stale) until a read succeeds again."""
+        ns, nm = bounded_label(namespace), bounded_label(name)
+        if metric is not None:
+            series = (ns, nm, bounded_label(metric))
+            self._workload_children.pop(series, None)
+            if self._workloads.discard(series):
+                for gauge in (self.workload_value, self.workload_active, self.oldest_item_age):
+                    with contextlib.suppress(KeyError):
+                        gauge.remove(*series)
+            shared = (scaler_type, bounded_label(metric))
+            self._trigger_children.pop(shared, None)
+            if self._series.discard(shared):
+                for gauge in (self.trigger_value, self.trigger_active):
+                    with contextlib.suppress(KeyError):
+                        gauge.remove(*shared)
+        key = (ns, nm, code)
+        old = self._errors.touch(key)
+        if old is not None:
+            self._drop((self.workload_errors,), old, self.workload_series_evicted)
+        self.workload_errors.labels(*key).inc()
+
     @staticmethod
-    def _drop(gauges: Iterable[Gauge], labels: tuple[str, ...], evicted: Counter) -> None:
+    def _drop(gauges: Iterable[Gauge | Counter], labels: tuple[str, ...], evicted: Counter) -> None:
         for gauge in gauges:
             gauge.remove(*labels)
         evicted.inc()

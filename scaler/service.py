@@ -9,6 +9,7 @@ never invented.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
@@ -24,7 +25,7 @@ from scaler.metrics import Metrics
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.readings import Readings
-from scaler.registry import Triggers
+from scaler.registry import Triggers, kind_name
 from scaler.trigger import AnyTrigger
 
 log = logging.getLogger("scaler.service")
@@ -117,15 +118,28 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         except Exception as exc:
             # Counted before the status goes out: a client that reads /metrics after
             # its error must find the call counted.
-            self._metrics.observe_rpc(
-                method, exc.code if isinstance(exc, ScalerError) else "INTERNAL",
-                time.perf_counter() - started,
-            )  # fmt: skip
+            failed = exc.code if isinstance(exc, ScalerError) else "INTERNAL"
+            self._metrics.observe_rpc(method, failed, time.perf_counter() - started)
+            self._failed(method, ref, failed, exc)
             code = None
             await self._abort(method, ref, context, exc)
         finally:
             if code is not None:
                 self._metrics.observe_rpc(method, code, time.perf_counter() - started)
+
+    def _failed(self, method: str, ref: pb.ScaledObjectRef, code: str, exc: Exception) -> None:
+        """A call for a workload failed: count it per workload and code; a failed read
+        leaves no value behind (its series go until a read succeeds)."""
+        if not (ref.namespace or ref.name) or isinstance(exc, ShuttingDown):
+            return
+        metric: str | None = None
+        metadata = dict(ref.scalerMetadata)
+        if method != "GetMetricSpec":
+            with contextlib.suppress(ScalerError):
+                metric, _ = self._triggers.spec(metadata, ref.namespace, ref.name)
+        self._metrics.workload_failed(
+            ref.namespace, ref.name, code, metric=metric, scaler_type=kind_name(metadata)
+        )
 
     @staticmethod
     async def _abort(
@@ -254,6 +268,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
                 self._metrics.streams_open.dec()
                 counted = False
             self._metrics.observe_rpc(method, code, time.perf_counter() - started)
+            self._failed(method, ref, code, exc)
             code = None
             await self._abort(method, ref, context, exc)
         finally:
