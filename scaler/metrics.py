@@ -10,21 +10,17 @@ Names and labels (the Grafana dashboard and docs rely on them):
 - ``keda_queue_scaler_cache_hits_total{scaler_type}``: answers served from the TTL cache.
 - ``keda_queue_scaler_coalesced_waits_total{scaler_type}``: callers that joined a read
   already in flight.
-- ``keda_queue_scaler_trigger_value{scaler_type,metric}`` and
-  ``keda_queue_scaler_trigger_active{scaler_type,metric}``: the last value read and whether
-  it passed the activation threshold, per KEDA metric name. At most ``max_series``
-  metric names are kept (least recently updated dropped first), counted in
-  ``keda_queue_scaler_trigger_series_evicted_total``; a name longer than 128
-  characters is cut to 100 and suffixed with ``~`` and a digest.
 - ``keda_queue_scaler_workload_value{scaled_namespace,scaled_name,metric}`` and
-  ``keda_queue_scaler_workload_active{...}``: the same value and activity, per
-  ScaledJob (or ScaledObject) that asked for it, from KEDA's request; at most
-  ``max_series`` of these too (evictions counted in
+  ``keda_queue_scaler_workload_active{...}``: the last value read and whether it passed
+  the activation threshold, per ScaledJob (or ScaledObject) that asked for it, from
+  KEDA's request: two teams' queues of one name never share a series. At most
+  ``max_series`` of these are kept, least recently updated dropped first (evictions
+  counted in
   ``keda_queue_scaler_workload_series_evicted_total``). With ``--kubernetes``,
   ``scaler.kube.jobs`` adds the ScaledJob's Job outcomes under the same two labels.
 - ``keda_queue_scaler_workload_errors_total{scaled_namespace,scaled_name,code}``: calls
   answered with an error per workload and gRPC code (bounded by ``max_series``); a
-  failed read removes that metric's workload (and shared) series: never a stale value.
+  failed read removes that metric's workload series: never a stale value.
 - ``keda_queue_scaler_unknown_metadata_keys_total{scaler_type}``: metadata keys a
   trigger carries that its scalerType does not read (typos such as ``listLenght``),
   counted once per ScaledJob and key; the log names them.
@@ -107,15 +103,13 @@ class Metrics:
         scaler_types: Iterable[str] = (),
     ) -> None:
         self.registry = registry
-        self._series: BoundedSeries[tuple[str, ...]] = BoundedSeries(max_series)
         self._workloads: BoundedSeries[tuple[str, ...]] = BoundedSeries(max_series)
         self._errors: BoundedSeries[tuple[str, ...]] = BoundedSeries(max_series)
         # Labelled children, looked up once per series: prometheus_client's labels()
-        # costs a lock and a tuple of str() per call, on every RPC. The trigger and
+        # costs a lock and a tuple of str() per call, on every RPC. The
         # workload ones live exactly as long as their bounded series; the others are
         # few (methods x codes, scaler types x outcomes).
         self._children: dict[tuple[str, ...], tuple[Any, ...]] = {}
-        self._trigger_children: dict[tuple[str, ...], tuple[Any, ...]] = {}
         self._workload_children: dict[tuple[str, ...], tuple[Any, ...]] = {}
         self.rpc_requests = Counter(
             f"{_PREFIX}_rpc_requests", "gRPC calls answered", ["method", "code"], registry=registry
@@ -152,18 +146,6 @@ class Metrics:
             ["scaler_type"],
             registry=registry,
         )
-        self.trigger_value = Gauge(
-            f"{_PREFIX}_trigger_value",
-            "Last value read for a KEDA metric",
-            ["scaler_type", "metric"],
-            registry=registry,
-        )
-        self.trigger_active = Gauge(
-            f"{_PREFIX}_trigger_active",
-            "1 when the last value was above the activation threshold",
-            ["scaler_type", "metric"],
-            registry=registry,
-        )
         self.workload_value = Gauge(
             f"{_PREFIX}_workload_value",
             "Last value read for a trigger, per ScaledJob or ScaledObject that asked",
@@ -189,11 +171,6 @@ class Metrics:
         self.workload_series_evicted = Counter(
             f"{_PREFIX}_workload_series_evicted",
             "Per-workload series dropped to keep label cardinality bounded",
-            registry=registry,
-        )
-        self.series_evicted = Counter(
-            f"{_PREFIX}_trigger_series_evicted",
-            "Per-metric series dropped to keep label cardinality bounded",
             registry=registry,
         )
         self.broker_clients = Gauge(
@@ -268,19 +245,6 @@ class Metrics:
             self._children["wait", scaler_type] = found
         found[0].inc()
 
-    def set_trigger(self, scaler_type: str, metric: str, value: float, active: bool) -> None:
-        series = (scaler_type, bounded_label(metric))
-        old = self._series.touch(series)
-        if old is not None:
-            self._drop((self.trigger_value, self.trigger_active), old, self.series_evicted)
-            self._trigger_children.pop(old, None)
-        found = self._trigger_children.get(series)
-        if found is None:
-            found = (self.trigger_value.labels(*series), self.trigger_active.labels(*series))
-            self._trigger_children[series] = found
-        found[0].set(value)
-        found[1].set(1 if active else 0)
-
     def set_workload(
         self,
         namespace: str,
@@ -307,9 +271,7 @@ class Metrics:
         if age is not None:
             self.oldest_item_age.labels(*series).set(age)
 
-    def workload_failed(
-        self, namespace: str, name: str, code: str, *, metric: str | None, scaler_type: str
-    ) -> None:
+    def workload_failed(self, namespace: str, name: str, code: str, *, metric: str | None) -> None:
         """A call for the workload failed with ``code``: counted; and when it was a read
         (``metric`` given), that metric's last values are no longer current, so their
         series go (Prometheus marks them stale) until a read succeeds again."""
@@ -321,12 +283,6 @@ class Metrics:
                 for gauge in (self.workload_value, self.workload_active, self.oldest_item_age):
                     with contextlib.suppress(KeyError):
                         gauge.remove(*series)
-            shared = (scaler_type, bounded_label(metric))
-            self._trigger_children.pop(shared, None)
-            if self._series.discard(shared):
-                for gauge in (self.trigger_value, self.trigger_active):
-                    with contextlib.suppress(KeyError):
-                        gauge.remove(*shared)
         key = (ns, nm, code)
         old = self._errors.touch(key)
         if old is not None:

@@ -25,7 +25,7 @@ from scaler.metrics import Metrics
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.readings import Readings
-from scaler.registry import Triggers, kind_name
+from scaler.registry import Triggers
 from scaler.trigger import AnyTrigger
 
 log = logging.getLogger("scaler.service")
@@ -81,7 +81,6 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
             trigger.scaler_type, trigger.read_key, lambda: adapter.read(trigger.query)
         )
         value, active = trigger.evaluate(sample, self._clock())
-        self._metrics.set_trigger(trigger.scaler_type, trigger.metric_name, value, active)
         if ref.namespace or ref.name:
             self._metrics.set_workload(
                 ref.namespace, ref.name, trigger.metric_name, value, active,
@@ -137,9 +136,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         if method != "GetMetricSpec":
             with contextlib.suppress(ScalerError):
                 metric, _ = self._triggers.spec(metadata, ref.namespace, ref.name)
-        self._metrics.workload_failed(
-            ref.namespace, ref.name, code, metric=metric, scaler_type=kind_name(metadata)
-        )
+        self._metrics.workload_failed(ref.namespace, ref.name, code, metric=metric)
 
     @staticmethod
     async def _abort(

@@ -59,7 +59,9 @@ class Settings:
         10.0, "Seconds in-flight RPCs get to finish after SIGTERM/SIGINT."
     )
     max_metric_series: int = _setting(
-        500, "Most KEDA metric names kept as Prometheus label values (oldest dropped)."
+        500,
+        "Most per-ScaledJob series kept, of each kind: values per ScaledJob and metric, "
+        "error counts per ScaledJob and code (least recently updated dropped).",
     )
     max_triggers: int = _setting(
         16384,

@@ -144,6 +144,25 @@ def test_dashboard_is_importable_on_its_own() -> None:
             assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
 
 
+def test_every_per_scaledjob_panel_follows_the_scaledjob_variables() -> None:
+    """The namespace and ScaledJob pickers narrow every panel whose series name a
+    ScaledJob; the shared series (broker reads, RPCs) carry no ScaledJob to filter by."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    names = [v["name"] for v in dashboard["templating"]["list"]]
+    assert {"scaled_namespace", "scaled_name"} <= set(names)
+    per_scaledjob = [
+        (panel["title"], t["expr"])
+        for panel in dashboard["panels"]
+        for t in panel.get("targets", [])
+        if re.search(r"keda_queue_scaler_(workload|scaledjob|oldest)_", t["expr"])
+    ]
+    assert len(per_scaledjob) >= 8
+    for title, expr in per_scaledjob:
+        for selector in re.findall(r"keda_queue_scaler_\w+\{[^}]*\}", expr):
+            assert 'scaled_namespace=~"$scaled_namespace"' in selector, title
+            assert 'scaled_name=~"$scaled_name"' in selector, title
+
+
 def test_the_label_check_can_fail() -> None:
     series = {"keda_queue_scaler_rpc_requests_total": {"method", "code"}}
     expr = 'sum by (queue) (rate(keda_queue_scaler_rpc_requests_total{method="x"}[5m]))'

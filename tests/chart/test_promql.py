@@ -37,6 +37,8 @@ VARIABLES = {
     "$instance": ".*",
     "$scaler_type": ".*",
     "$metric": ".*",
+    "$scaled_namespace": ".*",
+    "$scaled_name": ".*",
     "$__rate_interval": "2m",
 }
 
@@ -121,8 +123,10 @@ def traffic() -> dict[str, str]:
             method="GetMetrics", code="UNAVAILABLE",
         )  # fmt: skip
         add("rpc_requests_total", where, per_minute(60 * scale), method="IsActive", code="OK")
-        add("trigger_value", where, f"{7 * scale}x10", scaler_type="redis", metric="s0-redis-jobs")
-        add("trigger_active", where, "1x10", scaler_type="redis", metric="s0-redis-jobs")
+        # Another team's ScaledJob reads a queue of the same name: a series of its own.
+        mail = {"scaled_namespace": "team-b", "scaled_name": "mail"}
+        add("workload_value", where, f"{2 * scale}x10", metric="s0-redis-jobs", **mail)
+        add("workload_active", where, "1x10", metric="s0-redis-jobs", **mail)
         add("stream_is_active_streams", where, f"{2 * scale}x10")
     # One ScaledJob, team-a/render, seen by both replicas A and B (each watches the same
     # Jobs and answers the same polls); the decoy's is 50 times larger.
@@ -133,6 +137,9 @@ def traffic() -> dict[str, str]:
         add("workload_value", where, f"{3 * scale}x10", metric="s1-redis-more", **sj)
         add("workload_value", where, f"{95 * scale}x10", metric="s2-redis-jobs-age", **sj)
         add("oldest_item_age_seconds", where, f"{95 * scale}x10", metric="s2-redis-jobs-age", **sj)
+        add("workload_active", where, "1x10", metric="s0-redis-jobs", **sj)
+        add("workload_active", where, "0x10", metric="s1-redis-more", **sj)
+        add("workload_active", where, "1x10", metric="s2-redis-jobs-age", **sj)
         add("scaledjob_jobs", where, f"{3 * scale}x10", state="active", **sj)
         add("scaledjob_jobs", where, f"{2 * scale}x10", state="pending", **sj)
         # 30 completions and 6 BackoffLimitExceeded failures a minute.
@@ -148,8 +155,6 @@ def traffic() -> dict[str, str]:
     add("cache_hits_total", B, per_minute(180), scaler_type="aws-sqs-queue")
     add("broker_reads_total", B, per_minute(180), scaler_type="aws-sqs-queue", outcome="ok")
     add("rpc_requests_total", B, per_minute(60), method="GetMetrics", code="OK")
-    add("trigger_value", B, "0x10", scaler_type="aws-sqs-queue", metric="s0-aws-sqs-queue-q")
-    add("trigger_active", B, "0x10", scaler_type="aws-sqs-queue", metric="s0-aws-sqs-queue-q")
     add("stream_is_active_streams", B, "1x10")
     return t
 
@@ -183,17 +188,27 @@ def full(name: str, where: dict[str, str], value: float, **labels: str) -> dict[
 
 def expected(version: str) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """(panel title, legend) -> the samples Prometheus must answer at minute 10."""
-    tv, ta = f"{P}_trigger_value", f"{P}_trigger_active"
+    mail = {"scaled_namespace": "team-b", "scaled_name": "mail"}
     return {
-        ("Queue value per KEDA metric", "{{scaler_type}} {{metric}}"): [
-            full(tv, A, 7, scaler_type="redis", metric="s0-redis-jobs"),
-            full(tv, B, 0, scaler_type="aws-sqs-queue", metric="s0-aws-sqs-queue-q"),
+        # The largest over the replicas (both answer the same polls), per ScaledJob and
+        # metric: team-b's queue of the same name is its own series, never a flip.
+        (
+            "Queue value per ScaledJob and metric",
+            "{{scaled_namespace}}/{{scaled_name}} {{metric}}",
+        ): [
+            s(12, metric="s0-redis-jobs", **SJ),
+            s(3, metric="s1-redis-more", **SJ),
+            s(95, metric="s2-redis-jobs-age", **SJ),
+            s(2, metric="s0-redis-jobs", **mail),
         ],
-        ("Active triggers", "active"): [s(1)],
+        # render's s0 and s2 and mail's s0, each once: 3, not the 5 a sum over replicas gives.
+        ("Active triggers", "active"): [s(3)],
         ("StreamIsActive streams open", "streams"): [s(3)],
-        ("Activity per KEDA metric", "{{scaler_type}} {{metric}}"): [
-            full(ta, A, 1, scaler_type="redis", metric="s0-redis-jobs"),
-            full(ta, B, 0, scaler_type="aws-sqs-queue", metric="s0-aws-sqs-queue-q"),
+        ("Activity per ScaledJob and metric", "{{scaled_namespace}}/{{scaled_name}} {{metric}}"): [
+            s(1, metric="s0-redis-jobs", **SJ),
+            s(0, metric="s1-redis-more", **SJ),
+            s(1, metric="s2-redis-jobs-age", **SJ),
+            s(1, metric="s0-redis-jobs", **mail),
         ],
         ("Broker reads by outcome", "{{scaler_type}} {{outcome}}"): [
             s(1, scaler_type="redis", outcome="ok"),
@@ -230,7 +245,10 @@ def expected(version: str) -> dict[tuple[str, str], list[dict[str, Any]]]:
         ],
         ("Scaler versions", "{{version}}"): [s(2, version=version)],
         # Both replicas report 12 + 3: the largest, 15, not 30 (the age is not a depth).
-        ("Queue depth per ScaledJob", "{{scaled_namespace}}/{{scaled_name}}"): [s(15, **SJ)],
+        ("Queue depth per ScaledJob", "{{scaled_namespace}}/{{scaled_name}}"): [
+            s(15, **SJ),
+            s(2, scaled_namespace="team-b", scaled_name="mail"),
+        ],
         # Both replicas report 95 s: the largest, not the sum; the decoy is elsewhere.
         ("Oldest item age by queue", "{{scaled_namespace}}/{{scaled_name}} {{metric}}"): [
             s(95, metric="s2-redis-jobs-age", **SJ)

@@ -278,17 +278,12 @@ async def test_metrics_track_rpcs_and_values(start_server: ServerFactory) -> Non
             == 1
         )
         assert s.sample("keda_queue_scaler_cache_hits_total", scaler_type="memory") == 1
-        assert (
-            s.sample("keda_queue_scaler_trigger_value", scaler_type="memory", metric="memory-jobs")
-            == 3
-        )
-        assert (
-            s.sample("keda_queue_scaler_trigger_active", scaler_type="memory", metric="memory-jobs")
-            == 1
-        )
+        labels = {"scaled_namespace": "default", "scaled_name": "job", "metric": "memory-jobs"}
+        assert s.sample("keda_queue_scaler_workload_value", **labels) == 3
+        assert s.sample("keda_queue_scaler_workload_active", **labels) == 1
 
 
-async def test_trigger_series_are_bounded(start_server: ServerFactory) -> None:
+async def test_workload_series_are_bounded(start_server: ServerFactory) -> None:
     memory = MemoryAdapter()
     async with start_server(adapters={"memory": memory}, max_metric_series=3) as s:
         for i in range(5):
@@ -298,13 +293,35 @@ async def test_trigger_series_are_bounded(start_server: ServerFactory) -> None:
             i
             for i in range(5)
             if registry.get_sample_value(
-                "keda_queue_scaler_trigger_value",
-                {"scaler_type": "memory", "metric": f"memory-q{i}"},
+                "keda_queue_scaler_workload_value",
+                {"scaled_namespace": "default", "scaled_name": "job", "metric": f"memory-q{i}"},
             )
             is not None
         ]
         assert kept == [2, 3, 4]
-        assert s.sample("keda_queue_scaler_trigger_series_evicted_total") == 2
+        assert s.sample("keda_queue_scaler_workload_series_evicted_total") == 2
+
+
+async def test_two_teams_queues_of_one_name_never_share_a_series(
+    start_server: ServerFactory,
+) -> None:
+    """Two ScaledJobs in different namespaces read a queue named "jobs" (for Redis: on
+    databases 0 and 1, one metric name): each keeps its own value, instead of one
+    series flipping between 7 and 2."""
+    memory = MemoryAdapter()
+    memory.put("jobs", 7)
+    async with start_server(adapters={"memory": memory}, cache_ttl=0.0) as s:
+        for name, ns in (("render", "team-a"), ("mail", "team-b")):
+            request = pb.GetMetricsRequest(scaledObjectRef=ref(MEMORY, name, ns))
+            await s.stub.GetMetrics(request)
+            for _ in range(5):  # the second team's queue holds 2
+                memory.take("jobs")
+
+        def value(ns: str, name: str) -> float:
+            return s.sample("keda_queue_scaler_workload_value", scaled_namespace=ns,
+                            scaled_name=name, metric="memory-jobs")  # fmt: skip
+
+        assert (value("team-a", "render"), value("team-b", "mail")) == (7, 2)
 
 
 async def test_metrics_endpoint_serves_prometheus_text(start_server: ServerFactory) -> None:
