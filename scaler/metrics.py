@@ -18,9 +18,10 @@ Names and labels (the Grafana dashboard and docs rely on them):
   counted in
   ``keda_queue_scaler_workload_series_evicted_total``). With ``--kubernetes``,
   ``scaler.kube.jobs`` adds the ScaledJob's Job outcomes under the same two labels.
-- ``keda_queue_scaler_workload_errors_total{scaled_namespace,scaled_name,code}``: calls
-  answered with an error per workload and gRPC code (bounded by ``max_series``); a
-  failed read removes that metric's workload series: never a stale value.
+- ``keda_queue_scaler_workload_calls_total{scaled_namespace,scaled_name,code}``: calls
+  answered per workload and gRPC code, OK included, so alerts take error ratios
+  (bounded by ``max_series``); a failed read removes that metric's workload series:
+  never a stale value.
 - ``keda_queue_scaler_unknown_metadata_keys_total{scaler_type}``: metadata keys a
   trigger carries that its scalerType does not read (typos such as ``listLenght``),
   counted once per ScaledJob and key; the log names them.
@@ -104,13 +105,14 @@ class Metrics:
     ) -> None:
         self.registry = registry
         self._workloads: BoundedSeries[tuple[str, ...]] = BoundedSeries(max_series)
-        self._errors: BoundedSeries[tuple[str, ...]] = BoundedSeries(max_series)
+        self._calls: BoundedSeries[tuple[str, ...]] = BoundedSeries(max_series)
         # Labelled children, looked up once per series: prometheus_client's labels()
         # costs a lock and a tuple of str() per call, on every RPC. The
         # workload ones live exactly as long as their bounded series; the others are
         # few (methods x codes, scaler types x outcomes).
         self._children: dict[tuple[str, ...], tuple[Any, ...]] = {}
         self._workload_children: dict[tuple[str, ...], tuple[Any, ...]] = {}
+        self._call_children: dict[tuple[str, ...], Any] = {}
         self.rpc_requests = Counter(
             f"{_PREFIX}_rpc_requests", "gRPC calls answered", ["method", "code"], registry=registry
         )
@@ -183,10 +185,11 @@ class Metrics:
             "Idle broker clients closed to stay within --max-broker-clients",
             registry=registry,
         )
-        self.workload_errors = Counter(
-            f"{_PREFIX}_workload_errors",
-            "Calls answered with an error, per ScaledJob (or ScaledObject) and gRPC code; "
-            "a failed read also removes the workload's value, activity and age series",
+        self.workload_calls = Counter(
+            f"{_PREFIX}_workload_calls",
+            "KEDA's calls answered per ScaledJob (or ScaledObject), by gRPC code (OK or the "
+            "error's; StreamIsActive counted when it fails); a failed read also removes the "
+            "workload's value, activity and age series",
             ["scaled_namespace", "scaled_name", "code"],
             registry=registry,
         )
@@ -283,11 +286,19 @@ class Metrics:
                 for gauge in (self.workload_value, self.workload_active, self.oldest_item_age):
                     with contextlib.suppress(KeyError):
                         gauge.remove(*series)
-        key = (ns, nm, code)
-        old = self._errors.touch(key)
+        self.workload_call(namespace, name, code)
+
+    def workload_call(self, namespace: str, name: str, code: str) -> None:
+        """One call for the workload answered with ``code``."""
+        labels = (bounded_label(namespace), bounded_label(name), code)
+        old = self._calls.touch(labels)
         if old is not None:
-            self._drop((self.workload_errors,), old, self.workload_series_evicted)
-        self.workload_errors.labels(*key).inc()
+            self._drop((self.workload_calls,), old, self.workload_series_evicted)
+            self._call_children.pop(old, None)
+        found = self._call_children.get(labels)
+        if found is None:
+            found = self._call_children[labels] = self.workload_calls.labels(*labels)
+        found.inc()
 
     @staticmethod
     def _drop(gauges: Iterable[Gauge | Counter], labels: tuple[str, ...], evicted: Counter) -> None:

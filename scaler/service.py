@@ -125,6 +125,8 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         finally:
             if code is not None:
                 self._metrics.observe_rpc(method, code, time.perf_counter() - started)
+                if code == "OK" and (ref.namespace or ref.name):
+                    self._metrics.workload_call(ref.namespace, ref.name, code)
 
     def _failed(self, method: str, ref: pb.ScaledObjectRef, code: str, exc: Exception) -> None:
         """A call for a workload failed: count it per workload and code; a failed read

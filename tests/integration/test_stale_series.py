@@ -13,7 +13,7 @@ from tests.brokers import RedisProcess
 from tests.conftest import REDIS_PASSWORD, ServerFactory, ref
 
 VALUE, ACTIVE = "keda_queue_scaler_workload_value", "keda_queue_scaler_workload_active"
-ERRORS = "keda_queue_scaler_workload_errors_total"
+CALLS = "keda_queue_scaler_workload_calls_total"
 
 
 async def test_a_failed_read_removes_the_value_and_counts_the_error(
@@ -39,6 +39,7 @@ async def test_a_failed_read_removes_the_value_and_counts_the_error(
         assert await poll(good, "render", "team-a") == 7
         assert await poll(good, "mail", "team-b") == 7
         assert (value(render), s.server.registry.get_sample_value(ACTIVE, render)) == (7, 1)
+        assert s.sample(CALLS, scaled_namespace="team-a", scaled_name="render", code="OK") == 1
 
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await poll(bad, "render", "team-a")
@@ -47,13 +48,13 @@ async def test_a_failed_read_removes_the_value_and_counts_the_error(
         assert value(render) is None
         assert s.server.registry.get_sample_value(ACTIVE, render) is None
         assert value(mail) == 7
-        assert s.sample(ERRORS, scaled_namespace="team-a", scaled_name="render",
+        assert s.sample(CALLS, scaled_namespace="team-a", scaled_name="render",
                         code="UNAUTHENTICATED") == 1  # fmt: skip
         with pytest.raises(grpc.aio.AioRpcError):
             await s.stub.IsActive(ref(bad, "render", "team-a"))
-        assert s.sample(ERRORS, scaled_namespace="team-a", scaled_name="render",
+        assert s.sample(CALLS, scaled_namespace="team-a", scaled_name="render",
                         code="UNAUTHENTICATED") == 2  # fmt: skip
-        assert s.sample(ERRORS, scaled_namespace="team-b", scaled_name="mail",
+        assert s.sample(CALLS, scaled_namespace="team-b", scaled_name="mail",
                         code="UNAUTHENTICATED") == 0  # fmt: skip
 
         r.rpush("stale-jobs", 7, 8)
@@ -73,8 +74,8 @@ async def test_error_series_stay_within_the_series_bound(
             with pytest.raises(grpc.aio.AioRpcError):
                 await s.stub.IsActive(ref(bad, f"sj-{i}", "greedy"))
         kept = next(
-            m for m in s.server.registry.collect() if m.name == ERRORS.removesuffix("_total")
+            m for m in s.server.registry.collect() if m.name == CALLS.removesuffix("_total")
         )
-        names = {x.labels["scaled_name"] for x in kept.samples if x.name == ERRORS}
+        names = {x.labels["scaled_name"] for x in kept.samples if x.name == CALLS}
         assert names == {f"sj-{i}" for i in range(7, 12)}
         assert s.sample("keda_queue_scaler_workload_series_evicted_total") >= 7
