@@ -31,6 +31,7 @@ from scaler.credentials import CredentialStore
 from scaler.documents import path
 from scaler.guard import BrokerPolicy, quoted
 from scaler.httpmetrics import MetricsHTTPServer
+from scaler.keda.scaledjob import DEFAULT_MAX_REPLICAS
 from scaler.kube.auth import Objects
 from scaler.kube.cache import KubeObjects
 from scaler.kube.jobs import LABEL as JOB_LABEL
@@ -152,11 +153,16 @@ def _job_tracker(kube: KubeObjects, registry: CollectorRegistry, settings: Setti
         conditions = path(doc, "spec", "scalingStrategy", "pendingPodConditions")
         return tuple(str(c) for c in conditions) if isinstance(conditions, list) else ()
 
+    def max_replicas(namespace: str, name: str) -> int:
+        given = path(kube.scaledjob(namespace, name) or {}, "spec", "maxReplicaCount")
+        return given if isinstance(given, int) and given >= 0 else DEFAULT_MAX_REPLICAS
+
     tracker = JobTracker(
         registry,
         max_series=settings.max_metric_series,
         pending_conditions=pending_conditions,
         scaledjobs=kube.scaledjob_keys,
+        max_replicas=max_replicas,
     )
     kube.add_job_watches(
         (tracker.replace_jobs, tracker.apply_job),

@@ -35,7 +35,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from scaler.documents import Doc, mapping, mappings, path
-from scaler.keda.scaledjob import JobState, PodState, count_jobs
+from scaler.keda.scaledjob import DEFAULT_MAX_REPLICAS, JobState, PodState, count_jobs
 from scaler.metrics import BoundedSeries, bounded_label
 
 LABEL = "scaledjob.keda.sh/name"
@@ -130,6 +130,7 @@ class JobTracker(Collector):
         max_series: int = 500,
         pending_conditions: Callable[[str, str], Sequence[str]] = lambda ns, name: (),
         scaledjobs: Callable[[], Sequence[tuple[str, str]]] = tuple,
+        max_replicas: Callable[[str, str], int] = lambda ns, name: DEFAULT_MAX_REPLICAS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._lock = threading.Lock()
@@ -141,6 +142,7 @@ class JobTracker(Collector):
         self._synced = {"jobs": False, "pods": False}
         self._pending_conditions = pending_conditions
         self._scaledjobs = scaledjobs
+        self._max_replicas = max_replicas
         self._clock = clock
         self._max_series = max_series
         self._series: BoundedSeries[tuple[str, str]] = BoundedSeries(max_series)
@@ -319,14 +321,25 @@ class JobTracker(Collector):
             "Jobs of a ScaledJob not finished: active (a Pod running or done) or pending",
             labels=["scaled_namespace", "scaled_name", "state"],
         )
+        cap = GaugeMetricFamily(
+            f"{_PREFIX}_max_replicas",
+            "The ScaledJob's spec.maxReplicaCount (100 when unset): with active plus pending "
+            "Jobs at it, KEDA creates no more however much work waits",
+            labels=["scaled_namespace", "scaled_name"],
+        )
         counts = sorted(self.counts().items())[: self._max_series]
         for (namespace, name), (running, pending) in counts:
             labels = [bounded_label(namespace), bounded_label(name)]
             family.add_metric([*labels, "active"], running - pending)
             family.add_metric([*labels, "pending"], pending)
+            cap.add_metric(labels, self._max_replicas(namespace, name))
         yield family
+        yield cap
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         yield GaugeMetricFamily(
             f"{_PREFIX}_jobs", "", labels=["scaled_namespace", "scaled_name", "state"]
+        )
+        yield GaugeMetricFamily(
+            f"{_PREFIX}_max_replicas", "", labels=["scaled_namespace", "scaled_name"]
         )

@@ -194,8 +194,9 @@ async def test_alert_rules_match_live_metrics(start_server: ServerFactory, helm:
     series["up"] = set()  # Prometheus' own
     rules = rendered_rules(helm)
     assert {r["alert"] for r in rules} == {
-        "KedaQueueScalerDown", "KedaQueueScalerBrokerErrors", "KedaQueueScalerRPCErrors",
+        "KedaQueueScalerDown", "KedaQueueScalerBrokerErrors", "KedaQueueScalerScaledJobErrors",
         "KedaQueueScalerSlowBrokerReads", "KedaQueueScalerJobsFailing",
+        "KedaQueueScalerJobsAtMaxReplicas", "KedaQueueScalerJobsSlow",
         "KedaQueueScalerWorkQueuedNoJobStarting", "KedaQueueScalerKubernetesWatchFailing",
         "KedaQueueScalerWorkWaitingTooLong",
     }  # fmt: skip

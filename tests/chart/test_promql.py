@@ -398,7 +398,10 @@ async def test_alerts_fire_when_they_should_and_only_then(
 
     down = "KedaQueueScalerDown"
     errors = "KedaQueueScalerBrokerErrors"
-    rpc = "KedaQueueScalerRPCErrors"
+    rpc = "KedaQueueScalerScaledJobErrors"
+    calls = f"{P}_workload_calls_total"
+    render = {"scaled_namespace": "team-a", "scaled_name": "render"}
+    mail = {"scaled_namespace": "team-b", "scaled_name": "mail"}
     slow = "KedaQueueScalerSlowBrokerReads"
     reads = f"{P}_broker_reads_total"
     buckets = f"{P}_broker_read_duration_seconds_bucket"
@@ -408,6 +411,8 @@ async def test_alerts_fire_when_they_should_and_only_then(
         # Started at zero and stays there: no failure, no alert.
         series(reads, {**POD, "scaler_type": "redis", "outcome": "unavailable"}): "0x20",
         series(f"{P}_rpc_requests_total", {**POD, "method": "GetMetrics", "code": "OK"}): "0+60x20",
+        series(calls, {**POD, **render, "code": "OK"}): "0+54x20",
+        series(calls, {**POD, **mail, "code": "OK"}): "0+6x20",
         series(buckets, {**POD, "scaler_type": "redis", "le": "0.005"}): "0+60x20",
         series(buckets, {**POD, "scaler_type": "redis", "le": "+Inf"}): "0+60x20",
     }
@@ -432,35 +437,42 @@ async def test_alerts_fire_when_they_should_and_only_then(
                 )
             ],
         ),
+        # 2 failed reads a minute against 60 good ones: 3 %, under 5 %: quiet.
+        case({**healthy, series(reads, {**POD, "scaler_type": "redis", "outcome": "unavailable"}): "0+2x20"},
+             errors, []),
+        # 6 against 60: 6/66 = 9.1 % of reads fail: fires, per scalerType.
         case(
             {**healthy, series(reads, {**POD, "scaler_type": "redis", "outcome": "unavailable"}): "0+6x20"},
             errors,
             [
                 alert(
                     "errors",
-                    {"namespace": "default", "scaler_type": "redis", "outcome": "unavailable"},
-                    "redis reads fail with unavailable",
+                    {"namespace": "default", "scaler_type": "redis"},
+                    "9.091% of redis reads fail",
                     descriptions[errors],
                 )
             ],
         ),
+        # team-a/render: 12 INVALID_ARGUMENT against 54 OK a minute, 12/66 = 18.2 % > 10 %:
+        # fires naming it; team-b/mail's cancelled calls are not errors: it stays out.
         case(
             {
                 **healthy,
-                series(f"{P}_rpc_requests_total", {**POD, "method": "GetMetrics", "code": "INVALID_ARGUMENT"}): "0+6x20",
-                # KEDA cancelling a stream is not an error.
-                series(f"{P}_rpc_requests_total", {**POD, "method": "StreamIsActive", "code": "CANCELLED"}): "0+6x20",
+                series(calls, {**POD, **render, "code": "INVALID_ARGUMENT"}): "0+12x20",
+                series(calls, {**POD, **mail, "code": "CANCELLED"}): "0+6x20",
             },
             rpc,
             [
                 alert(
                     "rpc",
-                    {"namespace": "default", "method": "GetMetrics", "code": "INVALID_ARGUMENT"},
-                    "KEDA gets INVALID_ARGUMENT from GetMetrics",
+                    {"namespace": "default", **render, "code": "INVALID_ARGUMENT"},
+                    "18.18% of KEDA's calls for team-a/render fail with INVALID_ARGUMENT",
                     descriptions[rpc],
                 )
             ],
         ),
+        # 5 errors against 54 OK: 8.5 %, under 10 %: one team's rare errors stay quiet.
+        case({**healthy, series(calls, {**POD, **render, "code": "UNAVAILABLE"}): "0+5x20"}, rpc, []),
         # Every read slower than the largest finite bucket (10 s): p99 is reported as 10 s.
         case(
             {**healthy, series(buckets, {**POD, "scaler_type": "redis", "le": "0.005"}): "0x20",
@@ -509,20 +521,35 @@ def job_alert_cases(case: Any, healthy: dict[str, str], descriptions: dict[str, 
     """The Job outcome alerts (serve --kubernetes), for one ScaledJob on one replica."""
     failing, stuck = "KedaQueueScalerJobsFailing", "KedaQueueScalerWorkQueuedNoJobStarting"
     watch = "KedaQueueScalerKubernetesWatchFailing"
+    saturated, slow = "KedaQueueScalerJobsAtMaxReplicas", "KedaQueueScalerJobsSlow"
     secrets = series(f"{P}_kubernetes_watch_healthy", {**POD, "watch": "Secrets in all namespaces"})
     sj = {"scaled_namespace": "team-a", "scaled_name": "render"}
     finished = f"{P}_scaledjob_jobs_finished_total"
+    succeeded = series(finished, {**POD, **sj, "outcome": "succeeded", "reason": ""})
     failed = series(finished, {**POD, **sj, "outcome": "failed", "reason": "BackoffLimitExceeded"})
     queued = series(f"{P}_workload_active", {**POD, **sj, "metric": "s0-redis-jobs"})
     active = series(f"{P}_scaledjob_jobs", {**POD, **sj, "state": "active"})
+    pending = series(f"{P}_scaledjob_jobs", {**POD, **sj, "state": "pending"})
+    cap = series(f"{P}_scaledjob_max_replicas", {**POD, **sj})
     starts = series(f"{P}_scaledjob_job_start_seconds_count", {**POD, **sj})
+    duration = f"{P}_scaledjob_job_duration_seconds_bucket"
+
+    def took(le: str) -> dict[str, str]:
+        """3 Jobs a minute, each finishing within ``le`` seconds and no sooner bucket."""
+        return {series(duration, {**POD, **sj, "outcome": "succeeded", "le": b}):
+                ("0+3x20" if float(b) >= float(le) else "0x20")
+                for b in ("600", "3600", "7200", "+Inf")}  # fmt: skip
+
     working = {
         **healthy,
-        series(finished, {**POD, **sj, "outcome": "succeeded", "reason": ""}): "0+3x20",
+        succeeded: "0+3x20",
         failed: "0x20",  # exported, never increasing
         queued: "1x20",
         active: "2x20",
+        pending: "0x20",
+        cap: "10x20",
         starts: "0+3x20",
+        **took("600"),
     }
     where = {"namespace": "default", **sj}
     return [
@@ -534,9 +561,14 @@ def job_alert_cases(case: Any, healthy: dict[str, str], descriptions: dict[str, 
         )]),
         case(working, failing, []),
         case(working, stuck, []),
-        case({**working, failed: "0+1x20"}, failing, [alert(
-            "failing", {**where, "reason": "BackoffLimitExceeded"},
-            "Jobs of ScaledJob team-a/render fail (BackoffLimitExceeded)", descriptions[failing],
+        case(working, saturated, []),
+        case(working, slow, []),
+        # One failed Job, nothing else finished: 100 %, but fewer than 3 failures: quiet.
+        case({**working, succeeded: "0x20", failed: "0x9 1x11"}, failing, []),
+        # 2 failed and 3 succeeded a minute: 40 % of the Jobs fail: fires, per ScaledJob.
+        case({**working, failed: "0+2x20"}, failing, [alert(
+            "failing", where, "40% of ScaledJob team-a/render's Jobs failed in 30 minutes",
+            descriptions[failing],
         )]),
         # Work waits, nothing runs, nothing started for 15 minutes.
         case({**working, active: "0x20", starts: "5x20"}, stuck, [alert(
@@ -549,4 +581,17 @@ def job_alert_cases(case: Any, healthy: dict[str, str], descriptions: dict[str, 
         case({**working, queued: "0x20", active: "0x20", starts: "5x20"}, stuck, []),
         # Without --kubernetes there are no Job series: never a guess from the queue alone.
         case({**healthy, queued: "1x20"}, stuck, []),
+        # 3 active + 1 pending Jobs = maxReplicaCount 4 while the queue is active: fires.
+        case({**working, active: "3x20", pending: "1x20", cap: "4x20"}, saturated, [alert(
+            "saturated", where,
+            "ScaledJob team-a/render runs 4 Jobs, its maxReplicaCount, while work waits",
+            descriptions[saturated],
+        )]),
+        # At the cap with nothing waiting: the last Jobs finishing, quiet.
+        case({**working, active: "4x20", cap: "4x20", queued: "0x20"}, saturated, []),
+        # Jobs between 1 h and 2 h: p95 = 3600 + 0.95 * 3600 = 7020 s > 3600: fires.
+        case({**working, **took("7200")}, slow, [alert(
+            "slow", where, "Jobs of ScaledJob team-a/render take 1h 57m 0s (p95, last hour)",
+            descriptions[slow],
+        )]),
     ]  # fmt: skip

@@ -86,3 +86,19 @@ def test_scaledjobs_exported_are_bounded() -> None:
             scaled_namespace="team", scaled_name=f"sj{i}", outcome="succeeded", reason="")]  # fmt: skip
     assert kept == [2, 3]
     assert value(registry, "keda_queue_scaler_scaledjob_series_evicted_total") == 2
+
+
+def test_each_scaledjob_exports_its_max_replica_count() -> None:
+    """Beside the Jobs, the cap KEDA stops at: the saturation alert compares them."""
+    registry = CollectorRegistry()
+    caps = {("team", "render"): 4}
+    tracker = JobTracker(
+        registry,
+        scaledjobs=lambda: [("team", "render"), ("team", "mail")],
+        max_replicas=lambda ns, name: caps.get((ns, name), 100),
+    )
+    tracker.replace_jobs([job("a")], True)
+    tracker.replace_pods([pod("a-1", "a", "Running")], True)
+    cap = "keda_queue_scaler_scaledjob_max_replicas"
+    assert value(registry, cap, scaled_namespace="team", scaled_name="render") == 4
+    assert value(registry, cap, scaled_namespace="team", scaled_name="mail") == 100
