@@ -41,6 +41,8 @@ class TriggerSpec:
     type: str
     metadata: Mapping[str, str]
     name: str = ""
+    #: What became of its authenticationRef (explain's note); "" without one.
+    auth_note: str = ""
 
     @property
     def scaler_address(self) -> str:

@@ -20,15 +20,19 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from scaler.documents import Doc, mapping, mappings, path
+from scaler.errors import AuthError, ScalerError
 from scaler.keda.manifest import ManifestError, ScaledJob, from_manifest
 from scaler.keda.scaledjob import (
     STRATEGIES,
     Decision,
     decide,
 )
+from scaler.kube import auth
 from scaler.metadata import UnknownKey, unknown_keys
 from scaler.registry import KINDS
 from scaler.tools.client import Caller, Polled
+from scaler.tools.files import FileError, FileObjects
 
 SILENT = (
     "GetMetricSpec failed: KEDA drops this trigger for the poll silently (operator log "
@@ -40,7 +44,10 @@ VISIBLE = "KEDA raises a KEDAScalerFailed Warning event with this message and sk
 
 
 def load_manifests(path: Path, env: Mapping[str, str]) -> list[ScaledJob]:
-    """Every ScaledJob in a YAML file (other kinds are ignored)."""
+    """Every ScaledJob in a YAML file (other kinds are ignored), with the Secrets,
+    ConfigMaps and (Cluster)TriggerAuthentications the same file holds: they fill the
+    Job container's environment and each trigger's ``authenticationRef``, as the
+    cluster's objects do for ``--from-cluster`` and the scaler's ``--kubernetes``."""
     import yaml
 
     try:
@@ -49,17 +56,72 @@ def load_manifests(path: Path, env: Mapping[str, str]) -> list[ScaledJob]:
         raise ManifestError(f"cannot read {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise ManifestError(f"{path} is not valid YAML: {exc}") from exc
-    jobs = [
-        from_manifest(d, env=env)
-        for d in docs
-        if isinstance(d, dict) and d.get("kind") == "ScaledJob"
-    ]
+    try:
+        objects = FileObjects.of(docs)
+    except FileError as exc:
+        raise ManifestError(f"{path}: {exc}") from exc
+    jobs = []
+    for d in docs:
+        if isinstance(d, dict) and d.get("kind") == "ScaledJob":
+            namespace = str(mapping(d.get("metadata")).get("namespace") or "default")
+            job = from_manifest(d, env=env, lookup=objects.lookup(namespace))
+            jobs.append(with_auth(job, d, objects))
     if not jobs:
         kinds = (
             ", ".join(sorted({str(d.get("kind")) for d in docs if isinstance(d, dict)})) or "none"
         )
         raise ManifestError(f"{path} holds no ScaledJob (kinds found: {kinds})")
     return jobs
+
+
+def with_auth(job: ScaledJob, doc: Doc, objects: FileObjects) -> ScaledJob:
+    """Each external trigger's ``authenticationRef`` resolved from ``objects`` and put
+    onto its metadata as the scaler's ``--kubernetes`` does (:mod:`scaler.kube.auth`);
+    the outcome is the trigger's note. KEDA itself forwards none of it (keda#2571)."""
+    raw = mappings(path(doc, "spec", "triggers"))
+    triggers = []
+    for i, trigger in enumerate(job.triggers):
+        ref = mapping(raw[i].get("authenticationRef")) if i < len(raw) else {}
+        if not ref.get("name") or not trigger.external:
+            triggers.append(trigger)
+            continue
+        kind_name = str(ref.get("kind") or auth.NAMESPACED_KIND)
+        where = f"{job.namespace}/" if kind_name == auth.NAMESPACED_KIND else ""
+        what = f"{kind_name} {where}{ref['name']}"
+        present = (
+            objects.trigger_authentication(job.namespace, str(ref["name"]))
+            if kind_name == auth.NAMESPACED_KIND
+            else objects.cluster_trigger_authentication(str(ref["name"]))
+        )
+        kind = KINDS.get(trigger.metadata.get("scalerType", "").strip())
+        keys = kind.metadata if kind is not None else None
+        if present is None:
+            note = (
+                f"its authenticationRef ({what}) is not in the files given, so none of its "
+                "parameters reach the scaler here; in a cluster the scaler resolves it with "
+                "--kubernetes (KEDA forwards nothing to an external scaler)"
+            )
+        else:
+            try:
+                resolved = auth.resolve(objects, job.namespace, job.name, trigger.metadata, keys)
+                if resolved is None:
+                    raise AuthError(f"no trigger of {job.name} matches")
+                merged, only = auth.apply(trigger.metadata, resolved, keys)
+            except ScalerError as exc:
+                note = f"its authenticationRef ({what}) cannot be resolved: {exc.message}"
+            else:
+                trigger = dataclasses.replace(trigger, metadata=merged)
+                note = (
+                    f"parameters {', '.join(sorted(resolved.params)) or '(none)'} from {what} "
+                    "(in the files given), as the scaler's --kubernetes applies them"
+                )
+                if only:
+                    note += (
+                        f"; {', '.join(sorted(only))} (broker TLS) cannot travel as metadata: "
+                        "the scaler applies them only with --kubernetes"
+                    )
+        triggers.append(dataclasses.replace(trigger, auth_note=note))
+    return dataclasses.replace(job, triggers=tuple(triggers))
 
 
 Result = tuple[ScaledJob, list[Polled], Decision]
@@ -189,6 +251,8 @@ def notes(job: ScaledJob, polled: Sequence[Polled], decision: Decision) -> list[
             out.append(f"a call failed once ({err}); KEDA's retry succeeded, as here")
         scaler_type = p.trigger.metadata.get("scalerType", "").strip()
         out.extend(f"trigger {i}: {u.describe(scaler_type)}" for u in unknown(p))
+        if p.trigger.auth_note:
+            out.append(f"trigger {i}: {p.trigger.auth_note}")
     return out
 
 

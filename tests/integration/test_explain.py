@@ -11,7 +11,7 @@ import pytest
 
 from scaler.brokers.memory.client import MemoryAdapter
 from tests.brokers import RedisProcess
-from tests.conftest import ServerFactory, run_cli
+from tests.conftest import REDIS_PASSWORD, ServerFactory, run_cli
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 
@@ -271,3 +271,40 @@ async def test_a_typo_in_a_key_is_named_with_the_key_it_resembles(
         'trigger 0: "listLenght" is not a key of scalerType "redis" (did you mean '
         '"listLength"?): KEDA and the scaler ignore it'
     ) in out
+
+
+async def test_the_migrated_example_takes_its_password_from_its_own_trigger_authentication(
+    start_server: ServerFactory, redis_password_server: RedisProcess, tmp_path: Path
+) -> None:
+    """The example that moves a trigger from type: redis carries its Secret and
+    TriggerAuthentication in the same file: explain resolves them as the scaler's
+    --kubernetes resolves them from the API server, so the read is authenticated; and
+    a file without the Secret says which object is missing."""
+    import yaml
+
+    r = redis_password_server.client()
+    r.delete("migrated")
+    r.rpush("migrated", *range(4))
+    secret, auth, job = yaml.safe_load_all(
+        (EXAMPLES / "redis-triggerauthentication-scaledjob.yaml").read_text()
+    )
+    secret["stringData"]["password"] = REDIS_PASSWORD
+    job["spec"]["triggers"][0]["metadata"].update(
+        address=redis_password_server.address, listName="migrated"
+    )
+    manifest = tmp_path / "migrated.yaml"
+    manifest.write_text(yaml.safe_dump_all([secret, auth, job]))
+    async with start_server() as s:
+        code, out, err = await cli(str(manifest), "--address", s.address, "--output", "json")
+        assert code == 0, err
+        report = json.loads(out)
+        trigger = report["triggers"][0]
+        assert (trigger["value"], trigger.get("error")) == (4, None)
+        assert any("parameters password from TriggerAuthentication default/redis-auth" in n
+                   for n in report["notes"])  # fmt: skip
+        assert REDIS_PASSWORD not in out  # the note names parameters, never their values
+
+        manifest.write_text(yaml.safe_dump_all([auth, job]))  # the Secret left out
+        code, out, err = await cli(str(manifest), "--address", s.address)
+    assert "Secret default/redis-auth does not exist" in out
+    assert "UNAUTHENTICATED" in out or "NOAUTH" in out
