@@ -449,6 +449,16 @@ def build_parser() -> argparse.ArgumentParser:
         "subtracts running Jobs whose items already left the list",
     )  # fmt: skip
     demo.add_argument(
+        "--simulate", action="store_true",
+        help="a simulated clock: the real scaler and KEDA's arithmetic, Jobs modelled (each "
+        "takes its item --start-delay seconds after it is created), so the same options give "
+        "the same numbers on any machine, at once",
+    )  # fmt: skip
+    demo.add_argument(
+        "--start-delay", type=float, default=1.0, metavar="SECONDS",
+        help="with --simulate: seconds from a Job's creation to its Pod taking an item [1]",
+    )  # fmt: skip
+    demo.add_argument(
         "--backend", choices=("auto", "redis", "memory"), default="auto",
         help="queue backend [auto: redis when redis-server is installed]",
     )  # fmt: skip

@@ -65,6 +65,11 @@ class DemoOptions:
     worker: str = "pop"  # pop: a toy LPOP; work: `keda-queue-scaler work` (claim, lease, ack)
     plain: bool = False
     timeout: float = 300.0
+    # A simulated clock instead of the wall: the same scaler (over gRPC, the in-memory
+    # queue) and KEDA arithmetic, Jobs as a model that takes its item start_delay
+    # seconds after KEDA creates it. The same options give the same rows on any machine.
+    simulate: bool = False
+    start_delay: float = 1.0
 
 
 @dataclass
@@ -222,6 +227,49 @@ class Jobs:
         await asyncio.gather(*self._running, return_exceptions=True)
 
 
+class SimulatedJobs:
+    """The Jobs of ``--simulate``: each takes one item ``start_delay`` simulated seconds
+    after KEDA creates it (its Pod starting) and finishes ``work_seconds`` later; until
+    it has taken its item it is pending, as KEDA counts a Pod not yet running."""
+
+    def __init__(self, options: DemoOptions, stats: Stats, memory: MemoryAdapter) -> None:
+        self._options = options
+        self._stats = stats
+        self._memory = memory
+        self._starting: list[float] = []  # when each pending Job takes its item
+        self._working: list[float] = []  # when each running Job finishes
+        self.now = 0.0
+
+    @property
+    def running(self) -> int:
+        return len(self._starting) + len(self._working)
+
+    @property
+    def pending(self) -> int:
+        return len(self._starting)
+
+    def start(self, count: int) -> None:
+        self._starting += [self.now + self._options.start_delay] * count
+        self._stats.created += count
+        self._stats.peak_running = max(self._stats.peak_running, self.running)
+
+    def advance(self, now: float) -> None:
+        """Move to ``now``: Jobs that finish, then Jobs whose Pods start take items."""
+        self.now = now
+        done = [t for t in self._working if t <= now]
+        self._working = [t for t in self._working if t > now]
+        self._stats.finished += len(done)
+        for _ in [t for t in self._starting if t <= now]:
+            if self._memory.take(QUEUE):
+                self._working.append(now + self._options.work_seconds)
+            else:
+                self._stats.idle += 1
+        self._starting = [t for t in self._starting if t > now]
+
+    async def stop(self) -> None:
+        self._starting, self._working = [], []
+
+
 # One row per poll; every row and header line fits 80 columns.
 _ROW = "{:>7} {:>6} {:>7} {:>8} {:>8} {:>5} {:>8} {:>5} {:>7}"
 COLUMNS = _ROW.format(
@@ -279,6 +327,13 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
             f"--{'queue-format' if options.queue_format != 'list' else 'backend redis'} "
             "needs redis-server on the PATH (make brokers)"
         )
+    if options.simulate:
+        if options.backend == "redis" or options.queue_format != "list" or options.worker != "pop":
+            raise ValueError(
+                "--simulate runs the in-memory queue and modelled Jobs: not with --backend "
+                "redis, --queue-format or --worker work"
+            )
+        backend = "memory"
     tty = out.isatty() and not options.plain
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -302,6 +357,8 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
                 where = "in-memory (no redis-server installed)"
                 if options.backend == "memory":
                     where = "in-memory (--backend memory)"
+                if options.simulate:
+                    where = f"simulated clock, Pods start in {options.start_delay:g}s"
             if redis_address is not None and options.queue_format != "list":
                 workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kqs-")))
                 framework = await prepare(
@@ -318,8 +375,9 @@ async def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
             if not tty:
                 print("\n".join(lines), file=out, flush=True)
             settings = Settings(
-                host="127.0.0.1", port=0, metrics_port=-1, enable_memory=True,
-                cache_ttl=min(1.0, options.polling_interval / 2), log_level="WARNING",
+                host="127.0.0.1", port=0, metrics_port=-1, enable_memory=True, log_level="WARNING",
+                # simulated polls come back to back: a TTL on the wall would serve stale counts
+                cache_ttl=0.0 if options.simulate else min(1.0, options.polling_interval / 2),
             )  # fmt: skip
             adapters = open_adapters(settings, ClientBudget(settings.max_broker_clients))
             if backend == "memory":
@@ -401,13 +459,25 @@ async def _loop(options: DemoOptions, out: TextIO, stop: asyncio.Event, tty: boo
         triggers=(TriggerSpec("external", metadata),),
     )  # fmt: skip
     stats = Stats()
-    jobs = Jobs(options, stats, redis=redis_address, memory=memory, framework=framework)
+    jobs: Jobs | SimulatedJobs
+    if options.simulate:
+        assert memory is not None
+        jobs = SimulatedJobs(options, stats, memory)
+    else:
+        jobs = Jobs(options, stats, redis=redis_address, memory=memory, framework=framework)
     inflow = Inflow(options, redis_address, memory, framework)
     started = time.monotonic()
+    simulated = [0.0]  # --simulate's clock: one polling interval per poll
+
+    def clock() -> float:
+        return simulated[0] if options.simulate else time.monotonic() - started
+
     outcome = 0
     try:
         while not stop.is_set():
-            await inflow.push_due(time.monotonic() - started)
+            if isinstance(jobs, SimulatedJobs):
+                jobs.advance(clock())
+            await inflow.push_due(clock())
             polled = await caller.poll(job, 0, address)
             reading = polled.reading
             decision = decide(job.spec, [reading], running=jobs.running, pending=jobs.pending)
@@ -422,7 +492,7 @@ async def _loop(options: DemoOptions, out: TextIO, stop: asyncio.Event, tty: boo
             ) or 0  # fmt: skip
             stats.longest_queue = max(stats.longest_queue, queue_length)
             row = _ROW.format(
-                f"{time.monotonic() - started:.1f}s",
+                f"{clock():.1f}s",
                 "error" if error else f"{queue_length:g}",
                 "yes" if spec and spec.active else "no",
                 jobs.running,
@@ -438,10 +508,14 @@ async def _loop(options: DemoOptions, out: TextIO, stop: asyncio.Event, tty: boo
             drained = not error and queue_length == 0 and jobs.running == 0
             if drained and inflow.pushed == options.items and stats.finished >= options.items:
                 break
-            if time.monotonic() - started > options.timeout:
+            if clock() > options.timeout:
                 print(f"not drained after {options.timeout:g}s", file=out, flush=True)
                 outcome = 1
                 break
+            if options.simulate:
+                simulated[0] += options.polling_interval
+                await asyncio.sleep(0)  # Ctrl-C still stops it
+                continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(options.polling_interval):
                     await stop.wait()
@@ -451,7 +525,7 @@ async def _loop(options: DemoOptions, out: TextIO, stop: asyncio.Event, tty: boo
     finally:
         await jobs.stop()
         await inflow.aclose()
-    elapsed = time.monotonic() - started
+    elapsed = clock()
     labels = {"scaler_type": metadata["scalerType"], "outcome": "ok"}
     reads = server.registry.get_sample_value("keda_queue_scaler_broker_reads_total", labels) or 0
     rpcs = sum(

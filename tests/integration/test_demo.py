@@ -164,3 +164,29 @@ def test_demo_says_why_a_framework_without_burst_mode_cannot_run(framework: str)
     assert done.returncode == 2
     assert "no such mode" in done.stderr
     assert framework in done.stderr
+
+
+def test_the_readmes_strategy_comparison_is_what_the_simulated_demo_prints() -> None:
+    """The README's two commands, run as written: their longest queues are the numbers
+    the README gives, and a second run prints the very same rows (a simulated clock)."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    commands = re.findall(r'make demo ARGS="(--simulate [^"]*--strategy (\w+))"', readme)
+    assert [strategy for _, strategy in commands] == ["default", "accurate"]
+    claim = re.search(r"the queue peaks at (\d+) items, against (\d+)\s+with `accurate`", readme)
+    assert claim is not None
+    longest = {}
+    for args, strategy in commands:
+        first = demo(*args.split()).stdout
+        assert demo(*args.split()).stdout == first
+        found = re.search(r"longest queue (\d+)", first)
+        assert found is not None, first
+        longest[strategy] = int(found[1])
+    assert (longest["default"], longest["accurate"]) == (int(claim[1]), int(claim[2]))
+    assert longest["default"] > longest["accurate"]
+
+
+def test_simulate_refuses_real_workers() -> None:
+    done = subprocess.run([*DEMO, "--simulate", "--backend", "redis"], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert "--simulate runs the in-memory queue" in done.stderr
