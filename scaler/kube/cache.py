@@ -8,9 +8,11 @@ end at their next wake-up.
 
 Memory is bounded by what the cluster holds of KEDA's own kinds (ScaledJobs,
 ScaledObjects, TriggerAuthentications, ClusterTriggerAuthentications) and by the
-Secrets and ConfigMaps those name: a Secret watch keeps only the data of Secrets a
-TriggerAuthentication or a ScaledJob's container refers to, and fetches one the
-moment a new reference appears (in the background, never in an RPC).
+Secrets and ConfigMaps those name: Secrets and ConfigMaps are listed and watched as
+metadata only (``PartialObjectMetadata``: names and versions, never their data), and
+only those a TriggerAuthentication or a ScaledJob's container refers to are read, by
+name, when a reference appears or the watch reports a new version (in the background,
+never in an RPC).
 
 Namespaces: all of them (a ClusterRole), or only ``namespaces`` (a Role in each),
 plus KEDA's cluster-objects namespace for ClusterTriggerAuthentications' Secrets.
@@ -74,6 +76,7 @@ class Reflector:
         apply: Apply,
         stop: threading.Event,
         label_selector: str = "",
+        metadata_only: bool = False,
     ) -> None:
         self.what = what
         self._call = call
@@ -81,11 +84,17 @@ class Reflector:
         self._apply = apply
         self._stop = stop
         self._selector = label_selector
+        self._metadata_only = metadata_only
         self.synced = threading.Event()
         self.error = ""
 
-    def _kwargs(self) -> dict[str, object]:
-        return {"label_selector": self._selector} if self._selector else {}
+    def _kwargs(self, watching: bool = False) -> dict[str, object]:
+        kwargs: dict[str, object] = {"label_selector": self._selector} if self._selector else {}
+        if self._metadata_only:
+            # names, versions and labels only: the API server leaves the data out
+            kind = "PartialObjectMetadata" if watching else "PartialObjectMetadataList"
+            kwargs["_headers"] = {"Accept": f"application/json;as={kind};g=meta.k8s.io;v=v1"}
+        return kwargs
 
     def _list(self) -> str:
         response = self._call(
@@ -109,7 +118,7 @@ class Reflector:
                     version = self._list()
                 stream = watch.Watch().stream(
                     self._call,
-                    **self._kwargs(),
+                    **self._kwargs(watching=True),
                     resource_version=version,
                     timeout_seconds=WATCH_SECONDS,
                     allow_watch_bookmarks=True,
@@ -211,6 +220,9 @@ class KubeObjects:
         self._refused: dict[tuple[str, str, str], str] = {}
         self._wanted: set[tuple[str, str, str]] = set()
         self._fetching: set[tuple[str, str, str]] = set()
+        # resourceVersions: the newest the metadata watch reported, and the one held
+        self._seen: dict[tuple[str, str, str], str] = {}
+        self._held: dict[tuple[str, str, str], str] = {}
         self._fetcher = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kube-fetch")
         self.reflectors: list[Reflector] = []
         self._threads: list[threading.Thread] = []
@@ -251,7 +263,10 @@ class KubeObjects:
             for ns in data_scopes:
                 call = all_call if ns is None else functools.partial(ns_call, ns)
                 self.add(
-                    f"{kind}s in {ns or 'all namespaces'}", call, *self._data_handlers(kind, ns)
+                    f"{kind}s in {ns or 'all namespaces'}",
+                    call,
+                    *self._data_handlers(kind, ns),
+                    metadata_only=True,
                 )
 
     def add(
@@ -261,9 +276,13 @@ class KubeObjects:
         replace: Replace,
         apply: Apply,
         label_selector: str = "",
+        *,
+        metadata_only: bool = False,
     ) -> Reflector:
-        reflector = Reflector(what, call, replace=replace, apply=apply, stop=self.stop_event,
-                              label_selector=label_selector)  # fmt: skip
+        reflector = Reflector(
+            what, call, replace=replace, apply=apply, stop=self.stop_event,
+            label_selector=label_selector, metadata_only=metadata_only,
+        )  # fmt: skip
         self.reflectors.append(reflector)
         return reflector
 
@@ -293,22 +312,58 @@ class KubeObjects:
         return replace, apply
 
     def _data_handlers(self, kind: str, namespace: str | None) -> Handlers:
+        """Secrets and ConfigMaps are watched as metadata only (never a whole list of
+        their data in memory): a listing or event that shows a new resourceVersion of a
+        wanted one fetches it by name, in the background."""
+
+        def version(doc: Doc) -> str:
+            return str(mapping(doc.get("metadata")).get("resourceVersion") or "")
+
         def replace(items: list[dict[str, object]], first: bool) -> None:
-            listed = {(kind, *_key(doc)): doc for doc in items}
+            listed = {(kind, *_key(doc)): version(doc) for doc in items}
+            todo = []
             with self._lock:
                 for key in self._wanted:
-                    if key[0] == kind and (namespace is None or key[1] == namespace):
-                        doc = listed.get(key)
-                        self._data[key] = _ABSENT if doc is None else _decode(doc, kind)
+                    if key[0] != kind or (namespace is not None and key[1] != namespace):
+                        continue
+                    if key not in listed:
+                        self._data[key] = _ABSENT
+                        self._held.pop(key, None)
                         self._refused.pop(key, None)
+                        continue
+                    self._seen[key] = listed[key]
+                    if self._held.get(key) != listed[key]:
+                        todo.append(key)
+            self._fetch_soon(todo)
 
         def apply(event: str, doc: dict[str, object]) -> None:
             key = (kind, *_key(doc))
             with self._lock:
-                if key in self._wanted:
-                    self._data[key] = _ABSENT if event == "DELETED" else _decode(doc, kind)
+                if key not in self._wanted:
+                    return
+                if event == "DELETED":
+                    self._data[key] = _ABSENT
+                    self._held.pop(key, None)
+                    self._seen.pop(key, None)
+                    return
+                self._seen[key] = version(doc)
+                stale = self._held.get(key) != self._seen[key]
+            if stale:
+                self._fetch_soon([key])
 
         return replace, apply
+
+    def _fetch_soon(self, keys: Iterable[tuple[str, str, str]]) -> None:
+        if self.stop_event.is_set():
+            return
+        with self._lock:
+            todo = [k for k in keys if k not in self._fetching]
+            self._fetching.update(todo)
+        for key in todo:
+            try:
+                self._fetcher.submit(self._fetch, key)
+            except RuntimeError:  # shut down between the check and here
+                return
 
     def _want(self, keys: Iterable[tuple[str, str, str]]) -> None:
         if self.stop_event.is_set():
@@ -325,32 +380,44 @@ class KubeObjects:
                 return
 
     def _fetch(self, key: tuple[str, str, str]) -> None:
-        """One read of a newly referenced Secret or ConfigMap; later changes arrive
-        through the watch, which keeps every wanted one."""
+        """One read by name of a referenced Secret or ConfigMap: when a reference
+        appears, and when the metadata watch reports a version not yet held."""
         from kubernetes import client
 
         kind, namespace, name = key
         core = client.CoreV1Api(self.api)
         call = core.read_namespaced_secret if kind == "Secret" else core.read_namespaced_config_map
+        doc: Doc | None = None
+        status: int | None = None
         try:
             response = call(
                 name, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT
             )
-            value: dict[str, str] | object = _decode(json.loads(response.data), kind)
-            refused = ""
+            doc = mapping(json.loads(response.data))
         except Exception as exc:
             status = _status(exc)
-            value = _ABSENT if status == 404 else None
-            refused = "forbidden" if status == 403 else ""
-            if value is None and not refused:
+            if status not in (403, 404):
                 log.warning("reading %s %s/%s failed (%s)", kind, namespace, name,
                             status or type(exc).__name__)  # fmt: skip
+        self._fetched(key, doc, status)
+
+    def _fetched(self, key: tuple[str, str, str], doc: Doc | None, status: int | None) -> None:
+        """A read by name ended: ``doc`` as read, or the HTTP ``status`` it failed with."""
+        held = str(mapping(doc.get("metadata")).get("resourceVersion") or "") if doc else ""
         with self._lock:
             self._fetching.discard(key)
-            if value is not None:
-                self._data.setdefault(key, value)  # a watch event may have come first
-            elif refused:
-                self._refused[key] = refused
+            if doc is not None:
+                self._data[key] = _decode(doc, key[0])
+                self._held[key] = held
+                self._refused.pop(key, None)
+            elif status == 404:
+                self._data[key] = _ABSENT
+            elif status == 403:
+                self._refused[key] = "forbidden"
+            # the watch saw a newer version while this read was under way: read again
+            again = doc is not None and self._seen.get(key, held) != held
+        if again:
+            self._fetch_soon([key])
 
     def start(self) -> None:
         for reflector in self.reflectors:
@@ -429,6 +496,7 @@ class KubeObjects:
                 "namespaces it lists)"
             )
         self._want([key])
+        self._fetch_soon([key])  # wanted but unread (a read failed): read again, in the background
         raise KubeNotReady(
             f"the scaler is loading {kind} {namespace}/{name} from the Kubernetes API; KEDA "
             "retries on its next poll"
