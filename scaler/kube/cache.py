@@ -354,8 +354,9 @@ class KubeObjects:
         return replace, apply
 
     def _fetch_soon(self, keys: Iterable[tuple[str, str, str]]) -> None:
+        """Read each of ``keys`` by name in the background, unless a read is under way."""
         if self.stop_event.is_set():
-            return
+            return  # stopping: the fetcher takes no more work
         with self._lock:
             todo = [k for k in keys if k not in self._fetching]
             self._fetching.update(todo)
@@ -371,13 +372,8 @@ class KubeObjects:
         with self._lock:
             new = [k for k in keys if k not in self._wanted and k[2]]
             self._wanted.update(new)
-            todo = [k for k in new if k not in self._data and k not in self._fetching]
-            self._fetching.update(todo)
-        for key in todo:
-            try:
-                self._fetcher.submit(self._fetch, key)
-            except RuntimeError:  # shut down between the check and here
-                return
+            unread = [k for k in new if k not in self._data]
+        self._fetch_soon(unread)
 
     def _fetch(self, key: tuple[str, str, str]) -> None:
         """One read by name of a referenced Secret or ConfigMap: when a reference

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -22,3 +24,13 @@ def helm() -> str:
             pytest.fail(f"no helm binary: {done.stderr}")
         path = done.stdout.strip()
     return path
+
+
+def load_tool(name: str) -> ModuleType:
+    """One of tools/*.py (not a package), loaded as a module."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -19,6 +19,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.chart.conftest import load_tool
+
 ROOT = Path(__file__).parents[2]
 CHART = ROOT / "charts" / "keda-queue-scaler"
 SCENARIOS = ["default", *sorted(p.stem for p in (CHART / "ci").glob("*.yaml"))]
@@ -311,13 +313,7 @@ def test_schema_covers_every_value() -> None:
 
 
 def test_chart_readme_values_table_is_current() -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("chartdocs", ROOT / "tools" / "chartdocs.py")
-    assert spec is not None
-    assert spec.loader is not None
-    chartdocs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(chartdocs)
+    chartdocs = load_tool("chartdocs")
     readme = (CHART / "README.md").read_text()
     expected = chartdocs.render(readme, (CHART / "values.yaml").read_text())
     assert readme == expected, (

@@ -10,7 +10,6 @@ crash-looping Pod. Found this way: helm renders integers of a million and more a
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import subprocess
@@ -25,6 +24,7 @@ from hypothesis import strategies as st
 from scaler import settings as settings_mod
 from scaler.cli import main
 from scaler.guard import BROKER_GRAMMAR, ENDPOINT_GRAMMAR
+from tests.chart.conftest import load_tool
 
 ROOT = Path(__file__).parents[2]
 CHART = ROOT / "charts" / "keda-queue-scaler"
@@ -116,12 +116,7 @@ def rendered_env(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
 
 def test_the_schema_holds_the_scalers_own_grammar_levels_and_bounds() -> None:
     """Kept current by ``.venv/bin/python tools/chartschema.py``."""
-    spec = importlib.util.spec_from_file_location("chartschema", ROOT / "tools" / "chartschema.py")
-    assert spec is not None
-    assert spec.loader is not None
-    chartschema = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(chartschema)
-    updated = chartschema.updated
+    updated = load_tool("chartschema").updated
     assert updated(copy.deepcopy(SCHEMA)) == SCHEMA, "run: .venv/bin/python tools/chartschema.py"
     config = SCHEMA["properties"]["config"]["properties"]
     assert config["allowBrokers"]["items"]["pattern"] == f"^(?:{BROKER_GRAMMAR})$"
