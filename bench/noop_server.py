@@ -1,12 +1,16 @@
 """A grpc.aio ExternalScaler that does no work: the ceiling for our own server.
 
-Prints ``PORT <n>`` on stdout once serving; stops on SIGTERM/SIGINT.
+Prints ``PORT <n>`` on stdout once serving; stops on SIGTERM/SIGINT. With ``--heavy``
+it first imports everything ``serve`` imports (the broker clients, Prometheus, the
+Kubernetes client) and freezes the heap as ``serve`` does, to tell a bigger process
+apart from the servicer's own work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from typing import Any
 
 import grpc
@@ -34,6 +38,18 @@ class Noop(pb_grpc.ExternalScalerServicer):  # type: ignore[misc]
 
 
 async def main() -> None:
+    if "--heavy" in sys.argv:
+        import gc
+
+        import kubernetes  # noqa: F401  (what --kubernetes loads)
+
+        from scaler.brokers.pool import ClientBudget
+        from scaler.registry import open_adapters
+        from scaler.settings import Settings
+
+        open_adapters(Settings(), ClientBudget(8))  # every broker's client module
+        gc.collect()
+        gc.freeze()
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     pb_grpc.add_ExternalScalerServicer_to_server(Noop(), server)
     port = server.add_insecure_port("127.0.0.1:0")

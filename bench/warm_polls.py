@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="per measurement [8]")
     parser.add_argument("--concurrency", default="1,10,50", help="comma list [1,10,50]")
     parser.add_argument("--jobs", type=int, default=100, help="distinct ScaledJobs [100]")
+    parser.add_argument("--heavy-noop", action="store_true",
+                        help="the no-op server first imports what serve imports")  # fmt: skip
     args = parser.parse_args()
     with redis_server() as client:
         port = client.connection_pool.connection_kwargs["port"]
@@ -94,7 +96,8 @@ def main() -> None:
         ]  # fmt: skip
         ours_cmd = [sys.executable, "-m", "scaler", "serve", "--host", "127.0.0.1", "--port", "0",
                     "--metrics-port", "-1", "--cache-ttl", "60"]  # fmt: skip
-        noop_cmd = [sys.executable, str(ROOT / "bench" / "noop_server.py")]
+        noop_cmd = [sys.executable, str(ROOT / "bench" / "noop_server.py"),
+                    *(["--heavy"] if args.heavy_noop else [])]  # fmt: skip
         print(f"# {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, grpcio "
               f"{grpc.__version__}; {args.jobs} ScaledJobs, {args.seconds:g}s a row; a poll is "
               "GetMetricSpec + GetMetrics + IsActive")  # fmt: skip
