@@ -30,6 +30,8 @@ def test_enqueue_to_job_latency(
     ns = kube.namespace(cluster, "e2e-latency")
     kube.secret(cluster, ns, "redis-auth", {"password": REDIS_PASSWORD})
     doc = kube.example("redis-list-scaledjob.yaml")
+    # a name of its own: other tests read KEDA's log for the example's name
+    doc["metadata"]["name"] = "latency-worker"
     doc["spec"]["triggers"][0]["metadata"]["scalerAddress"] = scaler.address
     kube.set_env(doc, REDIS_ADDRESS=redis_password_server.address)
     r = redis_password_server.client()
