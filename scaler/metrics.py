@@ -71,6 +71,9 @@ class BoundedSeries(Generic[K]):
         self._limit = limit
         self._keys: OrderedDict[K, None] = OrderedDict()
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
     def discard(self, key: K) -> bool:
         """Forget ``key``; True if it was kept."""
         return self._keys.pop(key, 0) is None

@@ -28,6 +28,7 @@ from scaler.errors import MetadataError, ScalerError
 from scaler.guard import check_metadata_size, quoted
 from scaler.kube import auth as kube_auth
 from scaler.metadata import TriggerMetadata, UnknownKey, unknown_keys
+from scaler.metrics import BoundedSeries
 from scaler.settings import Settings
 from scaler.trigger import AnyAdapter, AnyTrigger, metric_name
 
@@ -40,6 +41,7 @@ UnknownKeys = Callable[[str, str, str, tuple[UnknownKey, ...]], None]
 
 
 def kind_name(metadata: Mapping[str, str]) -> str:
+    """The scalerType a trigger's metadata names (trimmed, as KEDA reads values)."""
     return metadata.get(SCALER_TYPE_KEY, "").strip()
 
 
@@ -143,7 +145,7 @@ class Triggers:
         self._on_unknown = on_unknown
         # (namespace, name, metadata digest) already checked for unknown keys: the parse
         # cache is shared by equal metadata, the warnings are per ScaledJob.
-        self._checked: OrderedDict[tuple[str, str, bytes], None] = OrderedDict()
+        self._checked: BoundedSeries[tuple[str, str, bytes]] = BoundedSeries(cache_size)
         self._kinds = dict(kinds)
         self._kube = kube
         self._credentials = credentials
@@ -168,7 +170,7 @@ class Triggers:
         check_metadata_size(metadata)
         given = raw = metadata
         auth_only: dict[str, str] = {}
-        kind = self._kinds.get(metadata.get(SCALER_TYPE_KEY, "").strip())
+        kind = self._kinds.get(kind_name(metadata))
         keys = kind.metadata if kind is not None else None
         if self._kube is not None:
             auth = kube_auth.resolve(self._kube, namespace, name, metadata, keys)
@@ -211,9 +213,7 @@ class Triggers:
         seen = (namespace, name, digest)
         if seen in self._checked:
             return
-        self._checked[seen] = None
-        if len(self._checked) > self._cache_size:
-            self._checked.popitem(last=False)
+        self._checked.touch(seen)
         unknown = unknown_keys(keys, given)
         if unknown and self._on_unknown is not None:
             self._on_unknown(namespace, name, kind_name(given), unknown)
@@ -235,7 +235,7 @@ class Triggers:
             pass
         else:
             return trigger.metric_name, trigger.target
-        scaler_type = metadata.get(SCALER_TYPE_KEY, "").strip()
+        scaler_type = kind_name(metadata)
         named = re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", scaler_type) is not None
         placeholder = metric_name(scaler_type if named else "external", "invalid-metadata")
         try:

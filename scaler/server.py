@@ -15,7 +15,6 @@ import signal
 import socket
 import ssl
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -37,7 +36,7 @@ from scaler.kube.cache import KubeObjects
 from scaler.kube.jobs import LABEL as JOB_LABEL
 from scaler.kube.jobs import POD_LABEL, JobTracker
 from scaler.metadata import UnknownKey
-from scaler.metrics import Metrics
+from scaler.metrics import BoundedSeries, Metrics
 from scaler.proto import externalscaler_pb2 as pb
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.readings import Readings
@@ -239,7 +238,7 @@ class ScalerServer:
         )
         self.health = health.aio.HealthServicer()
         self.port = 0
-        self._warned: OrderedDict[tuple[str, str, str], None] = OrderedDict()
+        self._warned: BoundedSeries[tuple[str, str, str]] = BoundedSeries(10_000)
         self.metrics_port = 0
         self._server: grpc.aio.Server | None = None
         self._httpd: MetricsHTTPServer | None = None
@@ -255,9 +254,7 @@ class ScalerServer:
             seen = (namespace, name, unknown.key)
             if seen in self._warned:
                 continue
-            self._warned[seen] = None
-            if len(self._warned) > 10_000:
-                self._warned.popitem(last=False)
+            self._warned.touch(seen)
             if scaler_type in self.triggers.scaler_types:
                 self.metrics.unknown_keys.labels(scaler_type).inc()
             log.warning(

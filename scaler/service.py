@@ -134,10 +134,9 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         if not (ref.namespace or ref.name) or isinstance(exc, ShuttingDown):
             return
         metric: str | None = None
-        metadata = dict(ref.scalerMetadata)
-        if method != "GetMetricSpec":
+        if method != "GetMetricSpec":  # a read failed: its value is no longer current
             with contextlib.suppress(ScalerError):
-                metric, _ = self._triggers.spec(metadata, ref.namespace, ref.name)
+                metric, _ = self._triggers.spec(dict(ref.scalerMetadata), ref.namespace, ref.name)
         self._metrics.workload_failed(ref.namespace, ref.name, code, metric=metric)
 
     @staticmethod

@@ -55,6 +55,11 @@ def _key(doc: Doc) -> tuple[str, str]:
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
 
+def _version(doc: Doc) -> str:
+    """An object's (or a list's) resourceVersion; "" when it has none."""
+    return str(mapping(doc.get("metadata")).get("resourceVersion") or "")
+
+
 def _status(exc: BaseException) -> int | None:
     status = getattr(exc, "status", None)
     return status if isinstance(status, int) else None
@@ -105,7 +110,7 @@ class Reflector:
         self._replace(items, not self.synced.is_set())
         self.synced.set()
         self.error = ""
-        return str(mapping(body.get("metadata")).get("resourceVersion") or "")
+        return _version(body)
 
     def run(self) -> None:
         from kubernetes import watch
@@ -131,7 +136,7 @@ class Reflector:
                     if kind == "ERROR":
                         version = ""  # e.g. 410 Gone: the version is too old, list again
                         break
-                    version = str(mapping(raw.get("metadata")).get("resourceVersion") or version)
+                    version = _version(raw) or version
                     if kind in ("ADDED", "MODIFIED", "DELETED"):
                         self._apply(str(kind), dict(raw))
                 backoff = 1.0
@@ -316,11 +321,8 @@ class KubeObjects:
         their data in memory): a listing or event that shows a new resourceVersion of a
         wanted one fetches it by name, in the background."""
 
-        def version(doc: Doc) -> str:
-            return str(mapping(doc.get("metadata")).get("resourceVersion") or "")
-
         def replace(items: list[dict[str, object]], first: bool) -> None:
-            listed = {(kind, *_key(doc)): version(doc) for doc in items}
+            listed = {(kind, *_key(doc)): _version(doc) for doc in items}
             todo = []
             with self._lock:
                 for key in self._wanted:
@@ -346,7 +348,7 @@ class KubeObjects:
                     self._held.pop(key, None)
                     self._seen.pop(key, None)
                     return
-                self._seen[key] = version(doc)
+                self._seen[key] = _version(doc)
                 stale = self._held.get(key) != self._seen[key]
             if stale:
                 self._fetch_soon([key])
@@ -399,7 +401,7 @@ class KubeObjects:
 
     def _fetched(self, key: tuple[str, str, str], doc: Doc | None, status: int | None) -> None:
         """A read by name ended: ``doc`` as read, or the HTTP ``status`` it failed with."""
-        held = str(mapping(doc.get("metadata")).get("resourceVersion") or "") if doc else ""
+        held = _version(doc) if doc else ""
         with self._lock:
             self._fetching.discard(key)
             if doc is not None:

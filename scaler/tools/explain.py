@@ -30,7 +30,7 @@ from scaler.keda.scaledjob import (
 )
 from scaler.kube import auth
 from scaler.metadata import UnknownKey, unknown_keys
-from scaler.registry import KINDS
+from scaler.registry import KINDS, kind_name
 from scaler.tools.client import Caller, Polled
 from scaler.tools.files import FileError, FileObjects
 
@@ -85,15 +85,15 @@ def with_auth(job: ScaledJob, doc: Doc, objects: FileObjects) -> ScaledJob:
         if not ref.get("name") or not trigger.external:
             triggers.append(trigger)
             continue
-        kind_name = str(ref.get("kind") or auth.NAMESPACED_KIND)
-        where = f"{job.namespace}/" if kind_name == auth.NAMESPACED_KIND else ""
-        what = f"{kind_name} {where}{ref['name']}"
+        ref_kind = str(ref.get("kind") or auth.NAMESPACED_KIND)
+        where = f"{job.namespace}/" if ref_kind == auth.NAMESPACED_KIND else ""
+        what = f"{ref_kind} {where}{ref['name']}"
         present = (
             objects.trigger_authentication(job.namespace, str(ref["name"]))
-            if kind_name == auth.NAMESPACED_KIND
+            if ref_kind == auth.NAMESPACED_KIND
             else objects.cluster_trigger_authentication(str(ref["name"]))
         )
-        kind = KINDS.get(trigger.metadata.get("scalerType", "").strip())
+        kind = KINDS.get(kind_name(trigger.metadata))
         keys = kind.metadata if kind is not None else None
         if present is None:
             note = (
@@ -199,7 +199,7 @@ async def _beside(job: ScaledJob, index: int, polled: Polled, address: str,
 
 def unknown(polled: Polled) -> tuple[UnknownKey, ...]:
     """The keys of one of our triggers that its scalerType does not read (typos)."""
-    kind = KINDS.get(polled.trigger.metadata.get("scalerType", "").strip())
+    kind = KINDS.get(kind_name(polled.trigger.metadata))
     if not polled.served or kind is None:
         return ()
     return unknown_keys(kind.metadata, polled.trigger.metadata)
@@ -249,7 +249,7 @@ def notes(job: ScaledJob, polled: Sequence[Polled], decision: Decision) -> list[
                            "(measure: age would scale on that; docs/age.md)")  # fmt: skip
         for err in p.retried:
             out.append(f"a call failed once ({err}); KEDA's retry succeeded, as here")
-        scaler_type = p.trigger.metadata.get("scalerType", "").strip()
+        scaler_type = kind_name(p.trigger.metadata)
         out.extend(f"trigger {i}: {u.describe(scaler_type)}" for u in unknown(p))
         if p.trigger.auth_note:
             out.append(f"trigger {i}: {p.trigger.auth_note}")

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from scaler.documents import Doc, mapping
 from scaler.keda.env import UNKNOWN, Lookup, Unknown
 
-KINDS = ("Secret", "ConfigMap", "TriggerAuthentication", "ClusterTriggerAuthentication")
-
 
 class FileError(Exception):
     """An object in the files cannot be read (its data is not what Kubernetes takes)."""
@@ -76,9 +74,6 @@ class FileObjects:
 
     def data(self, kind: str, namespace: str, name: str) -> Mapping[str, str] | None:
         return self._data.get((kind, namespace, name))
-
-    def has_data(self, kind: str, namespace: str, name: str) -> bool:
-        return (kind, namespace, name) in self._data
 
     def lookup(self, namespace: str) -> Lookup:
         """For the container environment: an object in the files is read from them;
