@@ -20,17 +20,11 @@ import pytest
 from tests.certs import make_pki
 from tests.e2e.cluster import Cluster, wait_for
 from tests.e2e.conftest import CHART, READY, image_command, rendered_container, start_scaler
+from tests.unit.test_versioning import version
 
 pytestmark = pytest.mark.timeout(300)
 SCENARIOS = ["default", *sorted(p.stem for p in (CHART / "ci").glob("*.yaml"))]
 RELEASE = "kqs"  # rendered_container's release name: the fullname below is the chart's
-
-
-def version() -> str:
-    text = (Path(__file__).parents[2] / "pyproject.toml").read_text()
-    found = re.search(r'^version = "([^"]+)"', text, re.MULTILINE)
-    assert found is not None
-    return found[1]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -2,7 +2,7 @@
 as the API server sends them), as the chart runs it (the image's install, the chart's
 environment): its peak resident memory stays under the chart's documented 256 Mi
 limit, and the Secret a TriggerAuthentication names is read (a real Redis read with
-its password succeeds). The scaler keeps only Secrets that are referenced and never
+its password succeeds). The limit is read from the chart's values. The scaler keeps only Secrets that are referenced and never
 holds a whole list of them."""
 
 from __future__ import annotations
@@ -24,17 +24,10 @@ from tests.e2e import kube
 from tests.e2e.cluster import Cluster, wait_for
 from tests.e2e.conftest import start_scaler
 from tests.e2e.test_kubernetes import health, scrape
+from tests.integration.test_memory import chart_memory_limit, rss
 
 pytestmark = pytest.mark.timeout(900)
 SECRETS, SIZE = 2000, 64 * 1024
-LIMIT = 256 * 1024 * 1024  # the chart's resources.limits.memory in docs/kubernetes.md
-
-
-def peak_rss(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
-    assert found is not None
-    return int(found[1]) * 1024
 
 
 def test_many_large_secrets_stay_out_of_memory(
@@ -93,10 +86,10 @@ def test_many_large_secrets_stay_out_of_memory(
             return float(answer.metricValues[0].metricValueFloat)
 
         assert wait_for("an authenticated read with the Secret's password", read, 120) == 3
-        peak = peak_rss(scaler.proc.pid)
+        peak, limit = rss(scaler.proc.pid, "VmHWM"), chart_memory_limit()
         print(f"\n[e2e secrets] {SECRETS} Secrets of {SIZE // 1024} KiB in {ns}: scaler peak "
-              f"RSS {peak / 2**20:.0f} MiB (limit {LIMIT / 2**20:.0f} MiB)")  # fmt: skip
-        assert peak < LIMIT
+              f"RSS {peak / 2**20:.0f} MiB (limit {limit / 2**20:.0f} MiB)")  # fmt: skip
+        assert peak < limit
     finally:
         scaler.stop()
         kube.delete_scaledjob(cluster, ns, "reader")

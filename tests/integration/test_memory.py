@@ -33,11 +33,12 @@ def chart_memory_limit() -> int:
     return int(text[:-2]) * 2**20
 
 
-def rss(pid: int) -> int:
+def rss(pid: int, field: str = "VmRSS") -> int:
+    """A process's resident memory in bytes: now (VmRSS) or at its peak (VmHWM)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
+    raise AssertionError(f"no {field}")
 
 
 async def burst(stub: pb_grpc.ExternalScalerStub, metas: list[dict[str, str]]) -> set[str]:
