@@ -81,7 +81,7 @@ parity: install-dev brokers peers  ## only the differential tests against KEDA's
 	$(KEDA_ENV) KQS_PARITY_SCENARIOS="$(or $(SCENARIOS),20000)" KQS_PARITY_SEED="$(or $(SEED),20261129)" \
 	  $(BIN)/pytest tests/keda -m keda $(PYTEST_ARGS)
 
-e2e-cluster:  ## build etcd, kube-apiserver, kube-controller-manager and KEDA's operator from Go modules (cached)
+e2e-cluster:  ## build etcd, kube-apiserver, kube-controller-manager, KEDA's operator and metrics adapter from Go modules (cached)
 	@scripts/e2e-cluster
 
 $(IMAGE_STAMP): pyproject.toml constraints.txt scripts/image-venv $(shell find scaler -type f -not -path '*/__pycache__/*')
@@ -90,7 +90,7 @@ $(IMAGE_STAMP): pyproject.toml constraints.txt scripts/image-venv $(shell find s
 
 image-venv: $(IMAGE_STAMP)  ## the container image's install (scripts/image-venv) in .venv-image, which make e2e serves from
 
-e2e: install-dev brokers peers image-venv  ## end to end: the real KEDA operator on a real API server, on loopback (builds them once)
+e2e: install-dev brokers peers image-venv  ## end to end: the real KEDA operator, metrics adapter and HPA on a real API server, on loopback (builds them once)
 	scripts/e2e-cluster >/dev/null
 	$(HELM_ENV) KQS_IMAGE_VENV="$(IMAGE_VENV)" $(BIN)/pytest tests/e2e --run-e2e $(PYTEST_ARGS)
 

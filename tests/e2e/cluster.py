@@ -1,9 +1,13 @@
 """A real control plane and the real KEDA operator on loopback, for end-to-end tests.
 
 ``Cluster`` starts, on free 127.0.0.1 ports, with certificates made at start:
-etcd; kube-apiserver (RBAC on); kube-controller-manager (so Jobs get Pods and Job
-status is real); KEDA's CRDs from KEDA's own module; the KEDA operator, run out of
-cluster with a kubeconfig; and :class:`NodeStandIn`, which plays the kubelet of
+etcd; kube-apiserver (RBAC on, and the aggregation layer: a front-proxy CA and the
+requestheader flags); kube-controller-manager (so Jobs get Pods, Job status is real
+and the HPA controller scales Deployments, syncing every 2 s); KEDA's CRDs from
+KEDA's own module; the KEDA operator, run out of cluster with a kubeconfig; KEDA's
+metrics adapter, registered as the ``v1beta1.external.metrics.k8s.io`` APIService
+through an ExternalName Service on ``localhost`` (so the API server reaches it on
+loopback); and :class:`NodeStandIn`, which plays the kubelet of
 one Ready node: it binds Pods to itself and runs each container as a local process
 after a configurable start delay (so Jobs stay pending for a while, as real ones
 do), reporting phase and exit code in the Pod status.
@@ -41,11 +45,14 @@ from tests.certs import make_pki
 from tests.kedago import ROOT, crd_dir
 
 NODE = "e2e-node"
+#: the Service the external metrics APIService names, as in KEDA's manifests
+ADAPTER_SERVICE = "keda-metrics-apiserver"
 START_TIMEOUT = 180.0
 
 
 def build_binaries() -> Path:
-    """The folder with etcd, kube-apiserver, kube-controller-manager, keda-operator."""
+    """The folder with etcd, kube-apiserver, kube-controller-manager, keda-operator and
+    keda-adapter."""
     done = subprocess.run(
         [str(ROOT / "scripts" / "e2e-cluster")],
         capture_output=True, text=True, timeout=5400, check=False,
@@ -55,6 +62,10 @@ def build_binaries() -> Path:
     return Path(done.stdout.strip())
 
 
+class Exited(RuntimeError):
+    """A control-plane process died: waiting longer cannot help."""
+
+
 def wait_for(what: str, check: Callable[[], Any], timeout: float = START_TIMEOUT) -> Any:
     """Poll ``check`` until it returns something truthy; fail naming ``what``."""
     deadline = time.monotonic() + timeout
@@ -62,6 +73,8 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = START_TIMEOUT
     while time.monotonic() < deadline:
         try:
             last = check()
+        except Exited:
+            raise
         except Exception as exc:
             last = exc
         else:
@@ -122,6 +135,7 @@ class Cluster:
             server_names=("localhost", "kubernetes", "kubernetes.default",
                           "kubernetes.default.svc"),
         )  # fmt: skip
+        self.front_proxy = make_pki(self.workdir / "front-proxy", client_cn="front-proxy-client")
         self._service_account_keys()
         self._etcd()
         self._apiserver()
@@ -132,6 +146,7 @@ class Cluster:
         self._crds()
         self.core().create_namespace({"metadata": {"name": "keda"}})
         self._keda()
+        self._metrics_adapter()
         self.node = NodeStandIn(self, start_delay=self.start_delay, images=self.images)
         self.node.start()
         wait_for("the node", lambda: self.node is not None and self.node.registered.is_set())
@@ -201,6 +216,14 @@ class Cluster:
             "--service-cluster-ip-range", "10.96.0.0/24",
             "--authorization-mode", "Node,RBAC",
             "--endpoint-reconciler-type", "none",
+            # the aggregation layer, for KEDA's metrics adapter (external.metrics.k8s.io)
+            "--requestheader-client-ca-file", str(self.front_proxy.ca),
+            "--requestheader-allowed-names", "front-proxy-client",
+            "--requestheader-username-headers", "X-Remote-User",
+            "--requestheader-group-headers", "X-Remote-Group",
+            "--requestheader-extra-headers-prefix", "X-Remote-Extra-",
+            "--proxy-client-cert-file", str(self.front_proxy.client_cert),
+            "--proxy-client-key-file", str(self.front_proxy.client_key),
             "--cert-dir", str(self.workdir / "apiserver-certs"),
             "--profiling=false",
         ])  # fmt: skip
@@ -218,6 +241,9 @@ class Cluster:
             # No node heartbeats here: the stand-in node must not be tainted away.
             "--controllers", "*,-node-lifecycle-controller,-node-ipam-controller",
             "--concurrent-job-syncs", "5",
+            # the HPA reads KEDA's external metrics every 2 s (default 15 s), so the
+            # ScaledObject tests wait seconds, not minutes, for each step
+            "--horizontal-pod-autoscaler-sync-period", "2s",
             "--profiling=false",
         ])  # fmt: skip
         self._wait_alive(proc, "kube-controller-manager", lambda: self._default_service_account())
@@ -243,11 +269,18 @@ class Cluster:
         wait_for("KEDA's CRDs", established)
 
     def _keda(self) -> None:
-        certs = make_pki(self.workdir / "keda-certs")
+        # one certificate for the operator's metrics service and the adapter, server and
+        # client both, as KEDA's own cert rotation makes it
+        self.keda_certs = certs = make_pki(
+            self.workdir / "keda-certs",
+            server_names=("localhost", f"{ADAPTER_SERVICE}.keda.svc"),
+            server_also_client=True,
+        )
         ca_dir = self.workdir / "keda-ca"
         ca_dir.mkdir()
         self.keda_health = f"http://127.0.0.1:{free_port()}"
         self.keda_metrics = f"http://127.0.0.1:{free_port()}"
+        self.keda_metrics_service = f"127.0.0.1:{free_port()}"
         proc = self._spawn(
             "keda-operator",
             [
@@ -258,7 +291,7 @@ class Cluster:
                 "--metrics-bind-address",
                 self.keda_metrics.removeprefix("http://"),
                 "--metrics-service-bind-address",
-                f"127.0.0.1:{free_port()}",
+                self.keda_metrics_service,
                 "--cert-dir",
                 str(certs.ca.parent),
                 "--ca-dir",
@@ -281,10 +314,71 @@ class Cluster:
             proc, "the KEDA operator", lambda: self._http(f"{self.keda_health}/readyz")
         )
 
+    def _metrics_adapter(self) -> None:
+        """KEDA's metrics adapter (cmd/adapter) on loopback, as KEDA's own manifests run
+        it (config/metrics-server), registered as the external metrics APIService.
+
+        The API server finds an APIService's backend through its Service; an
+        ExternalName Service on ``localhost`` keeps that on loopback (Endpoints may not
+        hold a loopback address), and the caBundle pins the adapter's certificate,
+        made for ``keda-metrics-apiserver.keda.svc``, the name the API server checks."""
+        from kubernetes import client
+
+        port = free_port()
+        certs = self.keda_certs
+        self.adapter = proc = self._spawn(
+            "keda-adapter",
+            [
+                str(self.bin / "keda-adapter"),
+                "--bind-address", "127.0.0.1", "--secure-port", str(port),
+                "--tls-cert-file", str(certs.server_cert),
+                "--tls-private-key-file", str(certs.server_key),
+                "--cert-dir", str(certs.ca.parent),
+                "--client-ca-file", str(certs.ca),
+                "--lister-kubeconfig", str(self.kubeconfig),
+                "--authentication-kubeconfig", str(self.kubeconfig),
+                "--authorization-kubeconfig", str(self.kubeconfig),
+                "--metrics-service-address", self.keda_metrics_service,
+                "--port", str(free_port()),
+                "--zap-log-level", "info", "--zap-encoder", "json",
+            ],
+            env={
+                "KUBECONFIG": str(self.kubeconfig),
+                "WATCH_NAMESPACE": "",
+                "POD_NAMESPACE": "keda",
+                "KEDA_CLUSTER_OBJECT_NAMESPACE": "keda",
+            },
+        )  # fmt: skip
+        self.core().create_namespaced_service("keda", {
+            "metadata": {"name": ADAPTER_SERVICE},
+            "spec": {"type": "ExternalName", "externalName": "localhost",
+                     "ports": [{"name": "https", "port": port}]},
+        })  # fmt: skip
+        registration = client.ApiregistrationV1Api(self.api())
+        registration.create_api_service({
+            "apiVersion": "apiregistration.k8s.io/v1",
+            "kind": "APIService",
+            "metadata": {"name": "v1beta1.external.metrics.k8s.io"},
+            "spec": {
+                "group": "external.metrics.k8s.io", "version": "v1beta1",
+                "groupPriorityMinimum": 100, "versionPriority": 100,
+                "service": {"name": ADAPTER_SERVICE, "namespace": "keda", "port": port},
+                "caBundle": base64.b64encode(certs.ca.read_bytes()).decode(),
+            },
+        })  # fmt: skip
+
+        def available() -> bool:
+            service = registration.read_api_service("v1beta1.external.metrics.k8s.io")
+            conditions = {c.type: c for c in (service.status.conditions or [])}
+            ok = conditions.get("Available")
+            return ok is not None and ok.status == "True"
+
+        self._wait_alive(proc, "KEDA's metrics adapter (APIService Available)", available)
+
     # ---- helpers ----------------------------------------------------------------
     def _alive(self, proc: Process) -> bool:
         if not proc.alive():
-            raise RuntimeError(f"{proc.name} exited ({proc.proc.returncode}):\n{proc.tail()}")
+            raise Exited(f"{proc.name} exited ({proc.proc.returncode}):\n{proc.tail()}")
         return True
 
     def _wait_alive(self, proc: Process, what: str, check: Callable[[], Any]) -> None:
