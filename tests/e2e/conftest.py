@@ -20,6 +20,9 @@ from tests.brokers import free_port
 from tests.e2e.cluster import Cluster, build_binaries, framework_apps, python_worker, work_app
 
 WORKER_IMAGE = "ghcr.io/example/queue-worker"
+#: the ScaledObject example's long-running consumer; here it takes nothing, so the
+#: queue length a test sets alone decides the replicas
+CONSUMER_IMAGE = "ghcr.io/example/queue-consumer"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -38,7 +41,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         tmp_path_factory.mktemp("cluster"),
         binaries,
         start_delay=3.0,
-        images={WORKER_IMAGE: python_worker(), **framework_apps(), **work_app()},
+        images={
+            WORKER_IMAGE: python_worker(),
+            CONSUMER_IMAGE: ["sleep", "infinity"],
+            **framework_apps(),
+            **work_app(),
+        },
     )
     try:
         c.start()
@@ -52,6 +60,7 @@ class Scaler:
     proc: subprocess.Popen[str]
     address: str
     log: Path
+    metrics: str = ""  # its /metrics URL
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -118,9 +127,10 @@ def start_scaler(
     log = workdir / f"scaler-{time.monotonic_ns()}.log"
     handle = log.open("w")
     env = chart_env(rendered_container(*values, files=files)) if values is not None else {}
+    metrics_port = free_port()
     proc = subprocess.Popen(
         [*(command or image_command()), "--host", "127.0.0.1", "--port", "0",
-         "--metrics-host", "127.0.0.1", "--metrics-port", str(free_port()), *args],
+         "--metrics-host", "127.0.0.1", "--metrics-port", str(metrics_port), *args],
         stdout=handle, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, **env, "AWS_ACCESS_KEY_ID": "e2e", "AWS_SECRET_ACCESS_KEY": "e2e"},
     )  # fmt: skip
@@ -128,7 +138,9 @@ def start_scaler(
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if m := READY.search(log.read_text()):
-            return Scaler(proc, f"127.0.0.1:{m['port']}", log)
+            return Scaler(
+                proc, f"127.0.0.1:{m['port']}", log, f"http://127.0.0.1:{metrics_port}/metrics"
+            )
         if proc.poll() is not None:
             break
         time.sleep(0.1)

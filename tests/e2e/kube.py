@@ -66,9 +66,8 @@ def create(cluster: Cluster, ns: str, doc: Mapping[str, Any]) -> None:
         api.create_cluster_custom_object(GROUP, VERSION, "clustertriggerauthentications", body)
         return
     body["metadata"] = {**body.get("metadata", {}), "namespace": ns}
-    plural = {"ScaledJob": "scaledjobs", "TriggerAuthentication": "triggerauthentications"}[
-        body["kind"]
-    ]
+    plural = {"ScaledJob": "scaledjobs", "ScaledObject": "scaledobjects",
+              "TriggerAuthentication": "triggerauthentications"}[body["kind"]]  # fmt: skip
     api.create_namespaced_custom_object(GROUP, VERSION, ns, plural, body)
 
 
@@ -90,8 +89,21 @@ def scaledjob(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
     )
 
 
-def condition(cluster: Cluster, ns: str, name: str, kind: str) -> tuple[str, str, str] | None:
-    for c in scaledjob(cluster, ns, name).get("status", {}).get("conditions", []) or []:
+def scaledobject(cluster: Cluster, ns: str, name: str) -> dict[str, Any]:
+    from kubernetes import client
+
+    return dict(
+        client.CustomObjectsApi(cluster.api()).get_namespaced_custom_object(
+            GROUP, VERSION, ns, "scaledobjects", name
+        )
+    )
+
+
+def condition(
+    cluster: Cluster, ns: str, name: str, kind: str, *, plural: str = "scaledjobs"
+) -> tuple[str, str, str] | None:
+    read = scaledobject if plural == "scaledobjects" else scaledjob
+    for c in read(cluster, ns, name).get("status", {}).get("conditions", []) or []:
         if c.get("type") == kind:
             return c.get("status", ""), c.get("reason", ""), c.get("message", "")
     return None
@@ -117,12 +129,15 @@ def job_failed(job: Any) -> bool:
     return any(c.type == "Failed" and c.status == "True" for c in (job.status.conditions or []))
 
 
-def events(cluster: Cluster, ns: str, name: str, reason: str | None = None) -> list[Any]:
-    """Events about the ScaledJob (events.k8s.io/v1, the API KEDA's recorder writes)."""
+def events(
+    cluster: Cluster, ns: str, name: str, reason: str | None = None, *, kind: str = "ScaledJob"
+) -> list[Any]:
+    """Events about the ScaledJob (or ``kind``) (events.k8s.io/v1, the API KEDA's
+    recorder writes)."""
     from kubernetes import client
 
     out = []
-    selector = f"regarding.name={name}"
+    selector = f"regarding.name={name},regarding.kind={kind}"
     for e in (
         client.EventsV1Api(cluster.api()).list_namespaced_event(ns, field_selector=selector).items
     ):

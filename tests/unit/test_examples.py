@@ -75,7 +75,8 @@ def schemas() -> dict[tuple[str, str], Any]:
 def test_there_are_examples() -> None:
     assert len(EXAMPLES) >= 4
     kinds = {doc["kind"] for _, doc in _documents()}
-    assert {"ScaledJob", "TriggerAuthentication", "ClusterTriggerAuthentication"} <= kinds
+    assert {"ScaledJob", "ScaledObject", "TriggerAuthentication",
+            "ClusterTriggerAuthentication"} <= kinds  # fmt: skip
 
 
 def test_tls_examples_give_keda_every_tls_parameter() -> None:
@@ -115,6 +116,25 @@ def test_example_matches_keda_crd(name: str, doc: dict[str, Any], schemas: dict[
     jsonschema.validate(doc, schema)
 
 
+def _scale_target(name: str, doc: dict[str, Any]) -> dict[str, Any]:
+    """The Deployment a ScaledObject example scales, from the same file."""
+    file = name.split("#")[0]
+    target = doc["spec"]["scaleTargetRef"]["name"]
+    (found,) = [
+        d for n, d in _documents()
+        if n.split("#")[0] == file and d["kind"] == "Deployment" and d["metadata"]["name"] == target
+    ]  # fmt: skip
+    return found
+
+
+def _containers(name: str, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Where KEDA resolves a trigger's ...FromEnv: the Job template of a ScaledJob, the
+    scale target's Pod template of a ScaledObject."""
+    if doc["kind"] == "ScaledObject":
+        return list(_scale_target(name, doc)["spec"]["template"]["spec"]["containers"])
+    return list(doc["spec"]["jobTargetRef"]["template"]["spec"]["containers"])
+
+
 @pytest.mark.parametrize(("name", "doc"), _documents(), ids=[n for n, _ in _documents()])
 def test_example_triggers_parse(name: str, doc: dict[str, Any]) -> None:
     adapters = {
@@ -130,11 +150,23 @@ def test_example_triggers_parse(name: str, doc: dict[str, Any]) -> None:
         # KEDA replaces ...FromEnv names by the container's values before calling us.
         env = {
             e["name"]: e.get("value", SECRET_VALUES.get(e["name"], "from-secret"))
-            for c in doc["spec"]["jobTargetRef"]["template"]["spec"]["containers"]
+            for c in _containers(name, doc)
             for e in c.get("env", [])
         }
         resolved = {k: env[v] if k.endswith("FromEnv") else v for k, v in metadata.items()}
         assert triggers.parse(resolved).target > 0
+
+
+@pytest.mark.parametrize("version", ["1.25.0", "1.37.0"])
+def test_scaledobject_examples_scale_a_valid_deployment(version: str) -> None:
+    import kubernetes_validate
+
+    found = [(n, d) for n, d in _documents() if d["kind"] == "ScaledObject"]
+    assert found, "no ScaledObject example"
+    for name, doc in found:
+        target = _scale_target(name, doc)
+        kubernetes_validate.validate(target, version, strict=True)
+        assert target["metadata"]["namespace"] == doc["metadata"]["namespace"]
 
 
 def test_strict_schema_rejects_a_typo(schemas: dict[Any, Any]) -> None:

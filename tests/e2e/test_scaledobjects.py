@@ -1,0 +1,384 @@
+"""ScaledObjects end to end: our scaler, KEDA's operator, KEDA's metrics adapter and
+the HPA controller of kube-controller-manager scale a Deployment.
+
+The Deployment's consumer takes nothing off the queue (a stand-in that only sleeps),
+so the queue length a test sets alone decides the replicas. Each step waits until
+the Deployment holds the replica count the prediction gives, then until our scaler
+has answered several more reads for the ScaledObject, and checks that the count
+held. The prediction is KEDA's and the HPA's arithmetic as their code has it:
+
+- KEDA (pkg/scaling/executor/scale_scaledobjects.go): active (value above the
+  activation target) at 0 replicas -> minReplicaCount, or 1; inactive -> 0 (or
+  idleReplicaCount) once cooldownPeriod has passed since it was last active; the HPA
+  it creates has minReplicas max(minReplicaCount, 1) and maxReplicas maxReplicaCount.
+- The HPA (pkg/controller/podautoscaler/replica_calculator.go), tolerance 0.1:
+  ``AverageValue`` (GetExternalPerPodMetricReplicas): ceil(value / target) unless
+  value / (target x replicas) is within the tolerance; ``Value``
+  (GetExternalMetricReplicas): ceil(value / target x ready replicas) unless value /
+  target is within it; then clamped to [minReplicas, maxReplicas].
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import urllib.request
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.brokers import RedisProcess, free_port
+from tests.conftest import REDIS_PASSWORD
+from tests.e2e import kube
+from tests.e2e.cluster import Cluster, wait_for
+from tests.e2e.conftest import Scaler
+from tests.e2e.test_frameworks import PEER
+from tests.e2e.test_scaledjobs import processed_items
+from tests.frameworks.peers import Peer
+
+pytestmark = pytest.mark.timeout(600)
+TOLERANCE = 0.1  # the HPA controller's default --horizontal-pod-autoscaler-tolerance
+KIND = "ScaledObject"
+STEP = 120.0  # seconds a step may take: a scale-up of 4 Pods per 15 s, KEDA's polls
+
+
+# ---- the prediction ------------------------------------------------------------------
+def hpa_average_value(total: float, target: float, replicas: int, low: int, high: int) -> int:
+    """The HPA's desired replicas for an external AverageValue metric, as
+    GetExternalPerPodMetricReplicas computes it, clamped to the HPA's bounds."""
+    if replicas and abs(1 - total / (target * replicas)) <= TOLERANCE:
+        return replicas
+    return max(low, min(high, math.ceil(total / target)))
+
+
+def hpa_value(total: float, target: float, replicas: int, low: int, high: int) -> int:
+    """The same for a Value metric (GetExternalMetricReplicas), followed to the count
+    it settles on: each sync multiplies the ready replicas by value / target."""
+    while True:
+        ratio = total / target
+        if abs(1 - ratio) <= TOLERANCE:
+            return replicas
+        desired = max(low, min(high, math.ceil(ratio * replicas)))
+        if desired == replicas:
+            return replicas
+        replicas = desired
+
+
+# ---- the objects ---------------------------------------------------------------------
+def deploy(
+    cluster: Cluster, scaler: Scaler, redis: RedisProcess, ns: str, *,
+    spec: dict[str, Any] | None = None, trigger: dict[str, Any] | None = None,
+    metadata: dict[str, str] | None = None, address: str = "", start: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """The ScaledObject example (examples/redis-list-scaledobject.yaml) in ``ns``, aimed
+    at our scaler and the test's Redis, with KEDA polling every 2 s, a 5 s cooldown and
+    no scale-down stabilization (so steps take seconds), plus ``spec``, ``trigger`` and
+    ``metadata`` overrides; the list is ``so-jobs`` (the ScaledJob examples use
+    "jobs" on the same Redis). ``address`` replaces the Redis address the Deployment
+    gives (addressFromEnv); the Deployment starts at ``start`` replicas. Returns the
+    ScaledObject as created."""
+    from kubernetes import client
+
+    kube.namespace(cluster, ns)
+    kube.secret(cluster, ns, "redis-auth", {"password": REDIS_PASSWORD})
+    deployment, scaled = kube.example_documents("redis-list-scaledobject.yaml")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    for env in container["env"]:
+        if env["name"] == "REDIS_ADDRESS":
+            env["value"] = address or redis.address
+    deployment["metadata"]["namespace"] = ns
+    deployment["spec"]["replicas"] = start
+    client.AppsV1Api(cluster.api()).create_namespaced_deployment(ns, deployment)
+    scaled["spec"].update({"pollingInterval": 2, "cooldownPeriod": 5, **(spec or {})})
+    scaled["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"] = {
+        "stabilizationWindowSeconds": 0
+    }
+    (first,) = scaled["spec"]["triggers"]
+    first.update(trigger or {})
+    first["metadata"].update(
+        {"scalerAddress": scaler.address, "listName": "so-jobs", **(metadata or {})}
+    )
+    kube.create(cluster, ns, scaled)
+    return scaled
+
+
+def replicas(cluster: Cluster, ns: str, name: str) -> int:
+    from kubernetes import client
+
+    scale = client.AppsV1Api(cluster.api()).read_namespaced_deployment_scale(name, ns)
+    return int(scale.spec.replicas or 0)
+
+
+def ready_pods(cluster: Cluster, ns: str, name: str) -> int:
+    """Pods of the Deployment that run (not being deleted) and are Ready."""
+    count = 0
+    for pod in cluster.core().list_namespaced_pod(ns, label_selector=f"app={name}").items:
+        conditions = {c.type: c.status for c in (pod.status.conditions or [])}
+        if pod.metadata.deletion_timestamp is None and conditions.get("Ready") == "True":
+            count += 1
+    return count
+
+
+def hpa(cluster: Cluster, ns: str, name: str) -> Any:
+    from kubernetes import client
+
+    return client.AutoscalingV2Api(cluster.api()).read_namespaced_horizontal_pod_autoscaler(
+        f"keda-hpa-{name}", ns
+    )
+
+
+def reads(scaler: Scaler, ns: str, name: str) -> float:
+    """Calls our scaler answered for this ScaledObject (its own counter, any code)."""
+    with urllib.request.urlopen(scaler.metrics, timeout=5) as response:
+        text = response.read().decode()
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if (sample.name == "keda_queue_scaler_workload_calls_total"
+                    and sample.labels.get("scaled_namespace") == ns
+                    and sample.labels.get("scaled_name") == name):  # fmt: skip
+                total += sample.value
+    return total
+
+
+def settles_at(
+    cluster: Cluster, scaler: Scaler, ns: str, name: str, expected: int, *, more_reads: int = 6
+) -> int:
+    """Wait for the Deployment to hold ``expected`` replicas (all Ready), then for
+    ``more_reads`` further reads of the ScaledObject, and return the count then."""
+
+    def there() -> bool:
+        cluster.check_alive()
+        return replicas(cluster, ns, name) == expected == ready_pods(cluster, ns, name)
+
+    wait_for(f"{ns}/{name} at {expected} replicas (now {replicas(cluster, ns, name)})",
+             there, STEP)  # fmt: skip
+    start = reads(scaler, ns, name)
+    wait_for(f"{more_reads} more reads of {ns}/{name}",
+             lambda: reads(scaler, ns, name) >= start + more_reads, STEP)  # fmt: skip
+    return replicas(cluster, ns, name)
+
+
+def set_length(r: Any, n: int, key: str = "so-jobs") -> None:
+    r.delete(key)
+    if n:
+        r.rpush(key, *(f"item-{i}" for i in range(n)))
+
+
+# ---- scenarios -----------------------------------------------------------------------
+def test_average_value_scales_zero_to_n_to_zero(
+    cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess
+) -> None:
+    """The example as written (AverageValue, listLength 3, activation 2, 0..5)."""
+    ns = "e2e-so-average"
+    r = redis_password_server.client()
+    set_length(r, 0)
+    so = deploy(cluster, scaler, redis_password_server, ns)
+    name = so["metadata"]["name"]
+    target, low, high = 3.0, 1, int(so["spec"]["maxReplicaCount"])
+    wait_for("the HPA KEDA creates", lambda: hpa(cluster, ns, name), STEP)
+    observed: list[tuple[int, int, int]] = []
+    current = 0
+    # 2 items: not above activationListLength 2, KEDA keeps it at 0; then the HPA's
+    # arithmetic from KEDA's 1 replica, up and down; then 0 items: KEDA, after cooldown
+    for length in (2, 7, 20, 4, 0):
+        set_length(r, length)
+        active = length > 2
+        if not active:
+            predicted = 0
+        else:
+            current = max(current, 1)  # KEDA: 0 -> 1 on activation
+            predicted = hpa_average_value(length, target, current, low, high)
+        current = settles_at(cluster, scaler, ns, name, predicted)
+        observed.append((length, predicted, current))
+    print(f"\n{ns}: (items, predicted, observed) {observed}")
+    assert [o for _, _, o in observed] == [p for _, p, _ in observed]
+    assert [p for _, p, _ in observed] == [0, 3, 5, 2, 0]
+    activated = kube.events(cluster, ns, name, "KEDAScaleTargetActivated", kind=KIND)
+    deactivated = kube.events(cluster, ns, name, "KEDAScaleTargetDeactivated", kind=KIND)
+    assert activated
+    assert deactivated
+
+
+def test_value_metric_multiplies_the_replicas(
+    cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess
+) -> None:
+    """``metricType: Value``: the HPA compares the whole queue with the target, not the
+    queue per replica, so a queue nobody drains multiplies the replicas by value /
+    target each sync, until maxReplicaCount or minReplicaCount stops it."""
+    ns = "e2e-so-value"
+    r = redis_password_server.client()
+    so = deploy(cluster, scaler, redis_password_server, ns,
+                spec={"minReplicaCount": 1, "maxReplicaCount": 6},
+                trigger={"metricType": "Value"},
+                metadata={"listName": "jobs-value", "listLength": "4"})  # fmt: skip
+    name = so["metadata"]["name"]
+    set_length(r, 0, "jobs-value")
+    observed: list[tuple[int, int, int]] = []
+    current = settles_at(cluster, scaler, ns, name, 1)  # minReplicaCount
+    for length in (8, 4, 2):
+        set_length(r, length, "jobs-value")
+        predicted = hpa_value(length, 4.0, current, 1, 6)
+        current = settles_at(cluster, scaler, ns, name, predicted)
+        observed.append((length, predicted, current))
+    print(f"\n{ns}: (items, predicted, observed) {observed}")
+    assert [o for _, _, o in observed] == [p for _, p, _ in observed]
+    # 8 items against a target of 4: 1 -> 2 -> 4 -> 6 (max); 4 items: ratio 1, held;
+    # 2 items: ratio 0.5 halves the replicas each sync, 6 -> 3 -> 2 -> 1 (min)
+    assert [p for _, p, _ in observed] == [6, 6, 1]
+    (metric,) = hpa(cluster, ns, name).spec.metrics
+    assert metric.external.target.type == "Value"
+
+
+def test_min_idle_max_and_cooldown(
+    cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess
+) -> None:
+    """idleReplicaCount 0 below minReplicaCount 2, maxReplicaCount 4: idle at 0, 2 as
+    soon as one item waits (the HPA's minimum), 4 at most, back to idle only
+    cooldownPeriod after KEDA last saw the trigger active."""
+    ns = "e2e-so-idle"
+    r = redis_password_server.client()
+    so = deploy(cluster, scaler, redis_password_server, ns,
+                spec={"minReplicaCount": 2, "maxReplicaCount": 4, "idleReplicaCount": 0,
+                      "cooldownPeriod": 6},
+                metadata={"listName": "jobs-idle", "listLength": "1",
+                          "activationListLength": "0"})  # fmt: skip
+    name = so["metadata"]["name"]
+    set_length(r, 0, "jobs-idle")
+    observed: list[tuple[int, int, int]] = []
+    current = 0
+    for length in (0, 1, 10, 0):
+        set_length(r, length, "jobs-idle")
+        if length == 0:
+            predicted = 0  # idleReplicaCount
+        else:
+            current = max(current, 2)  # KEDA: idle -> minReplicaCount
+            predicted = hpa_average_value(length, 1.0, current, 2, 4)
+        current = settles_at(cluster, scaler, ns, name, predicted)
+        observed.append((length, predicted, current))
+    print(f"\n{ns}: (items, predicted, observed) {observed}")
+    assert [o for _, _, o in observed] == [p for _, p, _ in observed] == [0, 2, 4, 0]
+    assert hpa(cluster, ns, name).spec.min_replicas == 2
+    # the cooldown, from KEDA's own record: the scale to idle came at least
+    # cooldownPeriod after the last time KEDA saw the trigger active
+    last_active = kube.scaledobject(cluster, ns, name)["status"]["lastActiveTime"]
+    (idle,) = [
+        e for e in kube.events(cluster, ns, name, "KEDAScaleTargetDeactivated", kind=KIND)
+    ][-1:]  # fmt: skip
+    when = idle.event_time or idle.deprecated_last_timestamp
+    waited = (when - _parse(last_active)).total_seconds()
+    print(f"{ns}: to idle {waited:.1f} s after last active (cooldownPeriod 6 s)")
+    assert waited >= 6 - 1  # lastActiveTime is kept to the second
+
+
+def _parse(stamp: str) -> Any:
+    import datetime
+
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def test_broker_error_shows_on_the_scaledobject(
+    cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess
+) -> None:
+    """A Redis nobody listens on: KEDA's Warning event carries our error, which names
+    the cause; the ScaledObject's Ready condition turns False; the HPA reports that it
+    cannot read the metric; the Deployment keeps the replica it runs (KEDA does not
+    scale on an error without a fallback; the HPA cannot)."""
+    ns = "e2e-so-error"
+    closed = f"127.0.0.1:{free_port()}"  # the Deployment's REDIS_ADDRESS: nobody there
+    so = deploy(cluster, scaler, redis_password_server, ns, address=closed, start=1,
+                spec={"minReplicaCount": 1})  # fmt: skip
+    name = so["metadata"]["name"]
+
+    def failed() -> list[Any]:
+        return [e for e in kube.events(cluster, ns, name, "KEDAScalerFailed", kind=KIND)
+                if closed in (e.note or "")]  # fmt: skip
+
+    (event, *_) = wait_for("KEDA's KEDAScalerFailed event naming the address", failed, STEP)
+    print(f"\n{ns}: event {event.type} {event.reason}: {event.note}")
+    assert event.type == "Warning"
+    assert "Unavailable" in event.note
+    assert REDIS_PASSWORD not in event.note
+
+    def ready_false() -> tuple[str, str, str] | None:
+        found = kube.condition(cluster, ns, name, "Ready", plural="scaledobjects")
+        return found if found and found[0] == "False" else None
+
+    status, reason, message = wait_for("Ready False", ready_false, STEP)
+    print(f"{ns}: Ready {status} {reason}: {message}")
+    assert reason == "TriggerError"
+
+    def hpa_cannot_read() -> Any:
+        for c in hpa(cluster, ns, name).status.conditions or []:
+            if c.type == "ScalingActive" and c.status == "False":
+                return c
+        return None
+
+    scaling = wait_for("the HPA's ScalingActive False", hpa_cannot_read, STEP)
+    print(f"{ns}: HPA ScalingActive {scaling.status} {scaling.reason}: {scaling.message}")
+    assert scaling.reason == "FailedGetExternalMetric"
+    assert settles_at(cluster, scaler, ns, name, 1) == 1
+
+
+@pytest.mark.parametrize("framework", ["rq", "arq"])
+def test_framework_worker_deployment_drains_the_queue(
+    framework: str,
+    cluster: Cluster,
+    scaler: Scaler,
+    redis_password_server: RedisProcess,
+    peers: dict[str, Peer],
+) -> None:
+    """The framework's own long-running worker as a Deployment (the ScaledJob example's
+    container and trigger, without ``--burst``): tasks the framework enqueued wake it
+    from 0, are each done once, and KEDA returns it to 0 after the cooldown."""
+    from kubernetes import client
+
+    ns = kube.namespace(cluster, f"e2e-so-{framework}")
+    kube.secret(cluster, ns, "redis-auth", {"password": REDIS_PASSWORD})
+    job = kube.example(f"{framework}-scaledjob.yaml")
+    kube.set_env(job, REDIS_ADDRESS=redis_password_server.address)
+    (container,) = job["spec"]["jobTargetRef"]["template"]["spec"]["containers"]
+    container["command"] = [a for a in container["command"] if a != "--burst"]
+    name = f"{framework}-consumer"
+    labels = {"app": name}
+    client.AppsV1Api(cluster.api()).create_namespaced_deployment(ns, {
+        "metadata": {"name": name},
+        "spec": {"replicas": 0, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels},
+                              "spec": {"containers": [container]}}},
+    })  # fmt: skip
+    (trigger,) = job["spec"]["triggers"]
+    trigger["metadata"]["scalerAddress"] = scaler.address
+    kube.create(cluster, ns, {
+        "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+        "metadata": {"name": name},
+        "spec": {"scaleTargetRef": {"name": name}, "pollingInterval": 2, "cooldownPeriod": 5,
+                 "minReplicaCount": 0, "maxReplicaCount": 3,
+                 "advanced": {"horizontalPodAutoscalerConfig": {"behavior": {
+                     "scaleDown": {"stabilizationWindowSeconds": 0}}}},
+                 "triggers": [trigger]},
+    })  # fmt: skip
+    url = f"redis://:{REDIS_PASSWORD}@{redis_password_server.address}/0"
+    peer, queue = peers[PEER[framework]], trigger["metadata"]["queueName"]
+    assert peer.enqueue(framework, url, queue, []) == 0, "the queue is not empty at the start"
+    items = 12
+    peer.enqueue(framework, url, queue, [f"item-{i}" for i in range(items)])
+    done = re.compile(r"done (item-[0-9]+)")
+
+    def drained_and_idle() -> bool:
+        cluster.check_alive()
+        return (
+            peer.enqueue(framework, url, queue, []) == 0
+            and sum(processed_items(cluster, ns, done).values()) >= items
+            and replicas(cluster, ns, name) == 0
+            and ready_pods(cluster, ns, name) == 0
+        )
+
+    wait_for(f"{ns}: {items} tasks done and the Deployment back at 0", drained_and_idle, 300)
+    counts = processed_items(cluster, ns, done)
+    assert sorted(counts) == sorted(f"item-{i}" for i in range(items))
+    assert set(counts.values()) == {1}, counts
+    assert kube.events(cluster, ns, name, "KEDAScaleTargetActivated", kind=KIND)
+    assert kube.events(cluster, ns, name, "KEDAScaleTargetDeactivated", kind=KIND)
+    print(f"\n{ns}: {items} tasks done once each by {framework}'s worker; 0 -> 0 replicas")
