@@ -11,17 +11,17 @@ held. The prediction is KEDA's and the HPA's arithmetic as their code has it:
   activation target) at 0 replicas -> minReplicaCount, or 1; inactive -> 0 (or
   idleReplicaCount) once cooldownPeriod has passed since it was last active; the HPA
   it creates has minReplicas max(minReplicaCount, 1) and maxReplicas maxReplicaCount.
-- The HPA (pkg/controller/podautoscaler/replica_calculator.go), tolerance 0.1:
-  ``AverageValue`` (GetExternalPerPodMetricReplicas): ceil(value / target) unless
-  value / (target x replicas) is within the tolerance; ``Value``
-  (GetExternalMetricReplicas): ceil(value / target x ready replicas) unless value /
-  target is within it; then clamped to [minReplicas, maxReplicas].
+- The HPA: each sync's count comes from the HPA controller's own ReplicaCalculator
+  (GetExternalPerPodMetricReplicas for ``AverageValue``, GetExternalMetricReplicas
+  for ``Value``; tests/e2e/cluster/kube/cmd/hpa-replicas), clamped to
+  [minReplicas, maxReplicas], sync after sync until it settles.
 """
 
 from __future__ import annotations
 
-import math
+import json
 import re
+import subprocess
 import urllib.request
 from typing import Any
 
@@ -44,25 +44,30 @@ STEP = 120.0  # seconds a step may take: a scale-up of 4 Pods per 15 s, KEDA's p
 
 
 # ---- the prediction ------------------------------------------------------------------
-def hpa_average_value(total: float, target: float, replicas: int, low: int, high: int) -> int:
-    """The HPA's desired replicas for an external AverageValue metric, as
-    GetExternalPerPodMetricReplicas computes it, clamped to the HPA's bounds."""
-    if replicas and abs(1 - total / (target * replicas)) <= TOLERANCE:
-        return replicas
-    return max(low, min(high, math.ceil(total / target)))
+def hpa_sync(cluster: Cluster, kind: str, total: float, target: float, replicas: int) -> int:
+    """One HPA sync's replica count for an external ``kind`` (AverageValue or Value)
+    metric, from the HPA controller's own ReplicaCalculator (cmd/hpa-replicas, built
+    by scripts/e2e-cluster), with ``replicas`` current and all of them Ready."""
+    request = {"type": kind, "usage": round(total * 1000), "target": round(target * 1000),
+               "current": replicas, "ready": replicas, "tolerance": TOLERANCE}  # fmt: skip
+    done = subprocess.run([str(cluster.bin / "hpa-replicas")], input=json.dumps(request) + "\n",
+                          capture_output=True, text=True, timeout=30, check=True)  # fmt: skip
+    answer = json.loads(done.stdout)
+    assert "error" not in answer, answer
+    return int(answer["replicas"])
 
 
-def hpa_value(total: float, target: float, replicas: int, low: int, high: int) -> int:
-    """The same for a Value metric (GetExternalMetricReplicas), followed to the count
-    it settles on: each sync multiplies the ready replicas by value / target."""
-    while True:
-        ratio = total / target
-        if abs(1 - ratio) <= TOLERANCE:
-            return replicas
-        desired = max(low, min(high, math.ceil(ratio * replicas)))
+def hpa_settles(
+    cluster: Cluster, kind: str, total: float, target: float, replicas: int, low: int, high: int
+) -> int:
+    """The count the HPA settles on with the queue held at ``total``: sync after sync,
+    each clamped to [minReplicas, maxReplicas], until one changes nothing."""
+    for _ in range(50):
+        desired = max(low, min(high, hpa_sync(cluster, kind, total, target, replicas)))
         if desired == replicas:
             return replicas
         replicas = desired
+    raise AssertionError(f"no settled count for {kind} {total}/{target}")
 
 
 # ---- the objects ---------------------------------------------------------------------
@@ -189,7 +194,7 @@ def test_average_value_scales_zero_to_n_to_zero(
             predicted = 0
         else:
             current = max(current, 1)  # KEDA: 0 -> 1 on activation
-            predicted = hpa_average_value(length, target, current, low, high)
+            predicted = hpa_settles(cluster, "AverageValue", length, target, current, low, high)
         current = settles_at(cluster, scaler, ns, name, predicted)
         observed.append((length, predicted, current))
     print(f"\n{ns}: (items, predicted, observed) {observed}")
@@ -219,7 +224,7 @@ def test_value_metric_multiplies_the_replicas(
     current = settles_at(cluster, scaler, ns, name, 1)  # minReplicaCount
     for length in (8, 4, 2):
         set_length(r, length, "jobs-value")
-        predicted = hpa_value(length, 4.0, current, 1, 6)
+        predicted = hpa_settles(cluster, "Value", length, 4.0, current, 1, 6)
         current = settles_at(cluster, scaler, ns, name, predicted)
         observed.append((length, predicted, current))
     print(f"\n{ns}: (items, predicted, observed) {observed}")
@@ -254,7 +259,7 @@ def test_min_idle_max_and_cooldown(
             predicted = 0  # idleReplicaCount
         else:
             current = max(current, 2)  # KEDA: idle -> minReplicaCount
-            predicted = hpa_average_value(length, 1.0, current, 2, 4)
+            predicted = hpa_settles(cluster, "AverageValue", length, 1.0, current, 2, 4)
         current = settles_at(cluster, scaler, ns, name, predicted)
         observed.append((length, predicted, current))
     print(f"\n{ns}: (items, predicted, observed) {observed}")
