@@ -76,30 +76,48 @@ def _explain(args: argparse.Namespace) -> int:
     if args.running < 0 or not 0 <= args.pending <= args.running:
         print("keda-queue-scaler explain: need 0 <= --pending <= --running", file=sys.stderr)
         return 2
+    if args.replicas is not None and args.replicas < 0:
+        print("keda-queue-scaler explain: --replicas must be 0 or more", file=sys.stderr)
+        return 2
     try:
         env = _explain_env(args)
-        jobs = ex.load_manifests(Path(args.manifest), env)
+        jobs, scaled = ex.load_manifests(Path(args.manifest), env)
     except ManifestError as exc:
         print(f"keda-queue-scaler explain: {exc}", file=sys.stderr)
         return 2
-    for job in jobs:
-        for missing in job.unresolved:
-            print(f"keda-queue-scaler explain: warning: {missing}", file=sys.stderr)
+    unresolved = [*(u for j in jobs for u in j.unresolved),
+                  *(u for so, _ in scaled for u in so.unresolved)]  # fmt: skip
+    for missing in unresolved:
+        print(f"keda-queue-scaler explain: warning: {missing}", file=sys.stderr)
 
     async def run() -> int:
+        from scaler.tools import explain_object as eo
+
         caller = _caller(args)
         try:
             results = await ex.explain(
                 jobs, running=args.running, pending=args.pending, address=args.address,
                 caller=caller,
             )  # fmt: skip
+            objects = await eo.explain_objects(
+                scaled, replicas=args.replicas, address=args.address, caller=caller
+            )
+        except ManifestError as exc:
+            print(f"keda-queue-scaler explain: {exc}", file=sys.stderr)
+            return 2
         finally:
             await caller.close()
         if args.output == "json":
-            sys.stdout.write(ex.render_json(results))
+            reports = [*map(ex.job_json, results), *map(eo.to_json, objects)]
+            sys.stdout.write(ex.dump_json(reports))
         else:
-            sys.stdout.write(ex.render_text(results, color=ex.wants_color()))
-        served = [p for _, polled, _ in results for p in polled if p.served]
+            parts = []
+            if results:
+                parts.append(ex.render_text(results, color=ex.wants_color()))
+            if objects:
+                parts.append(eo.render_text(objects))
+            sys.stdout.write("\n".join(parts))
+        served = [p for _, polled, _ in [*results, *objects] for p in polled if p.served]
         return 1 if served and all(ex.failed(p) for p in served) else 0
 
     return asyncio.run(run())
@@ -370,11 +388,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = sub.add_parser(
         "explain",
-        help="call the scaler like KEDA for a ScaledJob manifest and show the Jobs it would create",
+        help="call the scaler like KEDA for a ScaledJob (or ScaledObject) manifest and show "
+        "the Jobs (or replicas) it would create",
         description="Read a ScaledJob manifest, call its external scaler(s) as KEDA v2.21 "
         "does (GetMetricSpec, then GetMetrics and IsActive for every spec, one retry after "
         "a failure) and print the metrics, targets, activity and the Jobs KEDA creates this "
         "poll with KEDA's own arithmetic, for the manifest's strategy and the others. "
+        "For a ScaledObject (with its Deployment in the same file, or --replicas): KEDA's "
+        "activation, the HPA's next sync and the count it settles at, and what the "
+        "cooldown will do. "
         "Built-in triggers (type: redis, ...) are shown as evaluated by KEDA itself. "
         "...FromEnv keys are resolved from the Job container's env; values from Secrets or "
         "ConfigMaps come from --env or --env-file (a warning names each one missing). "
@@ -382,7 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
         "or arguments.",
     )
     explain.add_argument(
-        "manifest", nargs="?", help="YAML file with one or more ScaledJobs (or --from-cluster)"
+        "manifest",
+        nargs="?",
+        help="YAML file with ScaledJobs and/or ScaledObjects (or --from-cluster, ScaledJobs)",
     )
     explain.add_argument(
         "--from-cluster", metavar="NAMESPACE/NAME",
@@ -406,6 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     explain.add_argument("--running", type=int, default=0, help="unfinished Jobs now [0]")
     explain.add_argument("--pending", type=int, default=0, help="of those, not yet running [0]")
+    explain.add_argument(
+        "--replicas", type=int, default=None,
+        help="a ScaledObject's scale target's replicas now [its spec.replicas in the file]",
+    )  # fmt: skip
     explain.add_argument(
         "--address", help="call this host:port (no scheme) instead of each trigger's scalerAddress"
     )

@@ -43,6 +43,9 @@ class TriggerSpec:
     name: str = ""
     #: What became of its authenticationRef (explain's note); "" without one.
     auth_note: str = ""
+    #: The HPA's target type for a ScaledObject's trigger (``metricType``);
+    #: a ScaledJob ignores it.
+    metric_type: str = "AverageValue"
 
     @property
     def scaler_address(self) -> str:
@@ -145,6 +148,23 @@ def from_manifest(
     polling = DEFAULT_POLLING_INTERVAL if polling is None else _int(polling, "pollingInterval", 1)
 
     environment = container_environment(spec, env or {}, lookup)
+    triggers, unresolved = read_triggers(spec, environment)
+    return ScaledJob(
+        name=str(meta.get("name", "scaledjob")),
+        namespace=str(meta.get("namespace", "default")),
+        polling_interval=polling,
+        spec=job_spec,
+        triggers=triggers,
+        unresolved=unresolved,
+    )
+
+
+def read_triggers(
+    spec: Doc, environment: Environment
+) -> tuple[tuple[TriggerSpec, ...], tuple[Unresolved, ...]]:
+    """``spec.triggers`` with metadata as KEDA forwards it: each ``...FromEnv`` key
+    replaced by the container's value (dropped when empty), and each one the
+    environment cannot resolve reported."""
     container_env, from_sources = environment.values, environment.unknown
     triggers = []
     unresolved = []
@@ -169,16 +189,10 @@ def from_manifest(
                 type=str(trigger.get("type", "")),
                 metadata=metadata,
                 name=str(trigger.get("name", "")),
+                metric_type=str(trigger.get("metricType") or "AverageValue"),
             )
         )
-    return ScaledJob(
-        name=str(meta.get("name", "scaledjob")),
-        namespace=str(meta.get("namespace", "default")),
-        polling_interval=polling,
-        spec=job_spec,
-        triggers=tuple(triggers),
-        unresolved=tuple(unresolved),
-    )
+    return tuple(triggers), tuple(unresolved)
 
 
 def job_containers(spec: Doc) -> list[Doc]:
@@ -187,18 +201,28 @@ def job_containers(spec: Doc) -> list[Doc]:
 
 
 def container_environment(
-    spec: Doc, supplied: Mapping[str, str], lookup: Lookup | None = None
+    spec: Doc,
+    supplied: Mapping[str, str],
+    lookup: Lookup | None = None,
+    *,
+    containers: list[Doc] | None = None,
+    source: str | None = None,
+    what: str = "the Job container",
 ) -> Environment:
-    """What KEDA resolves for the container it reads; ``supplied`` (``--env``) fills
-    variables from objects ``lookup`` cannot read, and overrides the rest."""
-    containers = job_containers(spec)
+    """What KEDA resolves for the container it reads (the Job template's, or
+    ``containers`` with ``source`` naming one: a ScaledObject's scale target);
+    ``supplied`` (``--env``) fills variables from objects ``lookup`` cannot read, and
+    overrides the rest."""
+    if containers is None:
+        containers = job_containers(spec)
+        source = text(spec.get("envSourceContainerName"))
     if not containers:
         return Environment(values=dict(supplied))
     try:
-        container = choose_container(containers, text(spec.get("envSourceContainerName")))
+        container = choose_container(containers, source)
         environment = resolve(container, lookup or _unknown, given=supplied)
     except EnvError as exc:
-        raise ManifestError(f"KEDA cannot resolve the Job container's environment: {exc}") from None
+        raise ManifestError(f"KEDA cannot resolve {what}'s environment: {exc}") from None
     environment.values.update(supplied)
     for name in supplied:
         environment.unknown.pop(name, None)

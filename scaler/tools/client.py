@@ -9,10 +9,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 
-from scaler.keda.manifest import ManifestError, ScaledJob, TriggerSpec
+from scaler.keda.manifest import ManifestError, TriggerSpec
 from scaler.keda.scaledjob import (
     SpecReading,
     TriggerReading,
@@ -51,6 +52,17 @@ class Polled:
     beside: tuple[str, float] | None = None
 
 
+class Workload(Protocol):
+    """A ScaledJob or ScaledObject: what KEDA's calls name (ScaledObjectRef)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def triggers(self) -> tuple[TriggerSpec, ...]: ...
+
+
 def _status(exc: grpc.aio.AioRpcError) -> str:
     return f"{exc.code().name}: {exc.details()}"
 
@@ -80,7 +92,7 @@ class Caller:
             self._channels[address] = channel
         return pb_grpc.ExternalScalerStub(channel)  # type: ignore[no-untyped-call]
 
-    async def poll(self, job: ScaledJob, index: int, address: str) -> Polled:
+    async def poll(self, job: Workload, index: int, address: str) -> Polled:
         """Trigger ``index``'s poll, in KEDA's order; failures land in the reading."""
         trigger = job.triggers[index]
         if not trigger.external:

@@ -1,5 +1,5 @@
 """``keda-queue-scaler explain``: call the scaler like KEDA and say how many Jobs it
-would create, and why.
+would create, and why (a ScaledObject's replicas: :mod:`scaler.tools.explain_object`).
 
 For each trigger of a ScaledJob manifest it makes KEDA's calls in KEDA's order
 (DESIGN §2): GetMetricSpec; then, for every spec, GetMetrics (the ``s<N>-`` prefix
@@ -28,10 +28,12 @@ from scaler.keda.scaledjob import (
     Decision,
     decide,
 )
+from scaler.keda.scaledobject import ScaledObject
 from scaler.kube import auth
 from scaler.metadata import UnknownKey, unknown_keys
 from scaler.registry import KINDS, kind_name
 from scaler.tools.client import Caller, Polled
+from scaler.tools.explain_object import load_objects
 from scaler.tools.files import FileError, FileObjects
 
 SILENT = (
@@ -43,11 +45,17 @@ SILENT = (
 VISIBLE = "KEDA raises a KEDAScalerFailed Warning event with this message and skips the spec"
 
 
-def load_manifests(path: Path, env: Mapping[str, str]) -> list[ScaledJob]:
-    """Every ScaledJob in a YAML file (other kinds are ignored), with the Secrets,
-    ConfigMaps and (Cluster)TriggerAuthentications the same file holds: they fill the
-    Job container's environment and each trigger's ``authenticationRef``, as the
-    cluster's objects do for ``--from-cluster`` and the scaler's ``--kubernetes``."""
+Objects = list[tuple[ScaledObject, int | None]]
+
+
+def load_manifests(path: Path, env: Mapping[str, str]) -> tuple[list[ScaledJob], Objects]:
+    """Every ScaledJob and ScaledObject in a YAML file (other kinds are read only as
+    what they give them), with the Secrets, ConfigMaps and
+    (Cluster)TriggerAuthentications the same file holds: they fill the Job
+    container's environment and each trigger's ``authenticationRef``, as the
+    cluster's objects do for ``--from-cluster`` and the scaler's ``--kubernetes``. A
+    ScaledObject's ``...FromEnv`` come from its scale target, when the file holds it;
+    with it comes the target's replica count (None otherwise)."""
     import yaml
 
     try:
@@ -66,12 +74,16 @@ def load_manifests(path: Path, env: Mapping[str, str]) -> list[ScaledJob]:
             namespace = str(mapping(d.get("metadata")).get("namespace") or "default")
             job = from_manifest(d, env=env, lookup=objects.lookup(namespace))
             jobs.append(with_auth(job, d, objects))
-    if not jobs:
+    try:
+        scaled = load_objects(docs, objects, env)
+    except ManifestError as exc:
+        raise ManifestError(f"{path}: {exc}") from exc
+    if not jobs and not scaled:
         kinds = (
             ", ".join(sorted({str(d.get("kind")) for d in docs if isinstance(d, dict)})) or "none"
         )
-        raise ManifestError(f"{path} holds no ScaledJob (kinds found: {kinds})")
-    return jobs
+        raise ManifestError(f"{path} holds no ScaledJob or ScaledObject (kinds found: {kinds})")
+    return jobs, scaled
 
 
 def with_auth(job: ScaledJob, doc: Doc, objects: FileObjects) -> ScaledJob:
@@ -322,29 +334,34 @@ def render_text(results: Sequence[Result], *, color: bool) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def job_json(result: Result) -> dict[str, object]:
+    job, polled, decision = result
+    strategy = job.spec.scaling_strategy
+    return {
+        "scaledJob": {"name": job.name, "namespace": job.namespace},
+        "strategy": strategy.strategy,
+        "effectiveStrategy": strategy.effective,
+        "jobsToCreate": decision.jobs,
+        "byStrategy": decision.by_strategy,
+        "active": decision.active,
+        "queueLength": decision.scale_to,
+        "maxScale": decision.max_scale,
+        "effectiveMaxScale": decision.effective_max_scale,
+        "running": decision.running,
+        "pending": decision.pending,
+        "minReplicaCount": decision.min_replicas,
+        "maxReplicaCount": decision.max_replicas,
+        "triggers": [_trigger_json(i, p) for i, p in enumerate(polled)],
+        "notes": notes(job, polled, decision),
+    }
+
+
 def render_json(results: Sequence[Result], *, indent: int | None = 2) -> str:
-    out: list[dict[str, object]] = []
-    for job, polled, decision in results:
-        strategy = job.spec.scaling_strategy
-        out.append(
-            {
-                "scaledJob": {"name": job.name, "namespace": job.namespace},
-                "strategy": strategy.strategy,
-                "effectiveStrategy": strategy.effective,
-                "jobsToCreate": decision.jobs,
-                "byStrategy": decision.by_strategy,
-                "active": decision.active,
-                "queueLength": decision.scale_to,
-                "maxScale": decision.max_scale,
-                "effectiveMaxScale": decision.effective_max_scale,
-                "running": decision.running,
-                "pending": decision.pending,
-                "minReplicaCount": decision.min_replicas,
-                "maxReplicaCount": decision.max_replicas,
-                "triggers": [_trigger_json(i, p) for i, p in enumerate(polled)],
-                "notes": notes(job, polled, decision),
-            }
-        )
+    return dump_json([job_json(r) for r in results], indent=indent)
+
+
+def dump_json(out: Sequence[dict[str, object]], *, indent: int | None = 2) -> str:
+    """One report as an object, several as a list."""
     return json.dumps(out if len(out) != 1 else out[0], indent=indent) + "\n"
 
 

@@ -90,7 +90,7 @@ async def test_bad_manifest_exits_2_with_the_reason(tmp_path: Path) -> None:
     bad.write_text("kind: Deployment\nmetadata: {name: x}\n")
     code, _, err = await cli(str(bad))
     assert code == 2
-    assert "holds no ScaledJob (kinds found: Deployment)" in err
+    assert "holds no ScaledJob or ScaledObject (kinds found: Deployment)" in err
     code, _, err = await cli(str(tmp_path / "missing.yaml"))
     assert code == 2
     assert "cannot read" in err
@@ -308,3 +308,75 @@ async def test_the_migrated_example_takes_its_password_from_its_own_trigger_auth
         code, out, err = await cli(str(manifest), "--address", s.address)
     assert "Secret default/redis-auth does not exist" in out
     assert "UNAUTHENTICATED" in out or "NOAUTH" in out
+
+
+async def test_explain_the_scaledobject_example(
+    start_server: ServerFactory, redis_db: RedisProcess
+) -> None:
+    """The ScaledObject example with 7 items: its password from --env (the Deployment's
+    Secret), the Deployment's replicas from the file (0) or --replicas. The real HPA's
+    and KEDA's answers for these steps are checked in tests/e2e/test_scaledobjects.py."""
+    redis_db.client().rpush("jobs", *range(7))
+    example = str(EXAMPLES / "redis-list-scaledobject.yaml")
+    env = ("--env", f"REDIS_ADDRESS={redis_db.address}", "--env", "REDIS_PASSWORD=")
+    reports = {}
+    async with start_server() as s:
+        for replicas in (None, 5):
+            more = ("--replicas", str(replicas)) if replicas is not None else ()
+            code, out, err = await cli(example, "--address", s.address, *env, *more,
+                                       "--output", "json")  # fmt: skip
+            assert code == 0, err
+            reports[replicas] = json.loads(out)
+        code, text, err = await cli(example, "--address", s.address, *env)
+    assert code == 0, err
+    at_zero, at_five = reports[None], reports[5]
+    assert at_zero["scaledObject"] == {"name": "list-consumer", "namespace": "default"}
+    assert at_zero["scaleTarget"] == "Deployment/list-consumer"
+    (metric,) = at_zero["metrics"]
+    assert (metric["metricName"], metric["metricType"], metric["value"], metric["target"],
+            metric["active"]) == ("s0-redis-jobs", "AverageValue", 7, 3, True)  # fmt: skip
+    # spec.replicas 0 in the file: KEDA activates to 1, then the HPA wants ceil(7 / 3)
+    assert (at_zero["replicas"], at_zero["kedaReplicas"], at_zero["hpaReplicas"],
+            at_zero["settlesAt"]) == (0, 1, 3, 3)  # fmt: skip
+    assert (at_zero["hpaMinReplicas"], at_zero["hpaMaxReplicas"]) == (1, 5)
+    # from 5: 7 / (3 x 5) is outside the tolerance, so ceil(7 / 3) = 3; KEDA does nothing
+    assert (at_five["kedaReplicas"], at_five["hpaReplicas"], at_five["nextReplicas"]) == (
+        None, 3, 3)  # fmt: skip
+    assert "KEDA this poll: activates the target: 0 -> 1" in text
+    assert "HPA next sync: 3 replicas" in text
+
+
+async def test_explain_scaledobject_without_its_target_needs_replicas(
+    start_server: ServerFactory, redis_db: RedisProcess, tmp_path: Path
+) -> None:
+    import yaml
+
+    (_, scaled) = yaml.safe_load_all((EXAMPLES / "redis-list-scaledobject.yaml").read_text())
+    alone = tmp_path / "so.yaml"
+    alone.write_text(yaml.safe_dump(scaled))
+    async with start_server() as s:
+        code, _, err = await cli(str(alone), "--address", s.address)
+        assert code == 2
+        assert "Deployment/list-consumer is not in the file; give --replicas N" in err
+        code, out, err = await cli(str(alone), "--address", s.address, "--replicas", "2",
+                                   "--output", "json")  # fmt: skip
+    # ...FromEnv cannot be resolved without the Deployment: warned, and the call fails
+    assert "addressFromEnv names variable REDIS_ADDRESS" in err
+    assert code == 1
+    report = json.loads(out)
+    assert report["metrics"][0]["error"]
+    assert report["keda"].startswith("nothing: no trigger active and one fails")
+
+
+async def test_explain_refuses_what_keda_refuses(tmp_path: Path) -> None:
+    import yaml
+
+    deployment, scaled = yaml.safe_load_all((EXAMPLES / "redis-list-scaledobject.yaml").read_text())
+    # minReplicaCount 0, given, counts as the HPA's 1 (KEDA's own check): idle 0 passes,
+    # idle 1 does not
+    scaled["spec"]["idleReplicaCount"] = 1
+    bad = tmp_path / "so.yaml"
+    bad.write_text(yaml.safe_dump_all([deployment, scaled]))
+    code, _, err = await cli(str(bad))
+    assert code == 2
+    assert "IdleReplicaCount=1 must be less than MinReplicaCount=1" in err
