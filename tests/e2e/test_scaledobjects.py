@@ -22,10 +22,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.brokers import RedisProcess, free_port
@@ -105,7 +108,26 @@ def deploy(
         {"scalerAddress": scaler.address, "listName": "so-jobs", **(metadata or {})}
     )
     kube.create(cluster, ns, scaled)
+    scaled["metadata"]["namespace"] = ns
+    scaled["deployment"] = deployment  # for explain(), which reads both from one file
     return scaled
+
+
+def explain(scaler: Scaler, scaled: dict[str, Any], replicas: int, workdir: Path) -> Any:
+    """``keda-queue-scaler explain`` on the ScaledObject and its Deployment, with the
+    replicas the Deployment holds now: its JSON report."""
+    docs = [scaled["deployment"], {k: v for k, v in scaled.items() if k != "deployment"}]
+    manifest = workdir / f"{scaled['metadata']['namespace']}.yaml"
+    manifest.write_text(yaml.safe_dump_all(docs))
+    secrets = workdir / "env"
+    secrets.write_text(f"REDIS_PASSWORD={REDIS_PASSWORD}\n")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "keda-queue-scaler"), "explain", str(manifest),
+         "--replicas", str(replicas), "--env-file", str(secrets), "--output", "json"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
 
 
 def replicas(cluster: Cluster, ns: str, name: str) -> int:
@@ -173,7 +195,7 @@ def set_length(r: Any, n: int, key: str = "so-jobs") -> None:
 
 # ---- scenarios -----------------------------------------------------------------------
 def test_average_value_scales_zero_to_n_to_zero(
-    cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess
+    cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess, tmp_path: Path
 ) -> None:
     """The example as written (AverageValue, listLength 3, activation 2, 0..5)."""
     ns = "e2e-so-average"
@@ -184,11 +206,13 @@ def test_average_value_scales_zero_to_n_to_zero(
     target, low, high = 3.0, 1, int(so["spec"]["maxReplicaCount"])
     wait_for("the HPA KEDA creates", lambda: hpa(cluster, ns, name), STEP)
     observed: list[tuple[int, int, int]] = []
+    explained: list[int] = []
     current = 0
     # 2 items: not above activationListLength 2, KEDA keeps it at 0; then the HPA's
     # arithmetic from KEDA's 1 replica, up and down; then 0 items: KEDA, after cooldown
     for length in (2, 7, 20, 4, 0):
         set_length(r, length)
+        before = current
         active = length > 2
         if not active:
             predicted = 0
@@ -197,8 +221,10 @@ def test_average_value_scales_zero_to_n_to_zero(
             predicted = hpa_settles(cluster, "AverageValue", length, target, current, low, high)
         current = settles_at(cluster, scaler, ns, name, predicted)
         observed.append((length, predicted, current))
-    print(f"\n{ns}: (items, predicted, observed) {observed}")
-    assert [o for _, _, o in observed] == [p for _, p, _ in observed]
+        # the queue as it is now (our scaler's cache holds no older read), from before
+        explained.append(explain(scaler, so, before, tmp_path)["settlesAt"])
+    print(f"\n{ns}: (items, predicted, observed) {observed}; explain said {explained}")
+    assert [o for _, _, o in observed] == [p for _, p, _ in observed] == explained
     assert [p for _, p, _ in observed] == [0, 3, 5, 2, 0]
     activated = kube.events(cluster, ns, name, "KEDAScaleTargetActivated", kind=KIND)
     deactivated = kube.events(cluster, ns, name, "KEDAScaleTargetDeactivated", kind=KIND)
@@ -207,7 +233,7 @@ def test_average_value_scales_zero_to_n_to_zero(
 
 
 def test_value_metric_multiplies_the_replicas(
-    cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess
+    cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess, tmp_path: Path
 ) -> None:
     """``metricType: Value``: the HPA compares the whole queue with the target, not the
     queue per replica, so a queue nobody drains multiplies the replicas by value /
@@ -221,14 +247,18 @@ def test_value_metric_multiplies_the_replicas(
     name = so["metadata"]["name"]
     set_length(r, 0, "jobs-value")
     observed: list[tuple[int, int, int]] = []
+    explained: list[int] = []
     current = settles_at(cluster, scaler, ns, name, 1)  # minReplicaCount
     for length in (8, 4, 2):
         set_length(r, length, "jobs-value")
+        before = current
         predicted = hpa_settles(cluster, "Value", length, 4.0, current, 1, 6)
         current = settles_at(cluster, scaler, ns, name, predicted)
         observed.append((length, predicted, current))
-    print(f"\n{ns}: (items, predicted, observed) {observed}")
-    assert [o for _, _, o in observed] == [p for _, p, _ in observed]
+        # the queue as it is now (our scaler's cache holds no older read), from before
+        explained.append(explain(scaler, so, before, tmp_path)["settlesAt"])
+    print(f"\n{ns}: (items, predicted, observed) {observed}; explain said {explained}")
+    assert [o for _, _, o in observed] == [p for _, p, _ in observed] == explained
     # 8 items against a target of 4: 1 -> 2 -> 4 -> 6 (max); 4 items: ratio 1, held;
     # 2 items: ratio 0.5 halves the replicas each sync, 6 -> 3 -> 2 -> 1 (min)
     assert [p for _, p, _ in observed] == [6, 6, 1]
@@ -237,7 +267,7 @@ def test_value_metric_multiplies_the_replicas(
 
 
 def test_min_idle_max_and_cooldown(
-    cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess
+    cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess, tmp_path: Path
 ) -> None:
     """idleReplicaCount 0 below minReplicaCount 2, maxReplicaCount 4: idle at 0, 2 as
     soon as one item waits (the HPA's minimum), 4 at most, back to idle only
@@ -252,9 +282,11 @@ def test_min_idle_max_and_cooldown(
     name = so["metadata"]["name"]
     set_length(r, 0, "jobs-idle")
     observed: list[tuple[int, int, int]] = []
+    explained: list[int] = []
     current = 0
     for length in (0, 1, 10, 0):
         set_length(r, length, "jobs-idle")
+        before = current
         if length == 0:
             predicted = 0  # idleReplicaCount
         else:
@@ -262,8 +294,11 @@ def test_min_idle_max_and_cooldown(
             predicted = hpa_settles(cluster, "AverageValue", length, 1.0, current, 2, 4)
         current = settles_at(cluster, scaler, ns, name, predicted)
         observed.append((length, predicted, current))
-    print(f"\n{ns}: (items, predicted, observed) {observed}")
+        # the queue as it is now (our scaler's cache holds no older read), from before
+        explained.append(explain(scaler, so, before, tmp_path)["settlesAt"])
+    print(f"\n{ns}: (items, predicted, observed) {observed}; explain said {explained}")
     assert [o for _, _, o in observed] == [p for _, p, _ in observed] == [0, 2, 4, 0]
+    assert explained == [0, 2, 4, 0]
     assert hpa(cluster, ns, name).spec.min_replicas == 2
     # the cooldown, from KEDA's own record: the scale to idle came at least
     # cooldownPeriod after the last time KEDA saw the trigger active
@@ -387,3 +422,39 @@ def test_framework_worker_deployment_drains_the_queue(
     assert kube.events(cluster, ns, name, "KEDAScaleTargetActivated", kind=KIND)
     assert kube.events(cluster, ns, name, "KEDAScaleTargetDeactivated", kind=KIND)
     print(f"\n{ns}: {items} tasks done once each by {framework}'s worker; 0 -> 0 replicas")
+
+
+def test_explain_hpa_arithmetic_matches_the_hpa_calculator(cluster: Cluster) -> None:
+    """explain's per-metric count (scaler.keda.scaledobject.hpa_metric_replicas)
+    against the HPA controller's ReplicaCalculator, on seeded random syncs: values
+    with fractions, ratios at the tolerance's edges, some Pods not Ready."""
+    import random
+
+    from scaler.keda.scaledobject import hpa_metric_replicas
+
+    rng = random.Random(20261203)
+    cases = []
+    for _ in range(3000):
+        kind = rng.choice(("AverageValue", "Value"))
+        target = rng.choice((1, 2, 3, 5, 10, 0.5, 2.5))
+        current = rng.randint(1, 20)
+        ready = rng.randint(1, current)
+        edge = target * (current if kind == "AverageValue" else 1) * rng.choice((0.9, 1.1, 1.0))
+        value = rng.choice((edge, rng.randint(0, 200) / rng.choice((1, 2, 4)), 0.0))
+        cases.append((kind, round(value, 3), target, current, ready))
+    lines = "".join(
+        json.dumps({"type": k, "usage": round(v * 1000), "target": round(t * 1000),
+                    "current": c, "ready": r, "tolerance": TOLERANCE}) + "\n"
+        for k, v, t, c, r in cases
+    )  # fmt: skip
+    done = subprocess.run([str(cluster.bin / "hpa-replicas")], input=lines,
+                          capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    theirs = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(theirs) == len(cases)
+    wrong = [
+        (case, answer["replicas"], hpa_metric_replicas(case[0], case[1], case[2], case[3], case[4]))
+        for case, answer in zip(cases, theirs, strict=True)
+        if answer["replicas"] != hpa_metric_replicas(case[0], case[1], case[2], case[3], case[4])
+    ]
+    assert wrong == []
+    print(f"\n{len(cases)} HPA syncs: explain agrees with the HPA's ReplicaCalculator on each")
