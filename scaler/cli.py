@@ -147,8 +147,9 @@ def _caller(args: argparse.Namespace) -> Caller:
 
 
 def _explain_cluster(args: argparse.Namespace) -> int:
-    """explain --from-cluster [--watch]: the ScaledJob, its env and its Jobs from the
-    cluster, then the same calls and arithmetic as for a manifest, poll by poll."""
+    """explain --from-cluster [--watch]: the ScaledJob, its env and its Jobs (or the
+    ScaledObject, its scale target's env and replicas) from the cluster, then the same
+    calls and arithmetic as for a manifest, poll by poll."""
     import datetime
 
     from scaler.keda.manifest import ManifestError
@@ -163,8 +164,9 @@ def _explain_cluster(args: argparse.Namespace) -> int:
         return fail("--watch follows a ScaledJob in a cluster: add --from-cluster NAMESPACE/NAME")
     if args.manifest:
         return fail("give a manifest file or --from-cluster, not both")
-    if args.running or args.pending:
-        return fail("--running and --pending are counted from the cluster with --from-cluster")
+    if args.running or args.pending or args.replicas is not None:
+        return fail("--running, --pending and --replicas are read from the cluster with "
+                    "--from-cluster")  # fmt: skip
     try:
         namespace, name = cluster.parse_ref(args.from_cluster)
         env = _explain_env(args)
@@ -172,37 +174,61 @@ def _explain_cluster(args: argparse.Namespace) -> int:
     except (cluster.ClusterError, ManifestError) as exc:
         return fail(str(exc))
 
+    async def poll(kind: str, caller: Caller) -> tuple[list[str], str, bool, float]:
+        """One look and one report: (warnings, the report, all served failed, interval)."""
+        from scaler.tools import explain_object as eo
+
+        if kind == "ScaledObject":
+            osnap = await asyncio.to_thread(cluster.snapshot_object, api, namespace, name, env=env)
+            scaled = osnap.scaled
+            objects = await eo.explain_objects(
+                [(scaled, osnap.replicas)], replicas=None, address=args.address, caller=caller
+            )
+            warnings = [*osnap.warnings, *map(str, scaled.unresolved)]
+            report = (eo.render_json(objects, indent=None if args.watch else 2)
+                      if args.output == "json" else eo.render_text(objects))  # fmt: skip
+            served = [p for _, polled, _ in objects for p in polled if p.served]
+            interval = scaled.polling_interval
+        else:
+            snap = await asyncio.to_thread(cluster.snapshot, api, namespace, name, env=env)
+            results = await ex.explain(
+                [snap.job], running=snap.running, pending=snap.pending,
+                address=args.address, caller=caller,
+            )  # fmt: skip
+            warnings = [*snap.warnings, *map(str, snap.job.unresolved)]
+            report = (ex.render_json(results, indent=None if args.watch else 2)
+                      if args.output == "json"
+                      else ex.render_text(results, color=ex.wants_color()))  # fmt: skip
+            served = [p for _, polled, _ in results for p in polled if p.served]
+            interval = snap.job.polling_interval
+        return warnings, report, bool(served) and all(ex.failed(p) for p in served), interval
+
     async def run() -> int:
         caller = _caller(args)
         polls = 0
         warned: set[str] = set()
         try:
+            kind = args.kind or await asyncio.to_thread(cluster.kind_of, api, namespace, name)
             while True:
                 try:
-                    snap = await asyncio.to_thread(cluster.snapshot, api, namespace, name, env=env)
+                    warnings, report, all_failed, interval = await poll(kind, caller)
                 except (cluster.ClusterError, ManifestError) as exc:
                     return fail(str(exc))
-                for warning in (*snap.warnings, *map(str, snap.job.unresolved)):
+                for warning in warnings:
                     if warning not in warned:
                         warned.add(warning)
                         print(f"keda-queue-scaler explain: warning: {warning}", file=sys.stderr)
-                results = await ex.explain(
-                    [snap.job], running=snap.running, pending=snap.pending,
-                    address=args.address, caller=caller,
-                )  # fmt: skip
                 polls += 1
                 now = datetime.datetime.now(datetime.UTC).strftime("%H:%M:%S")
-                if args.output == "json":
-                    sys.stdout.write(ex.render_json(results, indent=None if args.watch else 2))
-                else:
-                    if args.watch:
-                        sys.stdout.write(f"--- poll {polls} at {now} UTC ---\n")
-                    sys.stdout.write(ex.render_text(results, color=ex.wants_color()))
+                if args.watch and args.output != "json":
+                    sys.stdout.write(f"--- poll {polls} at {now} UTC ---\n")
+                sys.stdout.write(report)
                 sys.stdout.flush()
                 if not args.watch or (args.polls and polls >= args.polls):
-                    served = [p for _, polled, _ in results for p in polled if p.served]
-                    return 1 if served and all(ex.failed(p) for p in served) else 0
-                await asyncio.sleep(args.interval or snap.job.polling_interval)
+                    return 1 if all_failed else 0
+                await asyncio.sleep(args.interval or interval)
+        except cluster.ClusterError as exc:
+            return fail(str(exc))
         finally:
             await caller.close()
 
@@ -412,7 +438,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--from-cluster", metavar="NAMESPACE/NAME",
         help="read the ScaledJob, its Job template's Secrets and ConfigMaps and its Jobs "
         "from the cluster (kubeconfig as kubectl finds it; your own permissions), and count "
-        "running and pending Jobs as KEDA does",
+        "running and pending Jobs as KEDA does; or the ScaledObject, its Deployment's or "
+        "StatefulSet's env and replicas",
+    )  # fmt: skip
+    explain.add_argument(
+        "--kind", choices=("ScaledJob", "ScaledObject"),
+        help="with --from-cluster: which one NAME is [a ScaledJob if there is one, else a "
+        "ScaledObject]",
     )  # fmt: skip
     explain.add_argument("--kubeconfig", help="kubeconfig file [KUBECONFIG, ~/.kube/config]")
     explain.add_argument("--context", help="kubeconfig context [the current one]")

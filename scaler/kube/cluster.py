@@ -1,4 +1,5 @@
-"""Read what KEDA reads for one ScaledJob from a live cluster (``explain --from-cluster``).
+"""Read what KEDA reads for one ScaledJob (or ScaledObject) from a live cluster
+(``explain --from-cluster``).
 
 With the user's own kubeconfig (as kubectl finds it) and permissions:
 
@@ -10,7 +11,10 @@ With the user's own kubeconfig (as kubectl finds it) and permissions:
 - its Jobs and their Pods, counted as KEDA v2.21.0's scale executor counts them: Jobs
   labelled ``scaledjob.keda.sh/name=<name>``, running unless a Complete or Failed
   condition is true, pending unless a Pod labelled ``job-name=<job>`` is Running or
-  Succeeded (or, with ``pendingPodConditions``, has all of them true).
+  Succeeded (or, with ``pendingPodConditions``, has all of them true);
+- for a ScaledObject, its scale target (a Deployment or StatefulSet): the Pod
+  template's env for ``...FromEnv``, and its replicas from the scale subresource,
+  where KEDA's executor reads them.
 
 Needs the ``kubernetes`` package (``pip install 'keda-queue-scaler[kubernetes]'``).
 The calls block; callers run them in a thread.
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from scaler.documents import Doc, mapping, mappings, path, text
+from scaler.keda import scaledobject
 from scaler.keda.env import UNKNOWN, Lookup, Unknown
 from scaler.keda.manifest import ScaledJob, from_manifest
 from scaler.keda.scaledjob import JobState, PodState, count_jobs
@@ -188,3 +193,76 @@ def snapshot(
         job_states(api, namespace, name), job.spec.scaling_strategy.pending_pod_conditions
     )
     return Snapshot(job, running, pending, tuple(warnings))
+
+
+@dataclass(frozen=True)
+class ObjectSnapshot:
+    """A ScaledObject and its scale target's replicas, as KEDA's next poll sees them."""
+
+    scaled: scaledobject.ScaledObject
+    replicas: int
+    warnings: tuple[str, ...]
+
+
+#: the scale targets read here: kind -> AppsV1Api's read and read-scale methods
+_TARGETS = {
+    "Deployment": ("read_namespaced_deployment", "read_namespaced_deployment_scale"),
+    "StatefulSet": ("read_namespaced_stateful_set", "read_namespaced_stateful_set_scale"),
+}
+
+
+def read_scaledobject(api: object, namespace: str, name: str) -> dict[str, object]:
+    from kubernetes import client
+
+    try:
+        doc = client.CustomObjectsApi(api).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "scaledobjects", name
+        )
+    except client.ApiException as exc:
+        raise _api_error(f"ScaledObject {namespace}/{name}", exc) from None
+    return dict(doc)
+
+
+def kind_of(api: object, namespace: str, name: str) -> str:
+    """Whether ``namespace/name`` is a ScaledJob or a ScaledObject (a ScaledJob when
+    both exist: ``--kind`` chooses)."""
+    try:
+        read_scaledjob(api, namespace, name)
+        return "ScaledJob"
+    except ClusterError as job_error:
+        try:
+            read_scaledobject(api, namespace, name)
+        except ClusterError as object_error:
+            raise ClusterError(f"{job_error}; {object_error}") from None
+        return "ScaledObject"
+
+
+def snapshot_object(
+    api: object, namespace: str, name: str, *, env: Mapping[str, str] | None = None
+) -> ObjectSnapshot:
+    """The ScaledObject, its trigger metadata resolved from its scale target's Pod
+    template, and the target's replicas now."""
+    from kubernetes import client
+
+    doc = read_scaledobject(api, namespace, name)
+    kind, target_name = scaledobject.target_of(doc)
+    methods = _TARGETS.get(kind)
+    if methods is None:
+        raise ClusterError(
+            f"ScaledObject {namespace}/{name} scales a {kind}: explain reads Deployments and "
+            "StatefulSets from a cluster; for others save the ScaledObject and give "
+            "--replicas N with the file"
+        )
+    apps = client.AppsV1Api(api)
+    what = f"{kind} {namespace}/{target_name} (the scale target)"
+    try:
+        read: Callable[..., Response] = getattr(apps, methods[0])
+        target = mapping(json.loads(read(target_name, namespace, _preload_content=False).data))
+        read_scale: Callable[..., Response] = getattr(apps, methods[1])
+        scale = mapping(json.loads(read_scale(target_name, namespace, _preload_content=False).data))
+    except client.ApiException as exc:
+        raise _api_error(what, exc) from None
+    lookup, warnings = cluster_lookup(api, namespace)
+    scaled = scaledobject.from_manifest(doc, target, env=env, lookup=lookup)
+    replicas = path(scale, "spec", "replicas")
+    return ObjectSnapshot(scaled, replicas if isinstance(replicas, int) else 0, tuple(warnings))

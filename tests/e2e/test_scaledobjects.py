@@ -193,6 +193,19 @@ def set_length(r: Any, n: int, key: str = "so-jobs") -> None:
         r.rpush(key, *(f"item-{i}" for i in range(n)))
 
 
+def explain_cluster(cluster: Cluster, scaler: Scaler, ns: str, name: str) -> Any:
+    """``explain --from-cluster`` on the ScaledObject: its report (JSON)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "scaler", "explain", "--from-cluster", f"{ns}/{name}",
+         "--kubeconfig", str(cluster.kubeconfig), "--address", scaler.address,
+         "--output", "json"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # the password came from the namespace's Secret
+    return json.loads(done.stdout)
+
+
 # ---- scenarios -----------------------------------------------------------------------
 def test_average_value_scales_zero_to_n_to_zero(
     cluster: Cluster, scaler: Scaler, redis_password_server: RedisProcess, tmp_path: Path
@@ -223,6 +236,10 @@ def test_average_value_scales_zero_to_n_to_zero(
         observed.append((length, predicted, current))
         # the queue as it is now (our scaler's cache holds no older read), from before
         explained.append(explain(scaler, so, before, tmp_path)["settlesAt"])
+        if length == 20:  # and from the cluster: the Deployment's replicas and env
+            live = explain_cluster(cluster, scaler, ns, name)
+            assert (live["replicas"], live["settlesAt"], live["hpaReplicas"]) == (5, 5, 5)
+            assert live["metrics"][0]["value"] == 20
     print(f"\n{ns}: (items, predicted, observed) {observed}; explain said {explained}")
     assert [o for _, _, o in observed] == [p for _, p, _ in observed] == explained
     assert [p for _, p, _ in observed] == [0, 3, 5, 2, 0]
