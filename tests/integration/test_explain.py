@@ -193,7 +193,9 @@ async def test_keda_retries_a_failed_call_once_and_so_does_explain(tmp_path: Pat
     [
         (["--watch", "x.yaml"], "--watch follows a ScaledJob in a cluster"),
         (["x.yaml", "--from-cluster", "ns/name"], "not both"),
-        (["--from-cluster", "ns/name", "--running", "3"], "counted from the cluster"),
+        (["--from-cluster", "ns/name", "--running", "3"], "read from the cluster"),
+        (["--from-cluster", "ns/name", "--replicas", "3"], "read from the cluster"),
+        (["x.yaml", "--replicas", "-1"], "--replicas must be 0 or more"),
         (["--from-cluster", "just-a-name"], "expected NAMESPACE/NAME"),
         ([], "give a manifest file or --from-cluster"),
     ],
