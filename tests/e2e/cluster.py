@@ -667,7 +667,9 @@ def keda_log(cluster: Cluster) -> Iterator[dict[str, Any]]:
 
 def framework_apps() -> dict[str, list[str]]:
     """The local stand-ins for the framework examples' app images: their commands
-    (``rq``, ``arq``, ``node``) run in examples/frameworks/ with the frameworks of
+    (``rq``, ``arq``, ``celery``, ``dramatiq``, ``huey_consumer``, ``node``,
+    ``sidekiq``) run in
+    examples/frameworks/ with the frameworks of
     ``make peers`` on PATH, as in an image with the app and its framework installed."""
     apps = ROOT / "examples" / "frameworks"
     peers = ROOT / ".venv-peers"
@@ -683,6 +685,11 @@ def framework_apps() -> dict[str, list[str]]:
         "ghcr.io/example/rq-app": app(peers / "main" / "bin"),
         "ghcr.io/example/arq-app": app(peers / "arq" / "bin"),
         "ghcr.io/example/bullmq-app": app(NODE_PATH=str(node_modules)),
+        "ghcr.io/example/sidekiq-app": app(),  # Debian's ruby-sidekiq
+        **{
+            f"ghcr.io/example/{name}-app": app(peers / "main" / "bin")
+            for name in ("celery", "dramatiq", "huey")
+        },
     }
 
 

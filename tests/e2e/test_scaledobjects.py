@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,6 @@ from tests.conftest import REDIS_PASSWORD
 from tests.e2e import kube
 from tests.e2e.cluster import Cluster, wait_for
 from tests.e2e.conftest import Scaler
-from tests.e2e.test_frameworks import PEER
 from tests.e2e.test_scaledjobs import processed_items
 from tests.frameworks.peers import Peer
 
@@ -378,7 +378,39 @@ def test_broker_error_shows_on_the_scaledobject(
     assert settles_at(cluster, scaler, ns, name, 1) == 1
 
 
-@pytest.mark.parametrize("framework", ["rq", "arq"])
+@dataclass(frozen=True)
+class Worker:
+    """A framework's own long-running worker, as a Deployment's container."""
+
+    peer: str  # which peer enqueues (tests/frameworks/peers.py)
+    queue: str  # the framework's queue name (queueName)
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+#: Each framework's worker on a queue of its own (the ScaledJob tests' queues stay
+#: apart): RQ's and arq's are the ScaledJob examples' commands without ``--burst``.
+WORKERS = {
+    "rq": Worker("python", "so-rq", ["rq", "worker", "--url",
+                 "redis://:$(REDIS_PASSWORD)@$(REDIS_ADDRESS)/0", "so-rq"]),
+    "arq": Worker("arq", "so-arq", ["arq", "arq_worker.WorkerSettings"], {"ARQ_QUEUE": "so-arq"}),
+    "celery": Worker("python", "so-celery", [
+        "celery", "-A", "celery_app", "worker", "-Q", "so-celery", "--pool", "solo",
+        "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        {"CELERY_QUEUE": "so-celery"}),
+    "dramatiq": Worker("python", "so-dramatiq", [
+        "dramatiq", "dramatiq_app", "--processes", "1", "--threads", "1", "-Q", "so-dramatiq"],
+        {"DRAMATIQ_QUEUE": "so-dramatiq"}),
+    "huey": Worker("python", "sohuey", ["huey_consumer", "huey_app.huey"],
+                   {"HUEY_NAME": "sohuey"}),
+    "bullmq": Worker("bullmq", "so-bullmq", ["node", "bullmq-worker.cjs"],
+                     {"QUEUE_NAME": "so-bullmq", "KEEP_RUNNING": "1"}),
+    "sidekiq": Worker("sidekiq", "so-sidekiq",
+                      ["sidekiq", "-r", "./sidekiq_app.rb", "-q", "so-sidekiq", "-c", "1"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("framework", list(WORKERS))
 def test_framework_worker_deployment_drains_the_queue(
     framework: str,
     cluster: Cluster,
@@ -386,27 +418,32 @@ def test_framework_worker_deployment_drains_the_queue(
     redis_password_server: RedisProcess,
     peers: dict[str, Peer],
 ) -> None:
-    """The framework's own long-running worker as a Deployment (the ScaledJob example's
-    container and trigger, without ``--burst``): tasks the framework enqueued wake it
-    from 0, are each done once, and KEDA returns it to 0 after the cooldown."""
+    """The framework's own long-running worker as a Deployment, scaled by a ScaledObject
+    with ``queueFormat``: tasks the framework enqueued wake it from 0, are each done
+    once, and KEDA returns it to 0 after the cooldown."""
     from kubernetes import client
 
+    worker = WORKERS[framework]
     ns = kube.namespace(cluster, f"e2e-so-{framework}")
     kube.secret(cluster, ns, "redis-auth", {"password": REDIS_PASSWORD})
-    job = kube.example(f"{framework}-scaledjob.yaml")
-    kube.set_env(job, REDIS_ADDRESS=redis_password_server.address)
-    (container,) = job["spec"]["jobTargetRef"]["template"]["spec"]["containers"]
-    container["command"] = [a for a in container["command"] if a != "--burst"]
     name = f"{framework}-consumer"
     labels = {"app": name}
+    env = [{"name": "REDIS_ADDRESS", "value": redis_password_server.address},
+           {"name": "REDIS_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": "redis-auth", "key": "password"}}},
+           *({"name": k, "value": v} for k, v in worker.env.items())]  # fmt: skip
+    container = {"name": "worker", "image": f"ghcr.io/example/{framework}-app:1.0.0",
+                 "command": worker.command, "env": env}  # fmt: skip
     client.AppsV1Api(cluster.api()).create_namespaced_deployment(ns, {
         "metadata": {"name": name},
         "spec": {"replicas": 0, "selector": {"matchLabels": labels},
                  "template": {"metadata": {"labels": labels},
                               "spec": {"containers": [container]}}},
     })  # fmt: skip
-    (trigger,) = job["spec"]["triggers"]
-    trigger["metadata"]["scalerAddress"] = scaler.address
+    trigger = {"type": "external", "metadata": {
+        "scalerAddress": scaler.address, "scalerType": "redis", "queueFormat": framework,
+        "queueName": worker.queue, "listLength": "4", "activationListLength": "0",
+        "addressFromEnv": "REDIS_ADDRESS", "passwordFromEnv": "REDIS_PASSWORD"}}  # fmt: skip
     kube.create(cluster, ns, {
         "apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
         "metadata": {"name": name},
@@ -417,16 +454,16 @@ def test_framework_worker_deployment_drains_the_queue(
                  "triggers": [trigger]},
     })  # fmt: skip
     url = f"redis://:{REDIS_PASSWORD}@{redis_password_server.address}/0"
-    peer, queue = peers[PEER[framework]], trigger["metadata"]["queueName"]
-    assert peer.enqueue(framework, url, queue, []) == 0, "the queue is not empty at the start"
+    peer = peers[worker.peer]
+    assert peer.enqueue(framework, url, worker.queue, []) == 0, "the queue is not empty"
     items = 12
-    peer.enqueue(framework, url, queue, [f"item-{i}" for i in range(items)])
+    peer.enqueue(framework, url, worker.queue, [f"item-{i}" for i in range(items)])
     done = re.compile(r"done (item-[0-9]+)")
 
     def drained_and_idle() -> bool:
         cluster.check_alive()
         return (
-            peer.enqueue(framework, url, queue, []) == 0
+            peer.enqueue(framework, url, worker.queue, []) == 0
             and sum(processed_items(cluster, ns, done).values()) >= items
             and replicas(cluster, ns, name) == 0
             and ready_pods(cluster, ns, name) == 0

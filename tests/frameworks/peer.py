@@ -28,6 +28,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -279,6 +280,10 @@ def huey_state(url: str, s: dict[str, Any], st: dict[str, Any]) -> Counts:
     return {"ready": h.pending_count() + due, "scheduled": h.scheduled_count() - due}
 
 
+#: the framework examples' task module (tasks.py) and apps
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "frameworks"
+
+
 def rq_enqueue(url: str, s: dict[str, Any], items: list[str]) -> int:
     from rq import Queue
     from rq.registry import StartedJobRegistry
@@ -305,12 +310,58 @@ def arq_enqueue(url: str, s: dict[str, Any], items: list[str]) -> int:
     return asyncio.run_coroutine_threadsafe(_arq_enqueue(url, s, items), _LOOP).result(120)
 
 
+def celery_enqueue(url: str, s: dict[str, Any], items: list[str]) -> int:
+    """``tasks.record`` by name, as examples/frameworks/celery_app.py registers it; the
+    unfinished count: the queue's list (kombu's Redis transport)."""
+    from celery import Celery
+
+    app = Celery("peer", broker=url)
+    for item in items:
+        app.send_task("tasks.record", args=[item], queue=s["queue"])
+    app.close()
+    return int(redis.Redis.from_url(url).llen(s["queue"]))
+
+
+def dramatiq_enqueue(url: str, s: dict[str, Any], items: list[str]) -> int:
+    """The ``record`` actor's messages (examples/frameworks/dramatiq_app.py); the
+    unfinished count: the messages Dramatiq holds for the queue, fetched or not."""
+    from dramatiq import Message
+    from dramatiq.brokers.redis import RedisBroker
+
+    broker = RedisBroker(url=url)
+    for item in items:
+        broker.enqueue(Message(queue_name=s["queue"], actor_name="record", args=(item,),
+                               kwargs={}, options={}))  # fmt: skip
+    left = int(redis.Redis.from_url(url).hlen(f"dramatiq:{s['queue']}.msgs"))
+    broker.close()
+    return left
+
+
+def huey_enqueue(url: str, s: dict[str, Any], items: list[str]) -> int:
+    """``tasks.record`` (examples/frameworks/huey_app.py) on the Huey named by the
+    queue; the unfinished count: Huey's own ``pending_count``."""
+    from huey import RedisHuey
+
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
+    from tasks import record  # Huey's task name is the function's module and name
+
+    h = RedisHuey(s["queue"], url=url)
+    task = h.task()(record)
+    for item in items:
+        task(item)
+    return int(h.pending_count())
+
+
 #: "enqueue": put the examples' task (examples/frameworks/tasks.py) on the queue for
 #: each item, with nothing flushed; answers the framework's count of the queue's
 #: unfinished work (queued, scheduled or running). No items: the count alone.
 ENQUEUERS: dict[str, Callable[[str, dict[str, Any], list[str]], int]] = {
     "rq": rq_enqueue,
     "arq": arq_enqueue,
+    "celery": celery_enqueue,
+    "dramatiq": dramatiq_enqueue,
+    "huey": huey_enqueue,
 }
 
 BUILDERS: dict[str, Callable[[str, dict[str, Any], dict[str, Any]], Counts]] = {

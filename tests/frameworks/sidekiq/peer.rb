@@ -66,12 +66,25 @@ def build(url, settings, state)
     "oldest" => times.min }
 end
 
+# "enqueue": a RecordJob (examples/frameworks/sidekiq_app.rb) per item, nothing flushed;
+# answers Sidekiq's count of the queue's unfinished work (queued and in progress).
+def enqueue(url, settings, items)
+  Sidekiq.configure_client { |config| config.redis = { url: url } }
+  q = settings["queue"]
+  items.each { |item| Sidekiq::Client.push("class" => "RecordJob", "queue" => q, "args" => [item]) }
+  Sidekiq::Queue.new(q).size + busy(q)
+end
+
 $stdout.sync = true
 $stdin.each_line do |line|
   $held.pop.call until $held.empty?
   begin
     request = JSON.parse(line)
-    answer = { "counts" => build(request["url"], request["settings"], request["state"]) }
+    answer = if request["op"] == "enqueue"
+               { "unfinished" => enqueue(request["url"], request["settings"], request["items"]) }
+             else
+               { "counts" => build(request["url"], request["settings"], request["state"]) }
+             end
   rescue StandardError => e
     answer = { "error" => "#{e.class}: #{e.message}\n#{e.backtrace.first(8).join("\n")}" }
   end
