@@ -24,7 +24,7 @@ and `scalerType: redis` (or redis-streams, ...) plus the built-in trigger's meta
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from scaler.server import run
+    from scaler.server import serve
 
     try:
         settings = settings_mod.from_sources(args)
@@ -37,7 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
     from scaler.server import StartupError
 
     try:
-        asyncio.run(run(settings))
+        serve(settings)
     except StartupError as exc:
         print(f"keda-queue-scaler serve: {exc}", file=sys.stderr)
         return 2

@@ -313,12 +313,13 @@ class ScalerServer:
             self._sync = asyncio.create_task(self._when_synced(self.watches))
         mode = "mTLS" if s.tls_client_ca_file else "TLS" if s.tls else "plaintext"
         log.info(
-            "serving gRPC (%s) on %s:%d; scalerTypes: %s; metrics on %s",
+            "serving gRPC (%s) on %s:%d; scalerTypes: %s; metrics on %s; event loop %s",
             mode,
             s.host,
             self.port,
             ", ".join(self.triggers.scaler_types),
             f"{s.metrics_host}:{self.metrics_port}" if self._httpd else "off",
+            type(asyncio.get_running_loop()).__module__.split(".")[0],
         )
 
     async def _serving(self) -> None:
@@ -371,6 +372,18 @@ class ScalerServer:
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
+
+
+def serve(settings: Settings) -> None:
+    """Run :func:`run` on the event loop ``settings.event_loop`` names. uvloop's
+    libuv loop wakes grpc.aio's completion queue with less work per call than
+    asyncio's selector loop (bench/warm_polls.py --event-loop, docs/performance.md)."""
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        uvloop.run(run(settings))
+    else:
+        asyncio.run(run(settings))
 
 
 async def run(settings: Settings) -> None:

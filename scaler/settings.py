@@ -119,6 +119,11 @@ class Settings:
         "headers and tokens.",
     )
     log_format: str = _setting("text", "Log format: text or json.")
+    event_loop: str = _setting(
+        "uvloop",
+        "Event loop serve runs on: uvloop (libuv; less CPU per call) or asyncio (the "
+        "standard library's).",
+    )
 
     def validate(self) -> None:
         """Raise ValueError naming the setting when a value cannot work."""
@@ -188,6 +193,8 @@ class Settings:
             )
         if self.log_format not in LOG_FORMATS:
             raise ValueError(f"log-format {self.log_format!r} must be text or json")
+        if self.event_loop not in EVENT_LOOPS:
+            raise ValueError(f"event-loop {self.event_loop!r} must be uvloop or asyncio")
 
     @property
     def tls(self) -> bool:
@@ -198,6 +205,7 @@ class Settings:
 #: schema lists the same).
 LOG_LEVELS = (*(levels := ("DEBUG", "INFO", "WARNING", "ERROR")), *(v.lower() for v in levels))
 LOG_FORMATS = ("text", "json")
+EVENT_LOOPS = ("uvloop", "asyncio")
 #: Comma-separated settings: an empty entry is refused (``","`` is not "any broker").
 LIST_SETTINGS = ("allow_brokers", "allow_aws_endpoints", "allow_aws_roles", "watch_namespaces")
 #: The largest value each bounded setting takes (the chart's schema has the same

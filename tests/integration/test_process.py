@@ -119,6 +119,28 @@ async def test_sigterm_gives_every_call_in_flight_the_grace_period(serve: object
     assert "stopped" in rest
 
 
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+async def test_each_event_loop_serves_and_stops(
+    serve: object, redis_db: RedisProcess, loop: str
+) -> None:
+    """--event-loop picks the loop serve runs on (the start line names the one
+    running); on either, a read answers with the broker's own count, a bad trigger
+    is INVALID_ARGUMENT, and SIGTERM stops the process with 0."""
+    redis_db.client().rpush("jobs", *range(7))
+    served = serve("--event-loop", loop)  # type: ignore[operator]
+    assert served.log[-1].rstrip().endswith(f"event loop {loop}")
+    meta = {"scalerType": "redis", "address": redis_db.address, "listName": "jobs"}
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{served.port}") as channel:
+        stub = pb_grpc.ExternalScalerStub(channel)
+        reply = await stub.GetMetrics(metrics_request(meta), timeout=20)
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await stub.GetMetrics(metrics_request({**meta, "listLength": "x"}), timeout=20)
+    assert reply.metricValues[0].metricValueFloat == redis_db.client().llen("jobs")
+    assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    served.proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(served.proc.wait, 30) == 0
+
+
 def test_sigint_stops_an_idle_server(serve: object) -> None:
     served = serve()  # type: ignore[operator]
     served.proc.send_signal(signal.SIGINT)

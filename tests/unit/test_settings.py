@@ -41,6 +41,7 @@ def test_env_then_flags_win() -> None:
         ({"KQS_STREAM_INTERVAL": "0"}, "stream-interval must be greater than 0"),
         ({"KQS_LOG_LEVEL": "chatty"}, "log-level 'chatty'"),
         ({"KQS_LOG_FORMAT": "xml"}, "log-format 'xml'"),
+        ({"KQS_EVENT_LOOP": "trio"}, "event-loop 'trio' must be uvloop or asyncio"),
         ({"KQS_READ_TIMEOUT": "nan"}, "read-timeout nan must be a finite number"),
         ({"KQS_READ_TIMEOUT": "inf"}, "read-timeout inf must be a finite number"),
         ({"KQS_CACHE_TTL": "NaN"}, "cache-ttl nan must be a finite number"),
