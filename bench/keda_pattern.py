@@ -2,6 +2,8 @@
 
     python bench/keda_pattern.py [--jobs 1000,10000] [--queues 10] [--interval 30]
                                  [--windows 2] [--ttl 1,30] [--client go|python]
+                                 [--event-loop uvloop|asyncio] [--max-metric-series N]
+                                 [--noop]
 
 Every simulated ScaledJob polls like KEDA — GetMetricSpec, GetMetrics, IsActive, on
 one shared gRPC connection — every --interval seconds from a random phase, for
@@ -16,7 +18,10 @@ serve`) against a real redis-server started here. Printed per run:
   window); ours makes at most one per queue per cache TTL;
 - RPC latency p50/p99 seen by the callers;
 - the scaler's CPU seconds (utime+stime from /proc) and peak RSS (VmHWM).
-Prints numbers; asserts nothing.
+
+``--noop`` adds a row per job count for bench/noop_server.py (a grpc.aio
+ExternalScaler that returns constants, on the same event loop): what the same calls
+cost grpc.aio alone, the floor under ours. Prints numbers; asserts nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -38,7 +44,8 @@ import grpc
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import redis_server, start_scaler  # noqa: E402
+from bench.common import READY, redis_server  # noqa: E402
+from bench.rpc_throughput import process_pid  # noqa: E402
 from scaler.proto import externalscaler_pb2 as pb  # noqa: E402
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc  # noqa: E402
 
@@ -138,6 +145,13 @@ def main() -> None:
     parser.add_argument("--ttl", default="1,30", help="our --cache-ttl values to try [1,30]")
     parser.add_argument("--client", choices=("go", "python"), default="go",
                         help="the callers: KEDA's Go client, or this process [go]")  # fmt: skip
+    parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="the servers' event loop (serve's --event-loop) [uvloop]")  # fmt: skip
+    parser.add_argument("--max-metric-series", type=int, default=500,
+                        help="serve's --max-metric-series: give at least --jobs to keep a "
+                             "series per ScaledJob [500, serve's default]")  # fmt: skip
+    parser.add_argument("--noop", action="store_true",
+                        help="also run each job count against the no-op server")  # fmt: skip
     args = parser.parse_args()
     with redis_server() as client:
         port = client.connection_pool.connection_kwargs["port"]
@@ -145,16 +159,28 @@ def main() -> None:
             client.rpush(f"queue-{q}", *range(q + 1))
         print(f"# {os.cpu_count()} CPUs; {args.queues} lists; pollingInterval {args.interval:g}s; "
               f"{args.windows} windows per run; {args.client} callers and the scaler on one "
-              "machine")  # fmt: skip
+              f"machine; {args.event_loop}; --max-metric-series "
+              f"{args.max_metric_series}")  # fmt: skip
         row = "{:>7} {:>6} {:>14} {:>12} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>7}"
         print(row.format("jobs", "ttl s", "built-in/win", "ours/win", "p50 ms", "p99 ms",
                          "RPC/s", "needed", "cores", "RSS MiB", "errors"))  # fmt: skip
+        loop = ["--event-loop", args.event_loop]
         for jobs in (int(j) for j in args.jobs.split(",")):
-            for ttl in (float(t) for t in args.ttl.split(",")):
-                proc, grpc_port = start_scaler("--cache-ttl", str(ttl))
-                try:
+            runs: list[tuple[str, list[str], re.Pattern[str], bool]] = [
+                (f"{float(t):g}",
+                 [sys.executable, "-m", "scaler", "serve", "--host", "127.0.0.1", "--port", "0",
+                  "--metrics-port", "-1", "--cache-ttl", t, "--max-metric-series",
+                  str(args.max_metric_series), *loop],
+                 READY, True)
+                for t in args.ttl.split(",")
+            ]  # fmt: skip
+            if args.noop:
+                noop = [sys.executable, str(ROOT / "bench" / "noop_server.py"), *loop]
+                runs.append(("no-op", noop, re.compile(r"PORT (\d+)"), False))
+            for ttl, cmd, ready, from_stderr in runs:
+                with process_pid(cmd, ready, from_stderr) as (pid, grpc_port):
                     client.config_resetstat()
-                    cpu0 = cpu_seconds(proc.pid)
+                    cpu0 = cpu_seconds(pid)
                     codes: Counter[str] = Counter()
                     if args.client == "go":
                         p50, p99, calls, elapsed = drive_go(
@@ -168,15 +194,12 @@ def main() -> None:
                                   args.interval, args.windows, codes)
                         )  # fmt: skip
                         p50, p99, calls = pct(latencies, 50), pct(latencies, 99), len(latencies)
-                    cpu = cpu_seconds(proc.pid) - cpu0
-                    rss = peak_rss_mib(proc.pid)
-                finally:
-                    proc.terminate()
-                    proc.wait(30)
+                    cpu = cpu_seconds(pid) - cpu0
+                    rss = peak_rss_mib(pid)
                 stats = client.info("commandstats").get("cmdstat_llen", {"calls": 0})
                 reads = int(stats["calls"]) / args.windows
                 cells = (
-                    jobs, f"{ttl:g}", jobs, f"{reads:.0f}", f"{p50:.2f}",
+                    jobs, ttl, jobs, f"{reads:.0f}", f"{p50:.2f}",
                     f"{p99:.2f}", f"{calls / elapsed:.0f}",
                     f"{3 * jobs / args.interval:.0f}", f"{cpu / elapsed:.2f}", f"{rss:.0f}",
                     errors,

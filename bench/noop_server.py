@@ -3,7 +3,8 @@
 Prints ``PORT <n>`` on stdout once serving; stops on SIGTERM/SIGINT. With ``--heavy``
 it first imports everything ``serve`` imports (the broker clients, Prometheus, the
 Kubernetes client) and freezes the heap as ``serve`` does, to tell a bigger process
-apart from the servicer's own work.
+apart from the servicer's own work. ``--event-loop asyncio`` runs it on asyncio's own
+loop instead of uvloop (serve's ``--event-loop``, same default).
 """
 
 from __future__ import annotations
@@ -63,5 +64,15 @@ async def main() -> None:
     await server.stop(0)
 
 
+def event_loop() -> str:
+    args = sys.argv[1:]
+    return args[args.index("--event-loop") + 1] if "--event-loop" in args[:-1] else "uvloop"
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    if event_loop() == "asyncio":
+        asyncio.run(main())
+    else:
+        import uvloop
+
+        uvloop.run(main())

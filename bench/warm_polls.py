@@ -3,13 +3,15 @@ no-op grpc.aio server in the same run: polls per second and the server's own CPU
 poll. Prints numbers; asserts nothing.
 
     python bench/warm_polls.py [--seconds 8] [--concurrency 1,10,50] [--jobs 100]
+                               [--event-loop uvloop|asyncio]
 
 Both servers run as their own processes (as in production), each measured alone from
 /proc (utime + stime of the server process, not the caller). The callers are this
 process: one grpc.aio channel, N concurrent pollers over --jobs distinct ScaledJobs
 (each its own metadata, as KEDA sends it) on 10 Redis lists; the scaler's cache
 (ttl 60 s) answers every call after the first, so the numbers are the cost of our
-servicer (parsing, policy, cache, metrics) over a bare grpc.aio handler.
+servicer (parsing, policy, cache, metrics) over a bare grpc.aio handler. Both run on
+the event loop --event-loop names (serve's default, uvloop, unless asyncio is given).
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=100, help="distinct ScaledJobs [100]")
     parser.add_argument("--heavy-noop", action="store_true",
                         help="the no-op server first imports what serve imports")  # fmt: skip
+    parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="both servers' event loop [uvloop]")  # fmt: skip
     args = parser.parse_args()
     with redis_server() as client:
         port = client.connection_pool.connection_kwargs["port"]
@@ -95,12 +99,15 @@ def main() -> None:
             for i in range(args.jobs)
         ]  # fmt: skip
         ours_cmd = [sys.executable, "-m", "scaler", "serve", "--host", "127.0.0.1", "--port", "0",
-                    "--metrics-port", "-1", "--cache-ttl", "60"]  # fmt: skip
+                    "--metrics-port", "-1", "--cache-ttl", "60", "--event-loop",
+                    args.event_loop]  # fmt: skip
         noop_cmd = [sys.executable, str(ROOT / "bench" / "noop_server.py"),
+                    "--event-loop", args.event_loop,
                     *(["--heavy"] if args.heavy_noop else [])]  # fmt: skip
         print(f"# {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, grpcio "
-              f"{grpc.__version__}; {args.jobs} ScaledJobs, {args.seconds:g}s a row; a poll is "
-              "GetMetricSpec + GetMetrics + IsActive")  # fmt: skip
+              f"{grpc.__version__}, {args.event_loop}; {args.jobs} ScaledJobs, "
+              f"{args.seconds:g}s a row; a poll is GetMetricSpec + GetMetrics + "
+              "IsActive")  # fmt: skip
         row = "{:>5} {:>12} {:>12} {:>10} {:>13} {:>13} {:>10} {:>9} {:>9}"
         print(row.format("conc", "no-op/s", "ours/s", "rate", "no-op µs CPU", "ours µs CPU",
                          "CPU eff", "no-op p99", "ours p99"))  # fmt: skip
