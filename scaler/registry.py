@@ -128,6 +128,13 @@ class Triggers:
     KEDA sends the same metadata on every poll, so parsed triggers are kept (up to
     ``cache_size``) under a salted digest of the metadata: never the clear text.
     Metadata errors are not kept; a bad trigger is parsed (and refused) each time.
+
+    A second map, also up to ``cache_size``, skips even that work for a request seen
+    before: it is keyed by a salted digest of the request's own bytes (``wire``: the
+    ScaledObjectRef's deterministic serialization: namespace, name and metadata),
+    and holds only what is a function of those bytes alone: a trigger that parsed and
+    passed its broker's policy, without ``--kubernetes`` (an authenticationRef reads
+    objects that change) or a ``credentialsRef`` (files that rotate).
     """
 
     def __init__(
@@ -151,6 +158,7 @@ class Triggers:
         self._credentials = credentials
         self._policies = dict(policies or {})
         self._parsed: OrderedDict[bytes, AnyTrigger] = OrderedDict()
+        self._requests: OrderedDict[bytes, AnyTrigger] = OrderedDict()
         self._cache_size = cache_size
         self._salt = os.urandom(16)
 
@@ -158,17 +166,36 @@ class Triggers:
     def scaler_types(self) -> tuple[str, ...]:
         return tuple(t for t, kind in self._kinds.items() if kind.broker.name in self._adapters)
 
-    def parse(self, metadata: Mapping[str, str], namespace: str = "", name: str = "") -> AnyTrigger:
+    def parse(
+        self,
+        metadata: Mapping[str, str],
+        namespace: str = "",
+        name: str = "",
+        *,
+        wire: bytes | None = None,
+    ) -> AnyTrigger:
         """The AnyTrigger for this metadata, or MetadataError naming the bad key and
         PolicyError for what the scaler's rules refuse.
+
+        ``wire``, when given, is the request these three came from, serialized
+        deterministically: a request answered before is then found by its digest
+        alone (see the class's text), without reading ``metadata``.
 
         ``namespace`` and ``name`` are the ScaledJob's (KEDA's ScaledObjectRef); the
         namespace is the tenant. With ``--kubernetes`` the trigger's
         authenticationRef is resolved first (from the watches' cache), then a
         ``credentialsRef``, for that namespace, so rotated credentials make a new
         AnyTrigger (and a new connection identity)."""
+        request = None
+        if wire is not None:
+            request = hashlib.blake2b(wire, key=self._salt, digest_size=32).digest()
+            known = self._requests.get(request)
+            if known is not None:
+                self._requests.move_to_end(request)
+                return known
+        # A plain dict: protobuf's map is read several times, slower each time.
+        metadata = given = raw = dict(metadata)
         check_metadata_size(metadata)
-        given = raw = metadata
         auth_only: dict[str, str] = {}
         kind = self._kinds.get(kind_name(metadata))
         keys = kind.metadata if kind is not None else None
@@ -200,6 +227,10 @@ class Triggers:
                 self._parsed.popitem(last=False)
         if kind is not None and (policy := self._policies.get(kind.broker.name)) is not None:
             policy(trigger, bool(raw.get(REF_KEY, "").strip()))
+        if request is not None and self._kube is None and REF_KEY not in given:
+            self._requests[request] = trigger
+            if len(self._requests) > self._cache_size:
+                self._requests.popitem(last=False)
         return trigger
 
     def _check_unknown(
@@ -219,7 +250,12 @@ class Triggers:
             self._on_unknown(namespace, name, kind_name(given), unknown)
 
     def spec(
-        self, metadata: Mapping[str, str], namespace: str = "", name: str = ""
+        self,
+        metadata: Mapping[str, str],
+        namespace: str = "",
+        name: str = "",
+        *,
+        wire: bytes | None = None,
     ) -> tuple[str, float]:
         """(metric name, target) for GetMetricSpec, whenever they can be derived.
 
@@ -230,11 +266,12 @@ class Triggers:
         when even the name cannot be derived (or the metadata is too large to read)
         is the name a placeholder, ``<scalerType>-invalid-metadata``."""
         try:
-            trigger = self.parse(metadata, namespace, name)  # checks the size first
+            trigger = self.parse(metadata, namespace, name, wire=wire)  # checks the size first
         except ScalerError:
             pass
         else:
             return trigger.metric_name, trigger.target
+        metadata = dict(metadata)
         scaler_type = kind_name(metadata)
         named = re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", scaler_type) is not None
         placeholder = metric_name(scaler_type if named else "external", "invalid-metadata")

@@ -40,6 +40,11 @@ def _as_int64(value: float) -> int:
     return max(0, min(_INT64_MAX, round(value)))
 
 
+def _wire(ref: pb.ScaledObjectRef) -> bytes:
+    """The request's identity for Triggers' request map: its bytes, map keys sorted."""
+    return ref.SerializeToString(deterministic=True)
+
+
 def _who(ref: pb.ScaledObjectRef) -> str:
     return f"{ref.namespace}/{ref.name}" if ref.namespace or ref.name else "(unnamed)"
 
@@ -69,8 +74,9 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
 
     # -- the work ---------------------------------------------------------
     def _trigger(self, ref: pb.ScaledObjectRef) -> AnyTrigger:
-        # A plain dict: protobuf's map is read several times per call, slower each time.
-        return self._triggers.parse(dict(ref.scalerMetadata), ref.namespace, ref.name)
+        return self._triggers.parse(
+            ref.scalerMetadata, ref.namespace, ref.name, wire=_wire(ref)
+        )  # fmt: skip
 
     async def _evaluate(self, trigger: AnyTrigger, ref: pb.ScaledObjectRef) -> tuple[float, bool]:
         """(value, active) for the trigger, from a shared broker read, once the broker
@@ -91,7 +97,9 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
     def _spec(self, ref: pb.ScaledObjectRef) -> pb.GetMetricSpecResponse:
         """Answered whenever a name and target can be derived (Triggers.spec): KEDA
         would hide an error here, so metadata errors are left to GetMetrics."""
-        name, target = self._triggers.spec(dict(ref.scalerMetadata), ref.namespace, ref.name)
+        name, target = self._triggers.spec(
+            ref.scalerMetadata, ref.namespace, ref.name, wire=_wire(ref)
+        )  # fmt: skip
         spec = pb.MetricSpec(
             metricName=name,
             targetSize=max(1, _as_int64(target)),
