@@ -92,6 +92,7 @@ def _explain(args: argparse.Namespace) -> int:
 
     async def run() -> int:
         from scaler.tools import explain_object as eo
+        from scaler.tools.client import dump_json
 
         caller = _caller(args)
         try:
@@ -109,7 +110,7 @@ def _explain(args: argparse.Namespace) -> int:
             await caller.close()
         if args.output == "json":
             reports = [*map(ex.job_json, results), *map(eo.to_json, objects)]
-            sys.stdout.write(ex.dump_json(reports))
+            sys.stdout.write(dump_json(reports))
         else:
             parts = []
             if results:

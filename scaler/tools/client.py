@@ -5,6 +5,7 @@ GetMetricSpec; then, for every spec, GetMetrics and IsActive, retried once.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -157,3 +158,8 @@ def credentials(
 def channel_options(server_name: str | None) -> list[tuple[str, str]]:
     """Expect another name on the scaler's certificate than the address's host."""
     return [("grpc.ssl_target_name_override", server_name)] if server_name else []
+
+
+def dump_json(out: Sequence[dict[str, object]], *, indent: int | None = 2) -> str:
+    """explain's JSON: one report as an object, several as a list."""
+    return json.dumps(out if len(out) != 1 else out[0], indent=indent) + "\n"

@@ -15,7 +15,6 @@ IsActive is a ``KEDAScalerFailed`` Warning event on the ScaledJob.
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,7 +31,7 @@ from scaler.keda.scaledobject import ScaledObject
 from scaler.kube import auth
 from scaler.metadata import UnknownKey, unknown_keys
 from scaler.registry import KINDS, kind_name
-from scaler.tools.client import Caller, Polled
+from scaler.tools.client import Caller, Polled, dump_json
 from scaler.tools.explain_object import load_objects
 from scaler.tools.files import FileError, FileObjects
 
@@ -358,11 +357,6 @@ def job_json(result: Result) -> dict[str, object]:
 
 def render_json(results: Sequence[Result], *, indent: int | None = 2) -> str:
     return dump_json([job_json(r) for r in results], indent=indent)
-
-
-def dump_json(out: Sequence[dict[str, object]], *, indent: int | None = 2) -> str:
-    """One report as an object, several as a list."""
-    return json.dumps(out if len(out) != 1 else out[0], indent=indent) + "\n"
 
 
 def _trigger_json(index: int, p: Polled) -> dict[str, object]:

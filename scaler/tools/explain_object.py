@@ -9,7 +9,6 @@ else the scale target's ``spec.replicas`` in the same file.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 
 from scaler.documents import Doc, mapping, path, text
@@ -22,7 +21,7 @@ from scaler.keda.scaledobject import (
     from_manifest,
     target_of,
 )
-from scaler.tools.client import Caller, Polled
+from scaler.tools.client import Caller, Polled, dump_json
 from scaler.tools.files import FileObjects
 
 ObjectResult = tuple[ScaledObject, list[Polled], ObjectDecision]
@@ -207,5 +206,4 @@ def to_json(result: ObjectResult) -> dict[str, object]:
 
 
 def render_json(results: Sequence[ObjectResult], *, indent: int | None = 2) -> str:
-    out = [to_json(r) for r in results]
-    return json.dumps(out if len(out) != 1 else out[0], indent=indent) + "\n"
+    return dump_json([to_json(r) for r in results], indent=indent)
