@@ -9,6 +9,7 @@ empty."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -170,17 +171,24 @@ def run_bursts(
     item: re.Pattern[str] = ITEM,
 ) -> list[kube.Poll]:
     """Create the ScaledJob, push 7 items then 3 more, wait for each to drain and
-    for quiet polls after, then check every poll and every item."""
+    for quiet polls after, then check every poll and every item. The ScaledJob is
+    deleted afterwards, also when a step fails: left running, it would keep polling
+    (and its workers taking items) through the tests after it."""
     name = doc["metadata"]["name"]
     push(range(7))
     kube.create(cluster, ns, doc)
-    kube.settle("7 items drained", lambda: drained(cluster, ns, name, empty, 7, item))
-    push(range(7, 10))
-    kube.settle("10 items drained", lambda: drained(cluster, ns, name, empty, 10, item))
-    after = len(kube.polls(cluster, ns, name))
-    kube.settle("3 quiet polls", lambda: quiet_polls(cluster, ns, name, after))
-    seen = assert_scenario(cluster, ns, doc, 10, item)
-    assert sum(p.created for p in seen[after:]) == 0
+    try:
+        kube.settle("7 items drained", lambda: drained(cluster, ns, name, empty, 7, item))
+        push(range(7, 10))
+        kube.settle("10 items drained", lambda: drained(cluster, ns, name, empty, 10, item))
+        after = len(kube.polls(cluster, ns, name))
+        kube.settle("3 quiet polls", lambda: quiet_polls(cluster, ns, name, after))
+        seen = assert_scenario(cluster, ns, doc, 10, item)
+        assert sum(p.created for p in seen[after:]) == 0
+    except BaseException:
+        with contextlib.suppress(Exception):  # the failure above is the one to report
+            kube.delete_scaledjob(cluster, ns, name)
+        raise
     kube.delete_scaledjob(cluster, ns, name)
     return seen
 
