@@ -20,6 +20,19 @@ import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 READY = re.compile(r"serving gRPC \(\w+\) on \S+:(\d+);")
+#: bench/noop_server.py's ready line, on its stdout.
+NOOP_READY = re.compile(r"PORT (\d+)")
+
+
+def serve_command(*flags: str) -> list[str]:
+    """`keda-queue-scaler serve` on a free loopback port, /metrics off, and ``flags``."""
+    return [sys.executable, "-m", "scaler", "serve", "--host", "127.0.0.1", "--port", "0",
+            "--metrics-port", "-1", *flags]  # fmt: skip
+
+
+def noop_command(*flags: str) -> list[str]:
+    """bench/noop_server.py with ``flags`` (``--event-loop``, ``--heavy``)."""
+    return [sys.executable, str(ROOT / "bench" / "noop_server.py"), *flags]
 
 
 def free_port() -> int:
@@ -69,8 +82,7 @@ def redis_server() -> Iterator[redis.Redis]:
 def start_scaler(*flags: str) -> tuple[subprocess.Popen[str], int]:
     """`keda-queue-scaler serve` on a free loopback port; returns (process, port)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scaler", "serve", "--host", "127.0.0.1", "--port", "0",
-         "--metrics-port", "-1", *flags],
+        serve_command(*flags),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip

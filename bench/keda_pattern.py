@@ -44,7 +44,13 @@ import grpc
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import READY, redis_server  # noqa: E402
+from bench.common import (  # noqa: E402
+    NOOP_READY,
+    READY,
+    noop_command,
+    redis_server,
+    serve_command,
+)
 from bench.rpc_throughput import process_pid  # noqa: E402
 from scaler.proto import externalscaler_pb2 as pb  # noqa: E402
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc  # noqa: E402
@@ -168,15 +174,13 @@ def main() -> None:
         for jobs in (int(j) for j in args.jobs.split(",")):
             runs: list[tuple[str, list[str], re.Pattern[str], bool]] = [
                 (f"{float(t):g}",
-                 [sys.executable, "-m", "scaler", "serve", "--host", "127.0.0.1", "--port", "0",
-                  "--metrics-port", "-1", "--cache-ttl", t, "--max-metric-series",
-                  str(args.max_metric_series), *loop],
+                 serve_command("--cache-ttl", t, "--max-metric-series",
+                               str(args.max_metric_series), *loop),
                  READY, True)
                 for t in args.ttl.split(",")
             ]  # fmt: skip
             if args.noop:
-                noop = [sys.executable, str(ROOT / "bench" / "noop_server.py"), *loop]
-                runs.append(("no-op", noop, re.compile(r"PORT (\d+)"), False))
+                runs.append(("no-op", noop_command(*loop), NOOP_READY, False))
             for ttl, cmd, ready, from_stderr in runs:
                 with process_pid(cmd, ready, from_stderr) as (pid, grpc_port):
                     client.config_resetstat()

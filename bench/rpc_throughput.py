@@ -29,11 +29,16 @@ import grpc
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import drain, redis_server  # noqa: E402
+from bench.common import (  # noqa: E402
+    NOOP_READY,
+    READY,
+    drain,
+    noop_command,
+    redis_server,
+    serve_command,
+)
 from scaler.proto import externalscaler_pb2 as pb  # noqa: E402
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc  # noqa: E402
-
-READY = re.compile(r"serving gRPC \(\w+\) on \S+:(\d+);")
 
 
 @contextmanager
@@ -113,16 +118,14 @@ def main() -> None:
             ),
             metricName="redis-jobs",
         )
-        ours_cmd = [sys.executable, "-m", "scaler", "serve", "--host", "127.0.0.1", "--port", "0",
-                    "--metrics-port", "-1"]  # fmt: skip
-        noop_cmd = [sys.executable, str(ROOT / "bench" / "noop_server.py")]
+        ours_cmd = serve_command()
+        noop_cmd = noop_command()
         cpus, py = os.cpu_count(), sys.version.split()[0]
         print(f"# {cpus} CPUs, Python {py}, grpcio {grpc.__version__}, {args.seconds:g}s a row,")
         print("# warm cache (ttl 1s), a Redis list of 10; ratio = ours / no-op calls/s")
         row = "{:<22}{:<10}{:>5}{:>10}{:>9}{:>9}{:>10}"
         print(row.format("call", "server", "conc", "calls/s", "p50 ms", "p99 ms", "vs no-op"))
-        noop_ready = re.compile(r"PORT (\d+)")
-        with process(ours_cmd, READY, True) as ours, process(noop_cmd, noop_ready, False) as noop:
+        with process(ours_cmd, READY, True) as ours, process(noop_cmd, NOOP_READY, False) as noop:
             for pairs in (False, True):
                 label = "GetMetrics+IsActive" if pairs else "GetMetrics"
                 for c in levels:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import statistics
 import sys
 import time
@@ -30,9 +29,15 @@ import grpc
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import redis_server  # noqa: E402
+from bench.common import (  # noqa: E402
+    NOOP_READY,
+    READY,
+    noop_command,
+    redis_server,
+    serve_command,
+)
 from bench.keda_pattern import cpu_seconds  # noqa: E402
-from bench.rpc_throughput import READY, process_pid  # noqa: E402
+from bench.rpc_throughput import process_pid  # noqa: E402
 from scaler.proto import externalscaler_pb2 as pb  # noqa: E402
 from scaler.proto import externalscaler_pb2_grpc as pb_grpc  # noqa: E402
 
@@ -98,12 +103,9 @@ def main() -> None:
             )
             for i in range(args.jobs)
         ]  # fmt: skip
-        ours_cmd = [sys.executable, "-m", "scaler", "serve", "--host", "127.0.0.1", "--port", "0",
-                    "--metrics-port", "-1", "--cache-ttl", "60", "--event-loop",
-                    args.event_loop]  # fmt: skip
-        noop_cmd = [sys.executable, str(ROOT / "bench" / "noop_server.py"),
-                    "--event-loop", args.event_loop,
-                    *(["--heavy"] if args.heavy_noop else [])]  # fmt: skip
+        ours_cmd = serve_command("--cache-ttl", "60", "--event-loop", args.event_loop)
+        noop_cmd = noop_command("--event-loop", args.event_loop,
+                                *(["--heavy"] if args.heavy_noop else []))  # fmt: skip
         print(f"# {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, grpcio "
               f"{grpc.__version__}, {args.event_loop}; {args.jobs} ScaledJobs, "
               f"{args.seconds:g}s a row; a poll is GetMetricSpec + GetMetrics + "
@@ -113,7 +115,7 @@ def main() -> None:
                          "CPU eff", "no-op p99", "ours p99"))  # fmt: skip
         with (
             process_pid(ours_cmd, READY, True) as (ours_pid, ours),
-            process_pid(noop_cmd, re.compile(r"PORT (\d+)"), False) as (noop_pid, noop),
+            process_pid(noop_cmd, NOOP_READY, False) as (noop_pid, noop),
         ):
             for c in (int(x) for x in args.concurrency.split(",")):
                 base = measure(noop_pid, noop, refs, c, args.seconds)
