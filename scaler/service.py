@@ -74,9 +74,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
 
     # -- the work ---------------------------------------------------------
     def _trigger(self, ref: pb.ScaledObjectRef) -> AnyTrigger:
-        return self._triggers.parse(
-            ref.scalerMetadata, ref.namespace, ref.name, wire=_wire(ref)
-        )  # fmt: skip
+        return self._triggers.parse(ref.scalerMetadata, ref.namespace, ref.name, wire=_wire(ref))
 
     async def _evaluate(self, trigger: AnyTrigger, ref: pb.ScaledObjectRef) -> tuple[float, bool]:
         """(value, active) for the trigger, from a shared broker read, once the broker
@@ -99,7 +97,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
         would hide an error here, so metadata errors are left to GetMetrics."""
         name, target = self._triggers.spec(
             ref.scalerMetadata, ref.namespace, ref.name, wire=_wire(ref)
-        )  # fmt: skip
+        )
         spec = pb.MetricSpec(
             metricName=name,
             targetSize=max(1, _as_int64(target)),
