@@ -10,6 +10,7 @@ the end, after a sweep), and no more duplicates than kills. Every figure is prin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -68,6 +69,15 @@ async def test_chaos(queue: WorkQueue, tmp_path: Path) -> None:
                  "--max-attempts", "20", "--grace", "2", "--wait", "1", "--", *cmd),
             env={**ROOT_ENV, **queue.env}, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
+        try:
+            return await fated(proc)
+        finally:  # a failing or cancelled slot leaves no worker behind to outlive the test
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+
+    async def fated(proc: asyncio.subprocess.Process) -> int:
         roll = rng.random()
         born = time.monotonic()
         if roll < KILL + TERM:
@@ -76,7 +86,10 @@ async def test_chaos(queue: WorkQueue, tmp_path: Path) -> None:
                 await asyncio.wait_for(proc.wait(), rng.uniform(0.0, life))
             except TimeoutError:
                 sent = signal.SIGKILL if roll < KILL else signal.SIGTERM
-                proc.send_signal(sent)
+                try:
+                    proc.send_signal(sent)
+                except ProcessLookupError:  # it exited as the timer fired: no kill
+                    return await proc.wait()
                 mark = marks / str(proc.pid)
                 state = mark.read_text().split()[-1:] if mark.exists() else []
                 phase = {(): "before its first claim", ("s",): "while CMD ran",
@@ -97,7 +110,9 @@ async def test_chaos(queue: WorkQueue, tmp_path: Path) -> None:
             if code == 3 and await drained():
                 return
 
-    await asyncio.gather(*(slot() for _ in range(WORKERS)))
+    async with asyncio.TaskGroup() as slots:  # one failing slot cancels the others
+        for _ in range(WORKERS):
+            slots.create_task(slot())
     # a last worker: its start sweeps what killed workers left (Redis lists)
     final = await asyncio.create_subprocess_exec(
         *cli("work", *queue.meta_args(), "--wait", "3", "--lease", "2", "--", *cmd),
