@@ -79,7 +79,7 @@ class ExternalScalerService(pb_grpc.ExternalScalerServicer):
     async def _evaluate(self, trigger: AnyTrigger, ref: pb.ScaledObjectRef) -> tuple[float, bool]:
         """(value, active) for the trigger, from a shared broker read, once the broker
         policy allows every address the read would dial."""
-        await self._policy.check(trigger.query.destinations())
+        await self._policy.check(trigger.destinations)
         adapter = self._triggers.adapter_for(trigger)
         sample = await self._readings.read(
             trigger.scaler_type, trigger.read_key, lambda: adapter.read(trigger.query)

@@ -111,9 +111,13 @@ class Trigger(Generic[Q, S]):
     #: Identity of the broker read: equal for triggers that must share one read,
     #: with every credential reduced to a salted digest.
     read_key: Hashable = field(init=False, repr=False, compare=False)
+    #: Where the read dials first (the query's, worked out once: a trigger is reused
+    #: for every call that carries its metadata).
+    destinations: tuple[Destination, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "read_key", (self.scaler_type, fingerprint(self.query)))
+        object.__setattr__(self, "destinations", self.query.destinations())
 
     def evaluate(self, sample: S, now: float) -> tuple[float, bool]:
         """KEDA's value and activity for a sample, at the wall clock's ``now``."""
