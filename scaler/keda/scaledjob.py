@@ -444,9 +444,13 @@ def decide(
     running: int,
     pending: int = 0,
 ) -> Decision:
-    """How many Jobs KEDA creates in this poll (and what each strategy would create)."""
-    if running < 0 or pending < 0 or pending > running:
-        raise ValueError("need 0 <= pending <= running")
+    """How many Jobs KEDA creates in this poll (and what each strategy would create).
+
+    ``pending`` can exceed ``running``, as in KEDA: it lists the Jobs once for each
+    count, and a Job created between the two listings (by the ScaledJob's other scale
+    loop while KEDA restarts it) is counted pending but not running."""
+    if running < 0 or pending < 0:
+        raise ValueError("need running >= 0 and pending >= 0")
     max_replicas = spec.max_replicas()
     metrics: list[ScalerMetrics] = []
     is_error = False

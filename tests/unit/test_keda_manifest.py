@@ -143,7 +143,11 @@ def test_float_fields_win_when_positive() -> None:
 
 
 def test_counts_are_checked() -> None:
+    """Negative counts are refused; pending above running is KEDA's own (its two Job
+    listings), compared with KEDA in tests/keda/test_jobmodel_parity.py."""
     from scaler.keda.scaledjob import ScaledJobSpec
 
     with pytest.raises(ValueError, match="pending"):
-        decide(ScaledJobSpec(), [], running=1, pending=2)
+        decide(ScaledJobSpec(), [], running=1, pending=-1)
+    with pytest.raises(ValueError, match="running"):
+        decide(ScaledJobSpec(), [], running=-1, pending=0)

@@ -42,6 +42,7 @@ import (
 	"k8s.io/metrics/pkg/apis/external_metrics"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
@@ -91,6 +92,10 @@ type Scenario struct {
 	PendingPodConditions []string  `json:"pendingPodConditions"`
 	Triggers             []Trigger `json:"triggers"`
 	Jobs                 []Job     `json:"jobs"`
+	// Arriving Jobs are created by someone else (another scale loop of the same
+	// ScaledJob) between KEDA's two Job listings, the running count's and the
+	// pending count's: that poll can count more pending Jobs than running ones.
+	Arriving []Job `json:"arriving"`
 }
 
 // Answer is what KEDA did in that poll.
@@ -191,9 +196,23 @@ func answer(scheme *k8sruntime.Scheme, mapper meta.RESTMapper, s *Scenario) Answ
 	// A plain object tracker: the default field-managed one rebuilds a REST mapper
 	// for the whole scheme on every Create, which is all of the run time here.
 	tracker := clienttesting.NewObjectTracker(scheme, serializer.NewCodecFactory(scheme).UniversalDecoder())
+	armed, listings := false, 0
+	arrive := interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+		if _, ok := list.(*batchv1.JobList); ok && armed {
+			listings++
+			if listings == 2 { // getPendingJobCount's, after getRunningJobCount's
+				for _, obj := range objects(s.Arriving, "arriving") {
+					must(c.Create(ctx, obj))
+				}
+			}
+		}
+		return c.List(ctx, list, opts...)
+	}}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithRESTMapper(mapper).
-		WithObjectTracker(tracker).WithObjects(objects(s.Jobs)...).Build()
-	before := countJobs(c)
+		WithObjectTracker(tracker).WithObjects(objects(s.Jobs, "existing")...).
+		WithInterceptorFuncs(arrive).Build()
+	before := countJobs(c) + int64(len(s.Arriving))
+	armed = true
 	exec := executor.NewScaleExecutor(c, nil, scheme, 5*time.Second, &events.FakeRecorder{})
 	result := exec.RequestJobScale(context.Background(), sj, isActive, isError, scaleTo, maxScale, executor.ScaleExecutorOptions{})
 	ready := ""
@@ -265,10 +284,10 @@ func buildMetricSpecs(triggerIndex int, specs []Spec) []v2.MetricSpec {
 	return result
 }
 
-func objects(jobs []Job) []client.Object {
+func objects(jobs []Job, prefix string) []client.Object {
 	var objs []client.Object
 	for i, j := range jobs {
-		jobName := fmt.Sprintf("existing-%d", i)
+		jobName := fmt.Sprintf("%s-%d", prefix, i)
 		job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{
 			Name: jobName, Namespace: namespace,
 			Labels: map[string]string{"scaledjob.keda.sh/name": name},
