@@ -337,19 +337,26 @@ def test_keda_reaches_the_scaler_over_mtls(
         kube.set_env(doc, REDIS_PASSWORD=REDIS_PASSWORD)
     kube.set_env(doc, REDIS_ADDRESS=redis_password_server.address, LIST_NAME=list_name)
     r = redis_password_server.client()
-    r.rpush(list_name, "item-0")
-    kube.create(cluster, ns, doc)
     if case.startswith("mtls-"):
+        kube.create(cluster, ns, doc)
+        # The item goes in once KEDA polls the empty list over mTLS. A new ScaledJob's
+        # first poll can run in two scale loops at once: KEDA's own update adding its
+        # finalizer raised the generation to 2 here (the Jobs carry it), each reconcile
+        # starts a loop with its own mutex, and both saw the item and no Job: two Jobs
+        # for one item (kedacore/keda#2488). After two polls one loop is left.
+        kube.settle("2 polls of the empty list", lambda: quiet_polls(cluster, ns, name, 0, 2))
+        r.rpush(list_name, "item-0")
         kube.settle("the item drained", lambda: drained(
             cluster, ns, name, lambda: r.llen(list_name) == 0, 1))  # fmt: skip
-        seen = kube.polls(cluster, ns, name)
-        assert kube.mismatches(doc, seen) == []
-        # One item, one Job, as the API server has it. KEDA's "Created jobs" log line
-        # can miss a create it cancelled while restarting a new ScaledJob's loop (the
-        # Job still exists), as assert_scenario allows: created <= ran <= decided.
-        assert len(kube.jobs(cluster, ns, name)) == 1
-        assert sum(p.created for p in seen) <= 1 <= sum(p.decided for p in seen)
+        # Every poll agrees with explain, Jobs lie between what KEDA's log says it
+        # created and decided (created <= ran <= decided), and the item ran once.
+        seen = assert_scenario(cluster, ns, doc, 1)
+        assert sum(p.decided for p in seen) >= 1
+        assert len(kube.jobs(cluster, ns, name)) <= sum(p.decided for p in seen)
     else:
+        r.rpush(list_name, "item-0")
+        kube.create(cluster, ns, doc)
+
         # The handshake fails, so GetMetricSpec fails first: KEDA drops the trigger
         # silently (operator log only) and never calls GetMetrics. No Job, no event.
         def refused() -> list[dict[str, Any]]:
