@@ -229,6 +229,8 @@ class ObjectDecision:
     next_replicas: int
     settles_at: int
     notes: tuple[str, ...] = field(default=())
+    #: the readings decided on, in the order of ``per_metric``
+    metrics: tuple[MetricReading, ...] = field(default=())
 
 
 def _hpa(spec: ScaledObjectSpec, metrics: Sequence[MetricReading], replicas: int,
@@ -308,5 +310,5 @@ def decide(
         replicas=replicas, active=active, error=error, hpa_min=spec.hpa_min,
         hpa_max=spec.hpa_max, per_metric=per, hpa_replicas=hpa_replicas, keda=keda,
         keda_replicas=keda_replicas, next_replicas=next_replicas, settles_at=settles,
-        notes=tuple(notes),
+        notes=tuple(notes), metrics=tuple(metrics),
     )  # fmt: skip

@@ -138,7 +138,7 @@ def render_text(results: Sequence[ObjectResult]) -> str:
         lines.append(f"replicas now: {d.replicas}; the HPA KEDA creates: minReplicas "
                      f"{d.hpa_min}, maxReplicas {d.hpa_max}")  # fmt: skip
         lines.append("")
-        metrics = iter(zip(readings(scaled, polled), d.per_metric, strict=True))
+        metrics = iter(zip(d.metrics, d.per_metric, strict=True))
         for i, p in enumerate(polled):
             scaler_type = p.trigger.metadata.get("scalerType", "?")
             lines.append(f"trigger {i} ({p.trigger.type}, scalerType {scaler_type}, "
@@ -194,7 +194,7 @@ def to_json(result: ObjectResult) -> dict[str, object]:
                 "error": m.error,
                 "hpaReplicas": n,
             }
-            for m, n in zip(readings(scaled, polled), d.per_metric, strict=True)
+            for m, n in zip(d.metrics, d.per_metric, strict=True)
         ],
         "keda": d.keda,
         "kedaReplicas": d.keda_replicas,
