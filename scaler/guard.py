@@ -322,6 +322,16 @@ class BrokerPolicy:
         #: of a known broker is then one lookup; refusals are decided afresh each time.
         self._allowed: OrderedDict[Destination, float] = OrderedDict()
 
+    def allowed(self, destinations: Iterable[Destination]) -> bool:
+        """True when every destination is allowed now from what :meth:`check` decided
+        before; False means only that :meth:`check` must decide (it may still allow)."""
+        now = self._clock()
+        for dest in destinations:
+            until = self._allowed.get(dest)
+            if until is None or now >= until:
+                return False
+        return True
+
     async def check(self, destinations: Iterable[Destination]) -> None:
         """PolicyError (PERMISSION_DENIED) for the first destination refused; nothing is
         dialed. A name that does not resolve within ``resolve_seconds`` is

@@ -342,6 +342,12 @@ class Metrics:
     ) -> None:
         """The workload's series; ``age`` (seconds) for a trigger with ``measure: age``."""
         series = (bounded_label(namespace), bounded_label(name), bounded_label(metric))
+        self.set_series(series, value, active, age)
+
+    def set_series(
+        self, series: tuple[str, str, str], value: float, active: bool, age: float | None
+    ) -> None:
+        """:meth:`set_workload` for labels already bounded (``workload_labels``)."""
         old = self._workloads.touch(series)
         if old is not None:
             del self.hot.workloads[old]
@@ -360,7 +366,10 @@ class Metrics:
 
     def workload_call(self, namespace: str, name: str, code: str) -> None:
         """One call for the workload answered with ``code``."""
-        labels = (bounded_label(namespace), bounded_label(name), code)
+        self.count_call((bounded_label(namespace), bounded_label(name), code))
+
+    def count_call(self, labels: tuple[str, str, str]) -> None:
+        """:meth:`workload_call` for labels already bounded: (namespace, name, code)."""
         old = self._calls.touch(labels)
         calls = self.hot.workload_calls
         if old is not None:

@@ -47,6 +47,15 @@ class Readings:
         self._inflight: dict[Hashable, asyncio.Future[object]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def fresh(self, key: Hashable) -> tuple[bool, object]:
+        """(True, sample) when ``key`` was read less than ``ttl`` seconds ago, else
+        (False, None). Counts nothing: a caller that answers from it calls
+        ``Metrics.cache_hit`` itself, as :meth:`read` would have."""
+        cached = self._values.get(key)
+        if cached is not None and self._clock() - cached[0] < self._ttl:
+            return True, cached[1]
+        return False, None
+
     async def read(self, kind: str, key: Hashable, fetch: Callable[[], Awaitable[S]]) -> S:
         """The sample for ``key``; ``kind`` (the scalerType) labels the metrics."""
         cached = self._values.get(key)

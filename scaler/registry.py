@@ -188,10 +188,8 @@ class Triggers:
         AnyTrigger (and a new connection identity)."""
         request = None
         if wire is not None:
-            request = hashlib.blake2b(wire, key=self._salt, digest_size=32).digest()
-            known = self._requests.get(request)
+            request, known = self.recall(wire)
             if known is not None:
-                self._requests.move_to_end(request)
                 return known
         # A plain dict: protobuf's map is read several times, slower each time.
         metadata = given = raw = dict(metadata)
@@ -232,6 +230,19 @@ class Triggers:
             if len(self._requests) > self._cache_size:
                 self._requests.popitem(last=False)
         return trigger
+
+    def recall(self, wire: bytes) -> tuple[bytes, AnyTrigger | None]:
+        """The request's digest and, when the request map holds it, its trigger: what
+        :meth:`parse` would answer for that request, found without parsing."""
+        request = hashlib.blake2b(wire, key=self._salt, digest_size=32).digest()
+        known = self._requests.get(request)
+        if known is not None:
+            self._requests.move_to_end(request)
+        return request, known
+
+    @property
+    def cache_size(self) -> int:
+        return self._cache_size
 
     def _check_unknown(
         self,

@@ -37,19 +37,15 @@ from scaler.kube.jobs import LABEL as JOB_LABEL
 from scaler.kube.jobs import POD_LABEL, JobTracker
 from scaler.metadata import UnknownKey
 from scaler.metrics import BoundedSeries, Metrics
-from scaler.proto import externalscaler_pb2 as pb
-from scaler.proto import externalscaler_pb2_grpc as pb_grpc
 from scaler.readings import Readings
 from scaler.registry import KINDS, Kind, Triggers, open_adapters, open_policies
-from scaler.service import ExternalScalerService
+from scaler.service import SERVICE_NAME, ExternalScalerService, add_to_server
 from scaler.settings import Settings, split_list
 from scaler.trigger import AnyAdapter
 
 log = logging.getLogger("scaler.server")
 #: Longest the gRPC health check reports NOT_SERVING while --kubernetes watches list.
 SYNC_SECONDS = 120.0
-
-SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["ExternalScaler"].full_name
 
 
 class StartupError(Exception):
@@ -267,7 +263,7 @@ class ScalerServer:
     async def start(self) -> None:
         s = self.settings
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        pb_grpc.add_ExternalScalerServicer_to_server(self.service, server)  # type: ignore[no-untyped-call]
+        add_to_server(self.service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (

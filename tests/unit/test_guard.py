@@ -149,3 +149,25 @@ def test_messages_are_bounded() -> None:
     assert len(long) < 130
     assert long.endswith("(10000 characters)")
     assert len(capped("m" * 10**6)) == MAX_MESSAGE_CHARS
+
+
+async def test_allowed_answers_only_from_what_check_decided_and_still_holds() -> None:
+    """The warm path asks ``allowed`` without awaiting: True only for destinations
+    ``check`` allowed, a name only until its resolution expires; never a refusal."""
+    now = [0.0]
+    resolver = Resolver({"redis.data": ["10.0.0.5"], "meta.data": ["169.254.169.254"]})
+    policy = BrokerPolicy((), resolve=resolver, cache_seconds=30, clock=lambda: now[0])
+    name, address, hidden = redis("redis.data"), redis("10.0.0.6"), redis("meta.data")
+    assert not policy.allowed([name])
+    assert not policy.allowed([address])
+    await policy.check([name, address])
+    assert policy.allowed([name, address])
+    assert policy.allowed([])
+    assert resolver.lookups == ["redis.data"]  # allowed() resolves nothing
+    with pytest.raises(PolicyError):
+        await policy.check([hidden])
+    assert not policy.allowed([hidden])
+    assert not policy.allowed([name, hidden])
+    now[0] = 30  # the name's resolution has expired; an address is allowed for good
+    assert not policy.allowed([name])
+    assert policy.allowed([address])

@@ -118,3 +118,18 @@ async def test_cache_size_is_bounded() -> None:
     for i in range(25):
         await readings.read("t", f"k{i}", broker.read)
     assert len(readings._values) <= 10
+
+
+async def test_fresh_is_the_cached_sample_within_the_ttl_and_counts_nothing() -> None:
+    readings, clock, metrics = make(ttl=1.0)
+    broker = Broker(7.0)
+    assert readings.fresh("k") == (False, None)
+    assert await readings.read("t", "k", broker.read) == 7.0
+    hits = metrics.hot.cache_hits.get("t", 0)
+    clock.now += 0.99
+    assert readings.fresh("k") == (True, 7.0)
+    assert readings.fresh("other") == (False, None)
+    assert metrics.hot.cache_hits.get("t", 0) == hits  # the caller counts its hit
+    clock.now = 101.0  # as read(): a sample exactly ttl old is read again
+    assert readings.fresh("k") == (False, None)
+    assert broker.calls == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 import pytest
@@ -12,6 +13,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from scaler.brokers.memory.client import MemoryAdapter
 from scaler.errors import BrokerAuthError, BrokerUnavailable, QueueNotFound
 from scaler.proto import externalscaler_pb2 as pb
+from scaler.service import add_to_server
 from tests.conftest import ServerFactory, metrics_request, ref
 
 MEMORY = {"scalerType": "memory", "queueName": "jobs", "queueLength": "2"}
@@ -400,3 +402,43 @@ async def test_unknown_keys_are_logged_once_per_scaledjob_and_counted(
             "KEDA and the scaler ignore it",
         ]
         assert s.sample("keda_queue_scaler_unknown_metadata_keys_total", scaler_type="memory") == 4
+
+
+class _Recorder:
+    """Stands in for grpc.aio.Server: records what add_to_server registers."""
+
+    def __init__(self) -> None:
+        self.generic: tuple[Any, ...] = ()
+        self.registered: dict[str, dict[str, Any]] = {}
+
+    def add_generic_rpc_handlers(self, handlers: tuple[Any, ...]) -> None:
+        self.generic = handlers
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
+        self.registered[service] = handlers
+
+
+async def test_every_method_of_the_proto_is_served_with_its_own_types(
+    start_server: ServerFactory,
+) -> None:
+    """add_to_server stands in for the generated registration (to send the warm path's
+    bytes as they are): checked against the proto's own descriptor."""
+    async with start_server(adapters={"memory": MemoryAdapter()}) as s:
+        recorder = _Recorder()
+        add_to_server(s.server.service, recorder)  # type: ignore[arg-type]
+    described = pb.DESCRIPTOR.services_by_name["ExternalScaler"]
+    (handlers,) = recorder.registered.values()
+    assert list(recorder.registered) == [described.full_name]
+    assert len(recorder.generic) == 1
+    assert sorted(handlers) == sorted(m.name for m in described.methods)
+    for method in described.methods:
+        handler = handlers[method.name]
+        assert not handler.request_streaming
+        assert handler.response_streaming == method.server_streaming
+        asked = getattr(pb, method.input_type.name)()
+        assert type(handler.request_deserializer(asked.SerializeToString())) is type(asked)
+        answer = getattr(pb, method.output_type.name)()
+        assert handler.response_serializer(answer) == answer.SerializeToString()
+        assert handler.response_serializer(b"\x08\x01") == b"\x08\x01"
+        served = handler.unary_stream if method.server_streaming else handler.unary_unary
+        assert served == getattr(s.server.service, method.name)
