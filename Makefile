@@ -71,7 +71,7 @@ test-slow: install-dev brokers peers  ## also run the slow soak/load tests
 slow: install-dev brokers  ## only the slow tests: soak with a broker restart, worst-case memory, the worker's chaos (CI runs them)
 	$(BIN)/pytest --run-slow -m slow $(PYTEST_ARGS)
 
-chaos: install-dev brokers  ## only the worker's chaos test: 2,000 items per broker, workers killed at random (CI runs it in slow); ITEMS=, SEED=
+chaos: install-dev brokers  ## only the worker's chaos test: 2,000 items per broker (SQS: 800), workers killed at random (CI runs it in slow); ITEMS=, SEED=
 	CHAOS_ITEMS="$(or $(ITEMS),2000)" CHAOS_SEED="$(or $(SEED),21)" $(BIN)/pytest --run-slow tests/integration/test_work_chaos.py -s $(PYTEST_ARGS)
 
 fuzz: install-dev  ## the fuzz tests alone, longer (metadata, endpoint answers, refused networks): EXAMPLES= (default 20000; CI runs 800)
