@@ -3,7 +3,7 @@
     python bench/keda_pattern.py [--jobs 1000,10000] [--queues 10] [--interval 30]
                                  [--windows 2] [--ttl 1,30] [--client go|python]
                                  [--event-loop uvloop|asyncio] [--max-metric-series N]
-                                 [--noop]
+                                 [--noop] [--noop-variant LABEL=FLAGS ...]
 
 Every simulated ScaledJob polls like KEDA — GetMetricSpec, GetMetrics, IsActive, on
 one shared gRPC connection — every --interval seconds from a random phase, for
@@ -17,11 +17,16 @@ serve`) against a real redis-server started here. Printed per run:
   KEDA's built-in redis trigger makes one read per ScaledJob per poll (N per
   window); ours makes at most one per queue per cache TTL;
 - RPC latency p50/p99 seen by the callers;
-- the scaler's CPU seconds (utime+stime from /proc) and peak RSS (VmHWM).
+- the scaler's CPU seconds (utime+stime from /proc), all threads ("cores") and its
+  main thread alone ("loop": the event loop, where the handlers run; the rest is
+  grpc's completion-queue and I/O threads), and peak RSS (VmHWM).
 
 ``--noop`` adds a row per job count for bench/noop_server.py (a grpc.aio
 ExternalScaler that returns constants, on the same event loop): what the same calls
-cost grpc.aio alone, the floor under ours. Prints numbers; asserts nothing.
+cost grpc.aio alone, the floor under ours. ``--noop-variant LABEL=FLAGS`` adds a
+no-op row started with bench/noop_server.py's FLAGS (``--grpc-option``,
+``--gc-threshold``, ``--sync-threads``), to look for a lower floor; ``--ttl ''``
+leaves our server out. Prints numbers; asserts nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import json
 import os
 import random
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -58,8 +64,10 @@ from scaler.proto import externalscaler_pb2_grpc as pb_grpc  # noqa: E402
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """A process's CPU seconds, all threads; or one thread's (``thread``, its tid)."""
+    stat = Path(f"/proc/{pid}/task/{thread}/stat" if thread else f"/proc/{pid}/stat")
+    fields = stat.read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
 
@@ -148,7 +156,8 @@ def main() -> None:
     parser.add_argument("--queues", type=int, default=10, help="distinct lists [10]")
     parser.add_argument("--interval", type=float, default=30.0, help="pollingInterval s [30]")
     parser.add_argument("--windows", type=int, default=2, help="poll windows per run [2]")
-    parser.add_argument("--ttl", default="1,30", help="our --cache-ttl values to try [1,30]")
+    parser.add_argument("--ttl", default="1,30",
+                        help="our --cache-ttl values to try; '' for none [1,30]")  # fmt: skip
     parser.add_argument("--client", choices=("go", "python"), default="go",
                         help="the callers: KEDA's Go client, or this process [go]")  # fmt: skip
     parser.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop",
@@ -158,6 +167,10 @@ def main() -> None:
                              "series per ScaledJob [500, serve's default]")  # fmt: skip
     parser.add_argument("--noop", action="store_true",
                         help="also run each job count against the no-op server")  # fmt: skip
+    parser.add_argument("--noop-variant", action="append", default=[], metavar="LABEL=FLAGS",
+                        help="also a no-op server started with FLAGS, in a row named "
+                             "LABEL (repeatable), e.g. "
+                             "'bdp0=--grpc-option grpc.http2.bdp_probe=0'")  # fmt: skip
     args = parser.parse_args()
     with redis_server() as client:
         port = client.connection_pool.connection_kwargs["port"]
@@ -167,9 +180,9 @@ def main() -> None:
               f"{args.windows} windows per run; {args.client} callers and the scaler on one "
               f"machine; {args.event_loop}; --max-metric-series "
               f"{args.max_metric_series}")  # fmt: skip
-        row = "{:>7} {:>6} {:>14} {:>12} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>7}"
+        row = "{:>7} {:>8} {:>14} {:>12} {:>9} {:>9} {:>8} {:>8} {:>7} {:>7} {:>9} {:>7}"
         print(row.format("jobs", "ttl s", "built-in/win", "ours/win", "p50 ms", "p99 ms",
-                         "RPC/s", "needed", "cores", "RSS MiB", "errors"))  # fmt: skip
+                         "RPC/s", "needed", "cores", "loop", "RSS MiB", "errors"))  # fmt: skip
         loop = ["--event-loop", args.event_loop]
         for jobs in (int(j) for j in args.jobs.split(",")):
             runs: list[tuple[str, list[str], re.Pattern[str], bool]] = [
@@ -177,14 +190,17 @@ def main() -> None:
                  serve_command("--cache-ttl", t, "--max-metric-series",
                                str(args.max_metric_series), *loop),
                  READY, True)
-                for t in args.ttl.split(",")
+                for t in args.ttl.split(",") if t
             ]  # fmt: skip
             if args.noop:
                 runs.append(("no-op", noop_command(*loop), NOOP_READY, False))
+            for variant in args.noop_variant:
+                label, _, flags = variant.partition("=")
+                runs.append((label, noop_command(*loop, *shlex.split(flags)), NOOP_READY, False))
             for ttl, cmd, ready, from_stderr in runs:
                 with process_pid(cmd, ready, from_stderr) as (pid, grpc_port):
                     client.config_resetstat()
-                    cpu0 = cpu_seconds(pid)
+                    cpu0, loop0 = cpu_seconds(pid), cpu_seconds(pid, pid)
                     codes: Counter[str] = Counter()
                     if args.client == "go":
                         p50, p99, calls, elapsed = drive_go(
@@ -199,13 +215,15 @@ def main() -> None:
                         )  # fmt: skip
                         p50, p99, calls = pct(latencies, 50), pct(latencies, 99), len(latencies)
                     cpu = cpu_seconds(pid) - cpu0
+                    loop_cpu = cpu_seconds(pid, pid) - loop0
                     rss = peak_rss_mib(pid)
                 stats = client.info("commandstats").get("cmdstat_llen", {"calls": 0})
                 reads = int(stats["calls"]) / args.windows
                 cells = (
                     jobs, ttl, jobs, f"{reads:.0f}", f"{p50:.2f}",
                     f"{p99:.2f}", f"{calls / elapsed:.0f}",
-                    f"{3 * jobs / args.interval:.0f}", f"{cpu / elapsed:.2f}", f"{rss:.0f}",
+                    f"{3 * jobs / args.interval:.0f}", f"{cpu / elapsed:.2f}",
+                    f"{loop_cpu / elapsed:.2f}", f"{rss:.0f}",
                     errors,
                 )  # fmt: skip
                 print(row.format(*cells), flush=True)
@@ -214,7 +232,8 @@ def main() -> None:
         print(
             "# built-in/win: KEDA's own trigger reads once per ScaledJob per poll; ours/win: "
             "LLEN calls Redis counted; needed: KEDA's 3 calls per ScaledJob per interval; "
-            "cores: the scaler process's CPU seconds per second (/proc)"
+            "cores: the scaler process's CPU seconds per second (/proc); loop: its main "
+            "thread's (the event loop)"
         )
 
 

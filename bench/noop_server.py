@@ -5,6 +5,11 @@ it first imports everything ``serve`` imports (the broker clients, Prometheus, t
 Kubernetes client) and freezes the heap as ``serve`` does, to tell a bigger process
 apart from the servicer's own work. ``--event-loop asyncio`` runs it on asyncio's own
 loop instead of uvloop (serve's ``--event-loop``, same default).
+
+To look for a lower floor under grpc.aio's own cost: ``--grpc-option NAME=VALUE``
+(repeatable; an integer VALUE is passed as one) adds a server option,
+``--gc-threshold N`` sets the collector's first threshold (Python's is 700), and
+``--sync-threads N`` serves from grpc's thread-pool server with N workers instead.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import threading
 from typing import Any
 
 import grpc
@@ -38,6 +44,48 @@ class Noop(pb_grpc.ExternalScalerServicer):  # type: ignore[misc]
         return pb.IsActiveResponse(result=True)
 
 
+def flag_values(name: str) -> list[str]:
+    """Every value given as ``name VALUE`` on the command line."""
+    args = sys.argv[1:]
+    return [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == name]
+
+
+def grpc_options() -> list[tuple[str, str | int]]:
+    options: list[tuple[str, str | int]] = [("grpc.so_reuseport", 0)]
+    for option in flag_values("--grpc-option"):
+        name, _, value = option.partition("=")
+        options.append((name, int(value) if value.lstrip("-").isdigit() else value))
+    return options
+
+
+class SyncNoop(pb_grpc.ExternalScalerServicer):  # type: ignore[misc]
+    def GetMetricSpec(self, request: Any, context: Any) -> Any:
+        return _SPEC
+
+    def GetMetrics(self, request: Any, context: Any) -> Any:
+        return _REPLY
+
+    def IsActive(self, request: Any, context: Any) -> Any:
+        return pb.IsActiveResponse(result=True)
+
+
+def sync_main(threads: int) -> None:
+    """grpc's thread-pool server: its completion-queue thread hands each call to one
+    of ``threads`` workers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server = grpc.server(ThreadPoolExecutor(threads), options=grpc_options())
+    pb_grpc.add_ExternalScalerServicer_to_server(SyncNoop(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    print(f"PORT {port}", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop(0)
+
+
 async def main() -> None:
     if "--heavy" in sys.argv:
         import gc
@@ -51,7 +99,7 @@ async def main() -> None:
         open_adapters(Settings(), ClientBudget(8))  # every broker's client module
         gc.collect()
         gc.freeze()
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    server = grpc.aio.server(options=grpc_options())
     pb_grpc.add_ExternalScalerServicer_to_server(Noop(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
@@ -65,12 +113,17 @@ async def main() -> None:
 
 
 def event_loop() -> str:
-    args = sys.argv[1:]
-    return args[args.index("--event-loop") + 1] if "--event-loop" in args[:-1] else "uvloop"
+    return (flag_values("--event-loop") or ["uvloop"])[-1]
 
 
 if __name__ == "__main__":
-    if event_loop() == "asyncio":
+    if threshold := flag_values("--gc-threshold"):
+        import gc
+
+        gc.set_threshold(int(threshold[-1]), *gc.get_threshold()[1:])
+    if threads := flag_values("--sync-threads"):
+        sync_main(int(threads[-1]))
+    elif event_loop() == "asyncio":
         asyncio.run(main())
     else:
         import uvloop
