@@ -9,13 +9,16 @@ loop instead of uvloop (serve's ``--event-loop``, same default).
 To look for a lower floor under grpc.aio's own cost: ``--grpc-option NAME=VALUE``
 (repeatable; an integer VALUE is passed as one) adds a server option,
 ``--gc-threshold N`` sets the collector's first threshold (Python's is 700), and
-``--sync-threads N`` serves from grpc's thread-pool server with N workers instead.
+``--sync-threads N`` serves from grpc's thread-pool server with N workers instead,
+and ``--grpclib`` serves from grpclib (pure-Python HTTP/2, the h2 library) on the
+same loop; it is not a dependency: ``.venv/bin/pip install grpclib`` first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import sys
 import threading
 from typing import Any
@@ -99,17 +102,70 @@ async def main() -> None:
         open_adapters(Settings(), ClientBudget(8))  # every broker's client module
         gc.collect()
         gc.freeze()
+    if "--grpclib" in sys.argv:
+        await grpclib_main()
+        return
     server = grpc.aio.server(options=grpc_options())
     pb_grpc.add_ExternalScalerServicer_to_server(Noop(), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     print(f"PORT {port}", flush=True)
+    await stopped()
+    await server.stop(0)
+
+
+async def stopped() -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await server.stop(0)
+
+
+class GrpclibNoop:
+    """The same constant answers, served by grpclib's server."""
+
+    async def _answer(self, stream: Any, reply: Any) -> None:
+        await stream.recv_message()
+        await stream.send_message(reply)
+
+    async def spec(self, stream: Any) -> None:
+        await self._answer(stream, _SPEC)
+
+    async def metrics(self, stream: Any) -> None:
+        await self._answer(stream, _REPLY)
+
+    async def active(self, stream: Any) -> None:
+        await self._answer(stream, pb.IsActiveResponse(result=True))
+
+    def __mapping__(self) -> dict[str, Any]:
+        from grpclib.const import Cardinality, Handler
+
+        unary, ref = Cardinality.UNARY_UNARY, pb.ScaledObjectRef
+        base = "/externalscaler.ExternalScaler/"
+        return {
+            base + "GetMetricSpec": Handler(self.spec, unary, ref, pb.GetMetricSpecResponse),
+            base + "GetMetrics": Handler(
+                self.metrics, unary, pb.GetMetricsRequest, pb.GetMetricsResponse
+            ),
+            base + "IsActive": Handler(self.active, unary, ref, pb.IsActiveResponse),
+        }
+
+
+async def grpclib_main() -> None:
+    try:
+        from grpclib.server import Server
+    except ImportError:
+        sys.exit("--grpclib needs grpclib: .venv/bin/pip install grpclib")
+    server = Server([GrpclibNoop()])
+    sock = socket.socket()  # bound here so the port is known, as grpc's ":0" finds one
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    await server.start(sock=sock)
+    print(f"PORT {port}", flush=True)
+    await stopped()
+    server.close()
+    await server.wait_closed()
 
 
 def event_loop() -> str:
