@@ -142,7 +142,9 @@ class GrpclibNoop:
         from grpclib.const import Cardinality, Handler
 
         unary, ref = Cardinality.UNARY_UNARY, pb.ScaledObjectRef
-        base = "/externalscaler.ExternalScaler/"
+        # the service's name from the proto, as scaler.service's SERVICE_NAME (not
+        # imported: that would load what --heavy is there to load)
+        base = f"/{pb.DESCRIPTOR.services_by_name['ExternalScaler'].full_name}/"
         return {
             base + "GetMetricSpec": Handler(self.spec, unary, ref, pb.GetMetricSpecResponse),
             base + "GetMetrics": Handler(
